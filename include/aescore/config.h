@@ -1,0 +1,48 @@
+/* config: the daemon's settings. One table of keys (in config.c) drives parsing, defaults,
+ * validation, --print-config and the comments of config/aescored.conf.
+ * The file is INI (parsed by libinih) with bare "key = value" lines (no sections).
+ * A Config is a plain value: build it once, never patch it while threads read it.
+ * Errors: 0; CONFIG_E_INVALID with "file:line: message" in err; -errno when the file
+ * cannot be read; -ENOMEM.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum {
+    CONFIG_E_INVALID = 1,
+};
+
+#define CONFIG_PATH_MAX 4096
+
+typedef struct Config {
+    char listen[256];                 /* HOST:PORT; port 0 = ephemeral */
+    char model[CONFIG_PATH_MAX];      /* model file served and written by retraining */
+    char bootstrap_data[CONFIG_PATH_MAX]; /* CSV to train from when the model is missing; "" = none */
+    unsigned threads;                 /* HTTP worker threads; 0 = number of cores */
+    unsigned max_connections;
+    unsigned connection_timeout;      /* seconds */
+    size_t connection_memory_limit;   /* bytes per connection (headers + buffers) */
+    size_t max_body_bytes;            /* /score and /score/batch bodies */
+    size_t max_retrain_bytes;         /* /retrain bodies */
+    size_t max_batch;                 /* records in one /score/batch */
+    size_t min_retrain_rows;
+    unsigned top_features;            /* k in top_features; 0 = off */
+    int log_level;                    /* LOG_LEVEL_* */
+    char admin_token_file[CONFIG_PATH_MAX]; /* "" = admin endpoints open */
+    bool allow_remote;                /* allow a non-loopback listen address */
+} Config;
+
+void config_defaults(Config *c);
+
+/* Reads path over the current contents of *c (start from config_defaults). */
+int config_load(Config *c, const char *path, char *err, size_t err_size);
+
+/* Sets one key from its text form (the flags use this too); source/line name it in errors. */
+int config_set(Config *c, const char *key, const char *value, const char *source,
+               unsigned line, char *err, size_t err_size);
+
+/* Writes every key with its current value, in config-file syntax, with a comment line. */
+void config_print(const Config *c, FILE *out);

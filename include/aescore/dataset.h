@@ -1,0 +1,51 @@
+/* dataset: a CSV file with a header row -> feature names, a row-major float matrix and an
+ * optional 0/1 label column.
+ *
+ * Threads: no shared state; each Dataset belongs to one thread at a time.
+ * Errors: 0 on success, DATASET_E_FORMAT when the text is not a valid data set (the message
+ * names "source:line:column: reason"), -ENOMEM, or a negative errno from reading the file.
+ */
+#pragma once
+
+#include <stddef.h>
+
+enum {
+    DATASET_E_FORMAT = 1, /* the input is not a valid data set; see the message */
+};
+
+#define DATASET_DEFAULT_MAX_COLUMNS 4096
+
+typedef struct Dataset {
+    size_t n_rows;
+    size_t n_cols;        /* feature columns; the label column is not counted */
+    char **names;         /* n_cols NUL-terminated feature names, in file order */
+    float *x;             /* n_rows * n_cols values, row-major */
+    unsigned char *label; /* n_rows values of 0 or 1, or NULL when there is no label column */
+} Dataset;
+
+typedef struct DatasetOptions {
+    const char *label_column; /* name of the label column; NULL or absent: no labels */
+    size_t max_columns;       /* more columns than this is an error; 0 = the default */
+} DatasetOptions;
+
+/* Parses CSV text of len bytes (need not be NUL-terminated; never read past len).
+ * source names the input in messages ("data.csv" -> "data.csv:12:3: ..."). Accepted: a UTF-8
+ * BOM, LF or CRLF or CR line ends, blank trailing lines. Rejected with DATASET_E_FORMAT:
+ * ragged rows, empty or non-numeric cells, NaN/Inf, duplicate or empty column names, a
+ * label that is not 0 or 1, no data rows, more than max_columns columns.
+ * On success *out owns a new Dataset (free with dataset_free); on failure *out is untouched
+ * and err (err_size bytes, may be 0) holds a one-line message. */
+int dataset_parse_csv(const char *text, size_t len, const char *source, const DatasetOptions *opts,
+                      Dataset **out, char *err, size_t err_size);
+
+/* Reads the whole file at path in one pass and parses it as dataset_parse_csv does, with
+ * the path as source. I/O failures return -errno with a message naming the path. */
+int dataset_read_csv(const char *path, const DatasetOptions *opts, Dataset **out, char *err,
+                     size_t err_size);
+
+/* Allocates an empty Dataset of n_rows x n_cols with copies of names (x zero-filled, no
+ * labels). For callers that build records in memory (the daemon's JSON retrain). */
+int dataset_new(Dataset **out, size_t n_rows, size_t n_cols, const char *const *names);
+
+/* Frees everything; accepts NULL; returns NULL. */
+Dataset *dataset_free(Dataset *ds);

@@ -1,0 +1,31 @@
+/* http_server: libmicrohttpd lifecycle, options, route table, 404/405/HEAD.
+ *
+ * Serves the HTTP contract of DESIGN.md section 3 on a pool of epoll threads. Reaches models
+ * only through the ModelSlot and training only through the Trainer's entry points and status.
+ * Threads: new/stop/free from the main thread only; requests run on the pool.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "aescore/config.h"
+#include "aescore/model_slot.h"
+#include "aescore/trainer.h"
+
+typedef struct HttpServer HttpServer;
+
+/* Starts serving. listen_fd >= 0: an already bound, listening socket (systemd socket
+ * activation), else bind config->listen. config must outlive the server.
+ * Returns 0, or -errno with a message in err. */
+int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Trainer *trainer,
+                    int listen_fd, char *err, size_t err_size);
+
+/* The bound port (to learn an ephemeral one). */
+uint16_t http_server_port(const HttpServer *s);
+
+/* From now on /health answers 503 stopping (the main thread calls it on SIGTERM). */
+void http_server_set_stopping(HttpServer *s);
+
+/* Stops accepting, lets in-flight requests finish, frees. Accepts NULL; returns NULL. */
+HttpServer *http_server_free(HttpServer *s);

@@ -1,0 +1,89 @@
+/* model: the served artifact. Schema (feature names) + scaler (mean/std) + network shape +
+ * parameters of one or more ensemble members + threshold + percentile table + metadata.
+ *
+ * Lifecycle: model_new() returns a zero-filled Model with refcount 1 that its builder (train
+ * or model_file) fills in; once handed to anyone else it is IMMUTABLE. Share it with
+ * model_ref(); let go with model_unref(); the last unref frees it.
+ * Threads: model_ref/model_unref are atomic and may be called from any thread; scoring only
+ * reads the model and writes the caller's scratch, so any number of threads may score one
+ * model at once.
+ */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aescore/nn.h"
+
+#define MODEL_ID_LEN        16   /* hex digits */
+#define MODEL_MAX_FEATURES  4096
+#define MODEL_MAX_MEMBERS   16
+#define MODEL_PERCENTILES   1001 /* table entries: the 0.0, 0.1, ..., 100.0 percentiles */
+
+typedef struct ModelMeta {
+    uint64_t rows;           /* normal rows used (training + validation) */
+    uint64_t seed;
+    int64_t created;         /* unix seconds (SOURCE_DATE_EPOCH when set) */
+    uint32_t epochs_run;     /* of the first member, incl. the ones after the best */
+    uint32_t best_epoch;     /* 1-based epoch whose weights were kept (first member) */
+    float train_loss;        /* at best_epoch, mean over members */
+    float val_loss;          /* at best_epoch, mean over members */
+    float threshold_q;       /* quantile used, or 0 when the threshold is F1/explicit */
+    char id[MODEL_ID_LEN + 1]; /* hex content hash; the same file gives the same id */
+} ModelMeta;
+
+typedef struct Model {
+    atomic_int refs;
+    size_t n_features;  /* = nn.sizes[0] = nn.sizes[n_layers] */
+    char **names;       /* n_features names */
+    float *mean;        /* n_features */
+    float *std;         /* n_features, all > 0 */
+    Nn nn;
+    size_t n_members;   /* ensemble size >= 1; scores are averaged over members */
+    float *params;      /* n_members * nn.n_params */
+    float threshold;
+    float *percentiles; /* MODEL_PERCENTILES ascending validation scores */
+    ModelMeta meta;
+} Model;
+
+typedef struct ModelScore {
+    float score;       /* mean squared error over standardised features (member mean) */
+    float threshold;
+    double percentile; /* 0..100 among validation normals */
+    bool anomaly;      /* score > threshold */
+} ModelScore;
+
+/* Allocates a Model for nn with n_members members; arrays zeroed, names NULL (set them with
+ * model_set_name). Returns 0, -EINVAL (shape not an autoencoder, counts out of range),
+ * -ENOMEM. */
+int model_new(Model **out, const Nn *nn, size_t n_members);
+
+/* Copies name into feature slot i (builders only). Returns 0, -EINVAL, -ENOMEM. */
+int model_set_name(Model *m, size_t i, const char *name);
+
+/* Computes meta.id from the model's contents (builders only, after every other field). */
+void model_compute_id(Model *m);
+
+Model *model_ref(Model *m);
+Model *model_unref(Model *m); /* accepts NULL; returns NULL */
+
+/* Index of the feature called name (length len), or -1. Linear; models are small. */
+long model_feature_index(const Model *m, const char *name, size_t len);
+
+/* Floats of scratch model_score / model_score_batch need. */
+size_t model_scratch_size(const Model *m);
+
+/* Scores one raw (unscaled) record x of n_features values. feature_err, when not NULL,
+ * receives the n_features squared errors (member mean, standardised units). */
+void model_score(const Model *m, const float *x, float *scratch, float *feature_err,
+                 ModelScore *out);
+
+/* Scores n raw records (row-major) into scores[n]; faster than n calls of model_score. */
+void model_score_batch(const Model *m, const float *x, size_t n, float *scratch,
+                       float *scores);
+
+/* Checks what a loader or trainer must guarantee before serving: finite parameters, scaler,
+ * threshold and table; std > 0; an ascending table. Returns 0 or -EINVAL. */
+int model_validate(const Model *m);

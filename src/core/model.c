@@ -1,0 +1,223 @@
+/* model: lifecycle, validation and scoring of the immutable served Model.
+ *
+ * Scoring standardises the raw record into scratch, runs every ensemble member's forward pass
+ * and averages the per-feature squared errors. Batches go through the network a block of
+ * rows at a time so the weights stay in cache and the kernels see matrix-matrix work.
+ */
+#include "aescore/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aescore/threshold.h"
+
+#define SCORE_BLOCK 64 /* rows per forward pass in model_score_batch */
+
+int model_new(Model **out, const Nn *nn, size_t n_members)
+{
+    Model *m = NULL;
+    size_t f = nn->sizes[0];
+
+    if (f == 0 || f > MODEL_MAX_FEATURES || nn->sizes[nn->n_layers] != f || n_members == 0 ||
+        n_members > MODEL_MAX_MEMBERS || nn->act[nn->n_layers - 1] != NN_LINEAR)
+        return -EINVAL;
+
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return -ENOMEM;
+    atomic_init(&m->refs, 1);
+    m->n_features = f;
+    m->nn = *nn;
+    m->n_members = n_members;
+    m->names = calloc(f, sizeof(*m->names));
+    m->mean = calloc(f, sizeof(*m->mean));
+    m->std = calloc(f, sizeof(*m->std));
+    m->params = calloc(n_members * nn->n_params, sizeof(*m->params));
+    m->percentiles = calloc(MODEL_PERCENTILES, sizeof(*m->percentiles));
+    if (m->names == NULL || m->mean == NULL || m->std == NULL || m->params == NULL ||
+        m->percentiles == NULL)
+        goto fail;
+    *out = m;
+    return 0;
+
+fail:
+    model_unref(m);
+    return -ENOMEM;
+}
+
+int model_set_name(Model *m, size_t i, const char *name)
+{
+    char *copy;
+
+    if (i >= m->n_features || name == NULL || name[0] == '\0')
+        return -EINVAL;
+    copy = strdup(name);
+    if (copy == NULL)
+        return -ENOMEM;
+    free(m->names[i]);
+    m->names[i] = copy;
+    return 0;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+void model_compute_id(Model *m)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (size_t i = 0; i < m->n_features; i++)
+        h = fnv1a(h, m->names[i], strlen(m->names[i]) + 1);
+    h = fnv1a(h, m->mean, m->n_features * sizeof(float));
+    h = fnv1a(h, m->std, m->n_features * sizeof(float));
+    h = fnv1a(h, m->params, m->n_members * m->nn.n_params * sizeof(float));
+    h = fnv1a(h, &m->threshold, sizeof(m->threshold));
+    h = fnv1a(h, &m->meta.created, sizeof(m->meta.created));
+    for (int i = MODEL_ID_LEN - 1; i >= 0; i--) {
+        m->meta.id[i] = hex[h & 0xf];
+        h >>= 4;
+    }
+    m->meta.id[MODEL_ID_LEN] = '\0';
+}
+
+Model *model_ref(Model *m)
+{
+    if (m != NULL)
+        atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+Model *model_unref(Model *m)
+{
+    if (m == NULL)
+        return NULL;
+    /* acq_rel: every reader's last use happens before the free below. */
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+        return NULL;
+    if (m->names != NULL)
+        for (size_t i = 0; i < m->n_features; i++)
+            free(m->names[i]);
+    free(m->names);
+    free(m->mean);
+    free(m->std);
+    free(m->params);
+    free(m->percentiles);
+    free(m);
+    return NULL;
+}
+
+long model_feature_index(const Model *m, const char *name, size_t len)
+{
+    for (size_t i = 0; i < m->n_features; i++)
+        if (strncmp(m->names[i], name, len) == 0 && m->names[i][len] == '\0')
+            return (long) i;
+    return -1;
+}
+
+static bool all_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return false;
+    return true;
+}
+
+int model_validate(const Model *m)
+{
+    if (!all_finite(m->mean, m->n_features) || !all_finite(m->std, m->n_features) ||
+        !all_finite(m->params, m->n_members * m->nn.n_params) ||
+        !all_finite(m->percentiles, MODEL_PERCENTILES) || !isfinite(m->threshold) ||
+        m->threshold < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < m->n_features; i++)
+        if (!(m->std[i] > 0) || m->names[i] == NULL || m->names[i][0] == '\0')
+            return -EINVAL;
+    for (size_t k = 1; k < MODEL_PERCENTILES; k++)
+        if (m->percentiles[k] < m->percentiles[k - 1])
+            return -EINVAL;
+    return 0;
+}
+
+size_t model_scratch_size(const Model *m)
+{
+    /* scaled inputs of one block, then the network's own scratch for that block */
+    return SCORE_BLOCK * m->n_features + nn_scratch_size(&m->nn, SCORE_BLOCK);
+}
+
+static void standardise(const Model *m, const float *x, size_t n, float *z)
+{
+    size_t f = m->n_features;
+
+    for (size_t r = 0; r < n; r++)
+        for (size_t i = 0; i < f; i++)
+            z[r * f + i] = (x[r * f + i] - m->mean[i]) / m->std[i];
+}
+
+void model_score(const Model *m, const float *x, float *scratch, float *feature_err,
+                 ModelScore *out)
+{
+    size_t f = m->n_features;
+    float *z = scratch;
+    float *net_scratch = scratch + SCORE_BLOCK * f;
+    float total = 0;
+
+    standardise(m, x, 1, z);
+    if (feature_err != NULL)
+        memset(feature_err, 0, f * sizeof(*feature_err));
+    for (size_t k = 0; k < m->n_members; k++) {
+        const float *y = nn_forward(&m->nn, m->params + k * m->nn.n_params, z, 1, net_scratch);
+        float s = 0;
+        for (size_t i = 0; i < f; i++) {
+            float d = y[i] - z[i];
+            s += d * d;
+            if (feature_err != NULL)
+                feature_err[i] += d * d / (float) m->n_members;
+        }
+        total += s;
+    }
+    /* same operations in the same order as model_score_batch: both give the same bits */
+    out->score = total * (1.0f / (float) (f * m->n_members));
+    out->threshold = m->threshold;
+    out->anomaly = out->score > m->threshold;
+    out->percentile = threshold_percentile(m->percentiles, MODEL_PERCENTILES, out->score);
+}
+
+void model_score_batch(const Model *m, const float *x, size_t n, float *scratch, float *scores)
+{
+    size_t f = m->n_features;
+    float *z = scratch;
+    float *net_scratch = scratch + SCORE_BLOCK * f;
+    float inv = 1.0f / (float) (f * m->n_members);
+
+    for (size_t start = 0; start < n; start += SCORE_BLOCK) {
+        size_t rows = n - start < SCORE_BLOCK ? n - start : SCORE_BLOCK;
+
+        standardise(m, x + start * f, rows, z);
+        memset(scores + start, 0, rows * sizeof(*scores));
+        for (size_t k = 0; k < m->n_members; k++) {
+            const float *y =
+                nn_forward(&m->nn, m->params + k * m->nn.n_params, z, rows, net_scratch);
+            for (size_t r = 0; r < rows; r++) {
+                float s = 0;
+                for (size_t i = 0; i < f; i++) {
+                    float d = y[r * f + i] - z[r * f + i];
+                    s += d * d;
+                }
+                scores[start + r] += s;
+            }
+        }
+        for (size_t r = 0; r < rows; r++)
+            scores[start + r] *= inv;
+    }
+}

@@ -1,1 +1,586 @@
-/* placeholder */
+/* model_file: the on-disk model format (see model_file.h for the byte layout).
+ *
+ * DESIGN. Every multi-byte value is written and read one byte at a time in little-endian
+ * order, so the file is the same on every host and no code depends on struct layout or
+ * alignment. Floats travel as their IEEE-754 bit patterns (memcpy to/from uint32_t), so a
+ * round trip is bit-exact, NaN payloads included.
+ *
+ * The decoder trusts nothing before it has proved it. It reads the fixed header, checks each
+ * count against its bound, reads the layer sizes, and computes the length the header implies
+ * with overflow-checked arithmetic. Only when that length equals the buffer length does it
+ * look at the CRC, and only after the CRC matches does it allocate the Model and decode the
+ * contents. A hostile header therefore costs a few comparisons, never an allocation, and
+ * every later read is in bounds because the total was checked first. The network shape is
+ * rebuilt with nn_init(), so derived fields (offsets, parameter count) are never taken from
+ * the file.
+ *
+ * Saving goes through PATH.tmp.<pid> + fsync + rename + directory fsync (redis rdb.c), so a
+ * crash at any instant leaves either the whole old or the whole new file at PATH.
+ */
+#include "aescore/model_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAGIC           "AESCORE\0"
+#define MAGIC_LEN       8
+#define FIXED_HEADER    32                                 /* magic .. names_bytes */
+#define META_LEN        (8 + 8 + 8 + 4 * 6 + MODEL_ID_LEN) /* rows .. model id */
+#define CRC_LEN         4
+#define MAX_NAMES_BYTES (1024u * 1024u)
+#define MAX_LOAD_BYTES  ((size_t) 2 << 30) /* files larger than 2 GiB are not models */
+
+/* ---------------------------------------------------------------- little-endian bytes */
+
+static void put_u32(unsigned char **p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *(*p)++ = (unsigned char) (v >> (8 * i));
+}
+
+static void put_u64(unsigned char **p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        *(*p)++ = (unsigned char) (v >> (8 * i));
+}
+
+static void put_f32(unsigned char **p, float f)
+{
+    uint32_t v;
+
+    memcpy(&v, &f, sizeof(v));
+    put_u32(p, v);
+}
+
+static void put_bytes(unsigned char **p, const void *src, size_t n)
+{
+    memcpy(*p, src, n);
+    *p += n;
+}
+
+static uint32_t read_u32(const unsigned char *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static uint32_t get_u32(const unsigned char **p)
+{
+    uint32_t v = read_u32(*p);
+
+    *p += 4;
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char **p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t) (*p)[i] << (8 * i);
+    *p += 8;
+    return v;
+}
+
+static float get_f32(const unsigned char **p)
+{
+    uint32_t v = get_u32(p);
+    float f;
+
+    memcpy(&f, &v, sizeof(f));
+    return f;
+}
+
+static void get_f32s(const unsigned char **p, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = get_f32(p);
+}
+
+/* zlib's crc32() takes a uInt length; feed it in chunks so any size_t works. */
+static uint32_t crc_of(const unsigned char *buf, size_t len)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+
+    while (len > 0) {
+        uInt chunk = len > UINT_MAX ? UINT_MAX : (uInt) len;
+        crc = crc32(crc, buf, chunk);
+        buf += chunk;
+        len -= chunk;
+    }
+    return (uint32_t) crc;
+}
+
+/* ---------------------------------------------------------------- sizes */
+
+static bool add_ok(size_t *acc, size_t v)
+{
+    if (v > SIZE_MAX - *acc)
+        return false;
+    *acc += v;
+    return true;
+}
+
+static bool mul_ok(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+/* Counts of one file, as read from (or about to be written to) its header. */
+typedef struct Counts {
+    size_t f, l, m, p, names_bytes;
+    size_t sizes[NN_MAX_LAYERS + 1];
+} Counts;
+
+/* Total file length implied by c (and the floats of one member's parameter block), or false
+ * when it does not fit in size_t. */
+static bool total_len(const Counts *c, size_t *out, size_t *params_out)
+{
+    size_t total = FIXED_HEADER + 4 * (2 * c->l + 1) + META_LEN + CRC_LEN;
+    size_t n_params = 0, t;
+
+    for (size_t i = 0; i < c->l; i++) {
+        if (!mul_ok(c->sizes[i], c->sizes[i + 1], &t) || !add_ok(&t, c->sizes[i + 1]) ||
+            !add_ok(&n_params, t))
+            return false;
+    }
+    if (!add_ok(&total, c->names_bytes) || !mul_ok(c->f, 8, &t) || !add_ok(&total, t) ||
+        !mul_ok(c->p, 4, &t) || !add_ok(&total, t) || !mul_ok(c->m, n_params, &t) ||
+        !mul_ok(t, 4, &t) || !add_ok(&total, t))
+        return false;
+    *out = total;
+    *params_out = n_params;
+    return true;
+}
+
+/* ---------------------------------------------------------------- encode */
+
+int model_file_encode(const Model *m, unsigned char **buf, size_t *len)
+{
+    Counts c = {
+        .f = m->n_features,
+        .l = m->nn.n_layers,
+        .m = m->n_members,
+        .p = MODEL_PERCENTILES,
+    };
+    unsigned char *out, *p;
+    size_t total, n_params;
+
+    for (size_t i = 0; i < c.f; i++)
+        c.names_bytes += strlen(m->names[i]) + 1;
+    /* Refuse to write a file the loader would refuse to read. */
+    if (c.names_bytes > MAX_NAMES_BYTES)
+        return -EINVAL;
+    for (size_t i = 0; i <= c.l; i++)
+        c.sizes[i] = m->nn.sizes[i];
+    if (!total_len(&c, &total, &n_params))
+        return -ENOMEM;
+    if (n_params != m->nn.n_params)
+        return -EINVAL; /* an Nn not made by nn_init: its parameter block has another size */
+    out = malloc(total);
+    if (out == NULL)
+        return -ENOMEM;
+
+    p = out;
+    put_bytes(&p, MAGIC, MAGIC_LEN);
+    put_u32(&p, MODEL_FILE_VERSION);
+    put_u32(&p, (uint32_t) c.f);
+    put_u32(&p, (uint32_t) c.l);
+    put_u32(&p, (uint32_t) c.m);
+    put_u32(&p, (uint32_t) c.p);
+    put_u32(&p, (uint32_t) c.names_bytes);
+    for (size_t i = 0; i <= c.l; i++)
+        put_u32(&p, (uint32_t) c.sizes[i]);
+    for (size_t i = 0; i < c.l; i++)
+        put_u32(&p, (uint32_t) m->nn.act[i]);
+    put_u64(&p, m->meta.rows);
+    put_u64(&p, m->meta.seed);
+    put_u64(&p, (uint64_t) m->meta.created);
+    put_u32(&p, m->meta.epochs_run);
+    put_u32(&p, m->meta.best_epoch);
+    put_f32(&p, m->meta.train_loss);
+    put_f32(&p, m->meta.val_loss);
+    put_f32(&p, m->meta.threshold_q);
+    put_f32(&p, m->threshold);
+    put_bytes(&p, m->meta.id, MODEL_ID_LEN);
+    for (size_t i = 0; i < c.f; i++)
+        put_bytes(&p, m->names[i], strlen(m->names[i]) + 1);
+    for (size_t i = 0; i < c.f; i++)
+        put_f32(&p, m->mean[i]);
+    for (size_t i = 0; i < c.f; i++)
+        put_f32(&p, m->std[i]);
+    for (size_t i = 0; i < c.p; i++)
+        put_f32(&p, m->percentiles[i]);
+    for (size_t i = 0; i < c.m * n_params; i++)
+        put_f32(&p, m->params[i]);
+    put_u32(&p, crc_of(out, total - CRC_LEN));
+
+    *buf = out;
+    *len = total;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+/* Reads and bounds-checks the counts; on success c and *n_params are filled and len is
+ * exactly the length they imply. */
+static int check_header(const unsigned char *buf, size_t len, Counts *c, size_t *n_params)
+{
+    const unsigned char *p;
+    size_t total;
+
+    if (len < MAGIC_LEN + 4) {
+        /* Too short to hold magic and version: MAGIC if what is there already differs. */
+        size_t n = len < MAGIC_LEN ? len : MAGIC_LEN;
+        return (n > 0 && memcmp(buf, MAGIC, n) != 0) ? MODEL_FILE_E_MAGIC : MODEL_FILE_E_TRUNCATED;
+    }
+    if (memcmp(buf, MAGIC, MAGIC_LEN) != 0)
+        return MODEL_FILE_E_MAGIC;
+    if (read_u32(buf + MAGIC_LEN) != MODEL_FILE_VERSION)
+        return MODEL_FILE_E_VERSION;
+    if (len < FIXED_HEADER)
+        return MODEL_FILE_E_TRUNCATED;
+
+    p = buf + MAGIC_LEN + 4;
+    c->f = get_u32(&p);
+    c->l = get_u32(&p);
+    c->m = get_u32(&p);
+    c->p = get_u32(&p);
+    c->names_bytes = get_u32(&p);
+    if (c->f < 1 || c->f > MODEL_MAX_FEATURES || c->l < 2 || c->l > NN_MAX_LAYERS || c->m < 1 ||
+        c->m > MODEL_MAX_MEMBERS || c->p != MODEL_PERCENTILES || c->names_bytes > MAX_NAMES_BYTES)
+        return MODEL_FILE_E_SHAPE;
+
+    if (len - FIXED_HEADER < 4 * (c->l + 1))
+        return MODEL_FILE_E_TRUNCATED;
+    for (size_t i = 0; i <= c->l; i++) {
+        c->sizes[i] = get_u32(&p);
+        if (c->sizes[i] < 1 || c->sizes[i] > NN_MAX_WIDTH)
+            return MODEL_FILE_E_SHAPE;
+    }
+
+    /* A length that does not fit in size_t is longer than any buffer we could be given. */
+    if (!total_len(c, &total, n_params) || total > len)
+        return MODEL_FILE_E_TRUNCATED;
+    if (total < len)
+        return MODEL_FILE_E_SHAPE;
+    return 0;
+}
+
+/* Decodes the name block of c->names_bytes bytes at *p into m: exactly n_features
+ * non-empty NUL-terminated strings that fill the block. */
+static int decode_names(const unsigned char **p, const Counts *c, Model *m)
+{
+    const char *s = (const char *) *p;
+    size_t left = c->names_bytes;
+
+    for (size_t i = 0; i < c->f; i++) {
+        const char *nul = memchr(s, '\0', left);
+        size_t n;
+        int r;
+
+        if (nul == NULL || nul == s)
+            return MODEL_FILE_E_SHAPE;
+        n = (size_t) (nul - s) + 1;
+        r = model_set_name(m, i, s);
+        if (r < 0)
+            return r;
+        s += n;
+        left -= n;
+    }
+    if (left != 0)
+        return MODEL_FILE_E_SHAPE;
+    *p += c->names_bytes;
+    return 0;
+}
+
+static bool is_hex_id(const unsigned char *id)
+{
+    for (size_t i = 0; i < MODEL_ID_LEN; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
+int model_file_decode(const unsigned char *buf, size_t len, Model **out)
+{
+    Counts c = {0};
+    NnActivation act[NN_MAX_LAYERS];
+    const unsigned char *p, *id;
+    Model *m = NULL;
+    size_t n_params;
+    Nn nn;
+    int r;
+
+    r = check_header(buf, len, &c, &n_params);
+    if (r != 0)
+        return r;
+    if (read_u32(buf + len - CRC_LEN) != crc_of(buf, len - CRC_LEN))
+        return MODEL_FILE_E_CHECKSUM;
+
+    p = buf + FIXED_HEADER + 4 * (c.l + 1);
+    for (size_t i = 0; i < c.l; i++) {
+        uint32_t a = get_u32(&p);
+        if (a > NN_SIGMOID)
+            return MODEL_FILE_E_SHAPE;
+        act[i] = (NnActivation) a;
+    }
+    if (act[c.l - 1] != NN_LINEAR || c.sizes[0] != c.f || c.sizes[c.l] != c.f)
+        return MODEL_FILE_E_SHAPE;
+    /* The parameter count must be the one the length check used, or reads could overrun. */
+    if (nn_init(&nn, c.l, c.sizes, act) != 0 || nn.n_params != n_params)
+        return MODEL_FILE_E_SHAPE;
+    r = model_new(&m, &nn, c.m);
+    if (r != 0)
+        return r == -ENOMEM ? r : MODEL_FILE_E_SHAPE;
+
+    m->meta.rows = get_u64(&p);
+    m->meta.seed = get_u64(&p);
+    m->meta.created = (int64_t) get_u64(&p);
+    m->meta.epochs_run = get_u32(&p);
+    m->meta.best_epoch = get_u32(&p);
+    m->meta.train_loss = get_f32(&p);
+    m->meta.val_loss = get_f32(&p);
+    m->meta.threshold_q = get_f32(&p);
+    m->threshold = get_f32(&p);
+    id = p;
+    p += MODEL_ID_LEN;
+    if (!is_hex_id(id)) {
+        r = MODEL_FILE_E_SHAPE;
+        goto fail;
+    }
+    memcpy(m->meta.id, id, MODEL_ID_LEN);
+    m->meta.id[MODEL_ID_LEN] = '\0';
+
+    r = decode_names(&p, &c, m);
+    if (r != 0)
+        goto fail;
+    get_f32s(&p, m->mean, c.f);
+    get_f32s(&p, m->std, c.f);
+    get_f32s(&p, m->percentiles, c.p);
+    get_f32s(&p, m->params, c.m * nn.n_params);
+
+    if (model_validate(m) != 0) {
+        r = MODEL_FILE_E_SHAPE;
+        goto fail;
+    }
+    *out = m;
+    return 0;
+
+fail:
+    model_unref(m);
+    return r;
+}
+
+/* ---------------------------------------------------------------- files */
+
+int model_file_load(const char *path, Model **out)
+{
+    unsigned char *buf = NULL;
+    size_t size, got = 0;
+    struct stat st;
+    int fd, r;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) != 0) {
+        r = -errno;
+        goto out;
+    }
+    if (st.st_size < 0 || (uintmax_t) st.st_size > MAX_LOAD_BYTES) {
+        r = MODEL_FILE_E_SHAPE;
+        goto out;
+    }
+    size = (size_t) st.st_size;
+    buf = malloc(size > 0 ? size : 1);
+    if (buf == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    /* A file that shrank since fstat decodes as truncated; one that grew is read as it was. */
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            r = -errno;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += (size_t) n;
+    }
+    r = model_file_decode(buf, got, out);
+
+out:
+    free(buf);
+    close(fd);
+    return r;
+}
+
+static int write_all(int fd, const unsigned char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EIO;
+        buf += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+/* malloc'd "<path><suffix>", or NULL. */
+static char *path_with(const char *path, const char *suffix)
+{
+    size_t a = strlen(path), b = strlen(suffix);
+    char *s = malloc(a + b + 1);
+
+    if (s != NULL) {
+        memcpy(s, path, a);
+        memcpy(s + a, suffix, b + 1);
+    }
+    return s;
+}
+
+/* fsyncs the directory holding path, so the rename itself is durable. */
+static int fsync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int fd, r = 0;
+
+    if (slash == NULL)
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t) (slash - path));
+    if (dir == NULL)
+        return -ENOMEM;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return -errno;
+    /* Some filesystems cannot fsync a directory; that is not the caller's failure. */
+    if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EBADF)
+        r = -errno;
+    close(fd);
+    return r;
+}
+
+int model_file_save(const Model *m, const char *path, bool keep_prev)
+{
+    char suffix[32];
+    char *tmp = NULL, *prev = NULL;
+    unsigned char *buf = NULL;
+    bool created = false;
+    struct stat st;
+    size_t len;
+    int fd = -1, r;
+
+    r = model_file_encode(m, &buf, &len);
+    if (r != 0)
+        return r;
+    snprintf(suffix, sizeof(suffix), ".tmp.%ld", (long) getpid());
+    tmp = path_with(path, suffix);
+    prev = path_with(path, ".prev");
+    if (tmp == NULL || prev == NULL) {
+        r = -ENOMEM;
+        goto fail;
+    }
+
+    fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        r = -errno; /* EEXIST: someone else's temp file, which is not ours to remove */
+        goto fail;
+    }
+    created = true;
+    r = write_all(fd, buf, len);
+    if (r != 0)
+        goto fail;
+    if (fsync(fd) != 0) {
+        r = -errno;
+        goto fail;
+    }
+    r = close(fd);
+    fd = -1; /* closed even when close() fails */
+    if (r != 0) {
+        r = -errno;
+        goto fail;
+    }
+
+    if (keep_prev) {
+        if (lstat(path, &st) == 0) {
+            if (unlink(prev) != 0 && errno != ENOENT) {
+                r = -errno;
+                goto fail;
+            }
+            if (link(path, prev) != 0) {
+                r = -errno;
+                goto fail;
+            }
+        } else if (errno != ENOENT) {
+            r = -errno;
+            goto fail;
+        }
+    }
+    if (rename(tmp, path) != 0) {
+        r = -errno;
+        goto fail;
+    }
+    created = false;
+    /* PATH now holds the new model; a failure here only means it may not be durable yet. */
+    r = fsync_parent(path);
+    goto out;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (created)
+        unlink(tmp);
+out:
+    free(prev);
+    free(tmp);
+    free(buf);
+    return r;
+}
+
+const char *model_file_strerror(int r)
+{
+    switch (r) {
+    case 0:
+        return "success";
+    case MODEL_FILE_E_MAGIC:
+        return "not an aescore model file (bad magic)";
+    case MODEL_FILE_E_VERSION:
+        return "unsupported model file format version";
+    case MODEL_FILE_E_TRUNCATED:
+        return "model file is truncated";
+    case MODEL_FILE_E_CHECKSUM:
+        return "model file checksum mismatch (damaged file)";
+    case MODEL_FILE_E_SHAPE:
+        return "model file has inconsistent counts or invalid contents";
+    default:
+        break;
+    }
+    if (r < 0 && r != INT_MIN)
+        return strerror(-r);
+    return "unknown model file error";
+}

@@ -1,0 +1,819 @@
+/* test_model_file: the on-disk format, its strict loader and its atomic saver.
+ *
+ * Every test starts from the same small hand-built model (5 features, 5 -> 3 -> 5, two
+ * members, parameters from a fixed-seed generator) so failures reproduce exactly. Damaged
+ * files are made by editing an encoded buffer; when a test wants only one thing wrong it
+ * recomputes the CRC trailer ("reseal") so the checksum cannot be what rejects it.
+ */
+#undef NDEBUG
+#include <errno.h>
+#include <dirent.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cmocka.h>
+
+#include "aescore/model_file.h"
+
+#define N_FEATURES 5
+#define N_HIDDEN   3
+#define N_MEMBERS  2
+
+/* Header offsets of the test model (two weight layers). */
+#define OFF_VERSION 8
+#define OFF_F       12
+#define OFF_L       16
+#define OFF_M       20
+#define OFF_P       24
+#define OFF_N       28
+#define OFF_SIZES   32
+#define OFF_ACT     (OFF_SIZES + 4 * 3)
+#define OFF_NAMES   (OFF_ACT + 4 * 2 + 48 + MODEL_ID_LEN)
+
+static const char *const feature_names[N_FEATURES] = {
+    "bytes_in", "bytes_out", "latency_ms", "x", "error_rate",
+};
+
+static char tmpdir[64];
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static float uniform(uint64_t *s, float lo, float hi)
+{
+    return lo + (hi - lo) * (float) (splitmix(s) >> 40) / (float) (1u << 24);
+}
+
+/* The Nn of nn.h's documented layout, filled by hand: W_l input-major, then b_l. */
+static Nn hand_nn(void)
+{
+    const size_t sizes[] = {N_FEATURES, N_HIDDEN, N_FEATURES};
+    const NnActivation act[] = {NN_RELU, NN_LINEAR};
+    Nn nn;
+    size_t off = 0;
+
+    memset(&nn, 0, sizeof(nn));
+    nn.n_layers = 2;
+    for (size_t l = 0; l <= nn.n_layers; l++)
+        nn.sizes[l] = sizes[l];
+    for (size_t l = 0; l < nn.n_layers; l++) {
+        nn.act[l] = act[l];
+        nn.w_off[l] = off;
+        off += sizes[l] * sizes[l + 1];
+        nn.b_off[l] = off;
+        off += sizes[l + 1];
+        nn.n_units += sizes[l + 1];
+    }
+    nn.n_params = off;
+    return nn;
+}
+
+static Model *make_model(void)
+{
+    Nn nn = hand_nn();
+    uint64_t seed = 42;
+    Model *m = NULL;
+
+    assert_int_equal(model_new(&m, &nn, N_MEMBERS), 0);
+    for (size_t i = 0; i < N_FEATURES; i++) {
+        assert_int_equal(model_set_name(m, i, feature_names[i]), 0);
+        m->mean[i] = uniform(&seed, -100, 100);
+        m->std[i] = uniform(&seed, 0.5f, 20);
+    }
+    for (size_t i = 0; i < N_MEMBERS * nn.n_params; i++)
+        m->params[i] = uniform(&seed, -1, 1);
+    m->percentiles[0] = 0.001f;
+    for (size_t k = 1; k < MODEL_PERCENTILES; k++)
+        m->percentiles[k] = m->percentiles[k - 1] + uniform(&seed, 0, 0.01f);
+    m->threshold = m->percentiles[990];
+    m->meta.rows = 123456789012ULL;
+    m->meta.seed = 0xfedcba9876543210ULL;
+    m->meta.created = -1234567890123LL; /* negative: checks the signed round trip */
+    m->meta.epochs_run = 57;
+    m->meta.best_epoch = 41;
+    m->meta.train_loss = 0.0312f;
+    m->meta.val_loss = 0.0457f;
+    m->meta.threshold_q = 0.99f;
+    model_compute_id(m);
+    return m;
+}
+
+static void assert_models_equal(const Model *a, const Model *b)
+{
+    assert_int_equal(b->n_features, a->n_features);
+    assert_int_equal(b->nn.n_layers, a->nn.n_layers);
+    for (size_t l = 0; l <= a->nn.n_layers; l++)
+        assert_int_equal(b->nn.sizes[l], a->nn.sizes[l]);
+    for (size_t l = 0; l < a->nn.n_layers; l++) {
+        assert_int_equal(b->nn.act[l], a->nn.act[l]);
+        assert_int_equal(b->nn.w_off[l], a->nn.w_off[l]);
+        assert_int_equal(b->nn.b_off[l], a->nn.b_off[l]);
+    }
+    assert_int_equal(b->nn.n_params, a->nn.n_params);
+    assert_int_equal(b->nn.n_units, a->nn.n_units);
+    assert_int_equal(b->n_members, a->n_members);
+    for (size_t i = 0; i < a->n_features; i++)
+        assert_string_equal(b->names[i], a->names[i]);
+    assert_memory_equal(b->mean, a->mean, a->n_features * sizeof(float));
+    assert_memory_equal(b->std, a->std, a->n_features * sizeof(float));
+    assert_memory_equal(b->params, a->params, a->n_members * a->nn.n_params * sizeof(float));
+    assert_memory_equal(b->percentiles, a->percentiles, MODEL_PERCENTILES * sizeof(float));
+    assert_memory_equal(&b->threshold, &a->threshold, sizeof(float));
+    assert_true(b->meta.rows == a->meta.rows);
+    assert_true(b->meta.seed == a->meta.seed);
+    assert_true(b->meta.created == a->meta.created);
+    assert_int_equal(b->meta.epochs_run, a->meta.epochs_run);
+    assert_int_equal(b->meta.best_epoch, a->meta.best_epoch);
+    assert_memory_equal(&b->meta.train_loss, &a->meta.train_loss, sizeof(float));
+    assert_memory_equal(&b->meta.val_loss, &a->meta.val_loss, sizeof(float));
+    assert_memory_equal(&b->meta.threshold_q, &a->meta.threshold_q, sizeof(float));
+    assert_string_equal(b->meta.id, a->meta.id);
+    assert_int_equal(atomic_load(&b->refs), 1);
+}
+
+static void encode_model(unsigned char **buf, size_t *len)
+{
+    Model *m = make_model();
+
+    assert_int_equal(model_file_encode(m, buf, len), 0);
+    model_unref(m);
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+/* Recomputes the CRC trailer so only the deliberate edit is wrong. */
+static void reseal(unsigned char *buf, size_t len)
+{
+    put_le32(buf + len - 4, (uint32_t) crc32(0L, buf, (uInt) (len - 4)));
+}
+
+/* Decodes buf and asserts it fails with code and leaves *out alone. */
+static void assert_decode_fails(const unsigned char *buf, size_t len, int code)
+{
+    Model *m = NULL;
+
+    assert_int_equal(model_file_decode(buf, len, &m), code);
+    assert_null(m);
+}
+
+/* Offset of member 0's first parameter in an encoded test model of length len. */
+static size_t params_offset(size_t len)
+{
+    return len - 4 - 4 * N_MEMBERS * hand_nn().n_params;
+}
+
+static char *path_in_tmpdir(const char *name)
+{
+    static char path[4][256];
+    static int next;
+    char *p = path[next++ % 4];
+
+    snprintf(p, sizeof(path[0]), "%s/%s", tmpdir, name);
+    return p;
+}
+
+static size_t entries_in_tmpdir(void)
+{
+    DIR *d = opendir(tmpdir);
+    struct dirent *e;
+    size_t n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0;
+}
+
+static int setup_tmpdir(void **state)
+{
+    (void) state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_model_file.XXXXXX");
+    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+/* Empties and removes the directory (no subdirectories except the ones tests rmdir). */
+static int teardown_tmpdir(void **state)
+{
+    DIR *d = opendir(tmpdir);
+    struct dirent *e;
+
+    (void) state;
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char path[512];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
+        if (unlink(path) != 0)
+            rmdir(path);
+    }
+    closedir(d);
+    return rmdir(tmpdir);
+}
+
+/* ---------------------------------------------------------------- round trips */
+
+static void test_save_then_load_gives_back_every_field_bit_for_bit(void **state)
+{
+    const char *path = path_in_tmpdir("roundtrip.model");
+    Model *m = make_model(), *back = NULL;
+
+    (void) state;
+    assert_int_equal(model_file_save(m, path, false), 0);
+    assert_int_equal(model_file_load(path, &back), 0);
+    assert_models_equal(m, back);
+    model_unref(back);
+    model_unref(m);
+    assert_int_equal(unlink(path), 0);
+}
+
+static void test_decode_of_encode_gives_back_the_same_model_and_bytes(void **state)
+{
+    Model *m = make_model(), *back = NULL;
+    unsigned char *buf = NULL, *again = NULL;
+    size_t len = 0, len2 = 0;
+
+    (void) state;
+    assert_int_equal(model_file_encode(m, &buf, &len), 0);
+    assert_int_equal(model_file_decode(buf, len, &back), 0);
+    assert_models_equal(m, back);
+    assert_int_equal(model_file_encode(back, &again, &len2), 0);
+    assert_int_equal(len2, len);
+    assert_memory_equal(again, buf, len);
+    free(again);
+    free(buf);
+    model_unref(back);
+    model_unref(m);
+}
+
+static void test_encoding_is_little_endian_and_follows_the_documented_layout(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    Nn nn = hand_nn();
+    size_t names_bytes = 0;
+
+    (void) state;
+    for (size_t i = 0; i < N_FEATURES; i++)
+        names_bytes += strlen(feature_names[i]) + 1;
+    encode_model(&buf, &len);
+    assert_memory_equal(buf, "AESCORE\0", 8);
+    assert_memory_equal(buf + OFF_VERSION, "\x01\x00\x00\x00", 4);
+    assert_memory_equal(buf + OFF_F, "\x05\x00\x00\x00", 4);
+    assert_int_equal(get_le32(buf + OFF_L), 2);
+    assert_int_equal(get_le32(buf + OFF_M), N_MEMBERS);
+    assert_memory_equal(buf + OFF_P, "\xe9\x03\x00\x00", 4); /* 1001 */
+    assert_int_equal(get_le32(buf + OFF_N), names_bytes);
+    assert_int_equal(get_le32(buf + OFF_SIZES + 4), N_HIDDEN);
+    assert_int_equal(get_le32(buf + OFF_ACT), NN_RELU);
+    assert_int_equal(get_le32(buf + OFF_ACT + 4), NN_LINEAR);
+    assert_memory_equal(buf + OFF_NAMES, "bytes_in\0bytes_out\0", 19);
+    assert_int_equal(len, OFF_NAMES + names_bytes + 4 * (2 * N_FEATURES) + 4 * MODEL_PERCENTILES +
+                              4 * N_MEMBERS * nn.n_params + 4);
+    assert_int_equal(get_le32(buf + len - 4), (uint32_t) crc32(0L, buf, (uInt) (len - 4)));
+    free(buf);
+}
+
+/* ---------------------------------------------------------------- damage */
+
+static void test_a_flipped_byte_anywhere_is_never_accepted(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    for (size_t i = 0; i < len; i++) {
+        Model *m = NULL;
+        int r;
+
+        buf[i] ^= 0x5a;
+        r = model_file_decode(buf, len, &m);
+        buf[i] ^= 0x5a;
+        assert_null(m);
+        if (i < OFF_VERSION)
+            assert_int_equal(r, MODEL_FILE_E_MAGIC);
+        else if (i < OFF_F)
+            assert_int_equal(r, MODEL_FILE_E_VERSION);
+        else if (i < OFF_ACT) /* a count or a size: the implied length changes */
+            assert_true(r == MODEL_FILE_E_SHAPE || r == MODEL_FILE_E_TRUNCATED);
+        else
+            assert_int_equal(r, MODEL_FILE_E_CHECKSUM);
+    }
+    free(buf);
+}
+
+static void test_truncation_at_any_offset_is_reported_as_truncated(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    for (size_t cut = 0; cut < len; cut++) {
+        /* A copy of exactly cut bytes, so ASan sees any read past the end. */
+        unsigned char *part = malloc(cut > 0 ? cut : 1);
+        assert_non_null(part);
+        memcpy(part, buf, cut);
+        assert_decode_fails(part, cut, MODEL_FILE_E_TRUNCATED);
+        free(part);
+    }
+    free(buf);
+}
+
+static void test_a_short_prefix_that_is_not_the_magic_is_reported_as_magic(void **state)
+{
+    (void) state;
+    assert_decode_fails((const unsigned char *) "{\"js", 4, MODEL_FILE_E_MAGIC);
+    assert_decode_fails((const unsigned char *) "AESCORE\0\x01", 9, MODEL_FILE_E_TRUNCATED);
+}
+
+static void test_trailing_bytes_are_rejected_as_shape(void **state)
+{
+    unsigned char *buf = NULL, *longer;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    longer = calloc(1, len + 4);
+    assert_non_null(longer);
+    memcpy(longer, buf, len);
+    reseal(longer, len + 4);
+    assert_decode_fails(longer, len + 4, MODEL_FILE_E_SHAPE);
+    free(longer);
+    free(buf);
+}
+
+static void test_wrong_magic_is_rejected_as_magic(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    memcpy(buf, "KAN\x01\0\0\0\0", 8);
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_MAGIC);
+    free(buf);
+}
+
+static void test_version_2_is_rejected_even_with_a_valid_checksum(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    put_le32(buf + OFF_VERSION, 2);
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_VERSION);
+    free(buf);
+}
+
+/* Each case would ask for gigabytes to terabytes if the loader believed the header; under
+ * ASan such an allocation aborts the test, so passing also proves nothing was allocated. */
+static void test_huge_counts_are_rejected_before_allocating(void **state)
+{
+    static const struct {
+        size_t off;
+        uint32_t value;
+    } cases[] = {
+        {OFF_F, 0xffffffffu},
+        {OFF_F, MODEL_MAX_FEATURES + 1},
+        {OFF_F, 0},
+        {OFF_L, 0xffffffffu},
+        {OFF_L, NN_MAX_LAYERS + 1},
+        {OFF_L, 1},
+        {OFF_M, 0xffffffffu},
+        {OFF_M, MODEL_MAX_MEMBERS + 1},
+        {OFF_M, 0},
+        {OFF_P, 0xffffffffu},
+        {OFF_P, MODEL_PERCENTILES + 1},
+        {OFF_N, 0xffffffffu},
+        {OFF_N, (1u << 20) + 1},
+        {OFF_SIZES + 4, 0xffffffffu},
+        {OFF_SIZES + 4, NN_MAX_WIDTH + 1},
+        {OFF_SIZES + 4, NN_MAX_WIDTH},
+        {OFF_SIZES + 4, 0},
+    };
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        unsigned char *bad = malloc(len);
+        Model *m = NULL;
+        int r;
+
+        assert_non_null(bad);
+        memcpy(bad, buf, len);
+        put_le32(bad + cases[k].off, cases[k].value);
+        reseal(bad, len);
+        r = model_file_decode(bad, len, &m);
+        assert_null(m);
+        assert_true(r == MODEL_FILE_E_SHAPE || r == MODEL_FILE_E_TRUNCATED);
+        free(bad);
+    }
+    free(buf);
+}
+
+/* Widest legal header: 16 layers of NN_MAX_WIDTH and 16 members imply about 4 TiB of
+ * parameters; the loader must say TRUNCATED from 32 + 33*4 bytes. */
+static void test_a_maximal_header_alone_is_truncated_not_allocated(void **state)
+{
+    unsigned char hdr[OFF_SIZES + 4 * (NN_MAX_LAYERS + 1)];
+
+    (void) state;
+    memcpy(hdr, "AESCORE\0", 8);
+    put_le32(hdr + OFF_VERSION, 1);
+    put_le32(hdr + OFF_F, MODEL_MAX_FEATURES);
+    put_le32(hdr + OFF_L, NN_MAX_LAYERS);
+    put_le32(hdr + OFF_M, MODEL_MAX_MEMBERS);
+    put_le32(hdr + OFF_P, MODEL_PERCENTILES);
+    put_le32(hdr + OFF_N, 1u << 20);
+    for (size_t l = 0; l <= NN_MAX_LAYERS; l++)
+        put_le32(hdr + OFF_SIZES + 4 * l, NN_MAX_WIDTH);
+    assert_decode_fails(hdr, sizeof(hdr), MODEL_FILE_E_TRUNCATED);
+    assert_decode_fails(hdr, OFF_SIZES + 8, MODEL_FILE_E_TRUNCATED);
+}
+
+/* ---------------------------------------------------------------- invalid contents */
+
+static void test_a_nan_parameter_with_a_valid_checksum_is_rejected_as_shape(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    put_le32(buf + params_offset(len) + 4 * 7, 0x7fc00000u);
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+}
+
+static void test_a_descending_percentile_table_is_rejected_as_shape(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    size_t table;
+
+    (void) state;
+    encode_model(&buf, &len);
+    table = params_offset(len) - 4 * MODEL_PERCENTILES;
+    put_le32(buf + table + 4 * 500, 0x7f000000u); /* a huge value mid-table */
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+}
+
+static void test_a_zero_std_is_rejected_as_shape(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    size_t std_off;
+
+    (void) state;
+    encode_model(&buf, &len);
+    std_off = params_offset(len) - 4 * MODEL_PERCENTILES - 4 * N_FEATURES;
+    put_le32(buf + std_off + 4 * 2, 0);
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+}
+
+static void test_a_nonlinear_output_layer_is_rejected_as_shape(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    put_le32(buf + OFF_ACT + 4, NN_SIGMOID);
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+}
+
+static void test_an_unknown_activation_is_rejected_as_shape(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    put_le32(buf + OFF_ACT, 4);
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+}
+
+/* 5 -> 3 -> 5 relabelled 3 -> 5 -> 3 keeps every length but no longer matches F = 5. */
+static void test_sizes_that_disagree_with_the_feature_count_are_rejected_as_shape(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    put_le32(buf + OFF_SIZES, N_HIDDEN);
+    put_le32(buf + OFF_SIZES + 4, N_FEATURES);
+    put_le32(buf + OFF_SIZES + 8, N_HIDDEN);
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+}
+
+static void test_names_that_do_not_fill_their_block_are_rejected_as_shape(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    size_t last_nul;
+
+    (void) state;
+    encode_model(&buf, &len);
+    /* An empty name: the NUL after "bytes_in" becomes the first byte of the block. */
+    buf[OFF_NAMES] = '\0';
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+
+    /* One name too few: join the last two, so the block holds 4 strings. */
+    encode_model(&buf, &len);
+    last_nul = OFF_NAMES + get_le32(buf + OFF_N) - 1;
+    assert_int_equal(buf[last_nul], '\0');
+    buf[last_nul - strlen("error_rate") - 1] = '_';
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+
+    /* The block's last string not terminated: replace its NUL. */
+    encode_model(&buf, &len);
+    buf[last_nul] = 'z';
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+
+    /* Bytes left over after F names: split the last name in two ("error" "rate"). */
+    encode_model(&buf, &len);
+    buf[last_nul - strlen("rate") - 1] = '\0';
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+}
+
+static void test_a_non_hex_model_id_is_rejected_as_shape(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    encode_model(&buf, &len);
+    buf[OFF_NAMES - MODEL_ID_LEN] = '"';
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+}
+
+/* ---------------------------------------------------------------- saving and loading files */
+
+static void test_keep_prev_keeps_the_replaced_file_as_prev(void **state)
+{
+    const char *path = path_in_tmpdir("kp.model");
+    const char *prev = path_in_tmpdir("kp.model.prev");
+    Model *old = make_model(), *new = make_model(), *back = NULL;
+
+    (void) state;
+    new->threshold *= 2;
+    model_compute_id(new);
+    assert_string_not_equal(new->meta.id, old->meta.id);
+
+    /* No current file yet: nothing to keep, and saving still works. */
+    assert_int_equal(model_file_save(old, path, true), 0);
+    assert_false(file_exists(prev));
+
+    assert_int_equal(model_file_save(new, path, true), 0);
+    assert_int_equal(model_file_load(path, &back), 0);
+    assert_models_equal(new, back);
+    back = model_unref(back);
+    assert_int_equal(model_file_load(prev, &back), 0);
+    assert_models_equal(old, back);
+    back = model_unref(back);
+
+    /* A third save replaces the stale .prev with the file it displaced. */
+    assert_int_equal(model_file_save(old, path, true), 0);
+    assert_int_equal(model_file_load(prev, &back), 0);
+    assert_models_equal(new, back);
+    back = model_unref(back);
+    assert_int_equal(entries_in_tmpdir(), 2);
+
+    assert_int_equal(unlink(prev), 0);
+    assert_int_equal(unlink(path), 0);
+    model_unref(new);
+    model_unref(old);
+}
+
+static void test_saving_without_keep_prev_replaces_the_file_and_makes_no_prev(void **state)
+{
+    const char *path = path_in_tmpdir("plain.model");
+    Model *old = make_model(), *new = make_model(), *back = NULL;
+    struct stat st;
+
+    (void) state;
+    new->meta.epochs_run = 99;
+    assert_int_equal(model_file_save(old, path, false), 0);
+    assert_int_equal(model_file_save(new, path, false), 0);
+    assert_int_equal(model_file_load(path, &back), 0);
+    assert_models_equal(new, back);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0711, 0600); /* 0644 less the umask */
+    assert_int_equal(entries_in_tmpdir(), 1);
+    model_unref(back);
+    model_unref(new);
+    model_unref(old);
+    assert_int_equal(unlink(path), 0);
+}
+
+static void
+test_saving_into_a_missing_directory_returns_enoent_and_leaves_no_temp_file(void **state)
+{
+    const char *path = path_in_tmpdir("no/such/dir/x.model");
+    Model *m = make_model();
+
+    (void) state;
+    assert_int_equal(model_file_save(m, path, true), -ENOENT);
+    assert_int_equal(model_file_save(m, path, false), -ENOENT);
+    assert_int_equal(entries_in_tmpdir(), 0);
+    model_unref(m);
+}
+
+/* A failure after the temp file exists (here: PATH.prev is a non-empty directory, so it
+ * cannot be replaced) must remove the temp file and leave PATH as it was. */
+static void test_a_failed_save_leaves_the_old_file_and_no_temp_file(void **state)
+{
+    const char *path = path_in_tmpdir("fail.model");
+    const char *prev = path_in_tmpdir("fail.model.prev");
+    const char *inner = path_in_tmpdir("fail.model.prev/keep");
+    Model *old = make_model(), *new = make_model(), *back = NULL;
+    FILE *f;
+    int r;
+
+    (void) state;
+    new->meta.best_epoch = 3;
+    assert_int_equal(model_file_save(old, path, false), 0);
+    assert_int_equal(mkdir(prev, 0755), 0);
+    f = fopen(inner, "w");
+    assert_non_null(f);
+    fclose(f);
+
+    r = model_file_save(new, path, true);
+    assert_true(r < 0);
+    assert_int_equal(entries_in_tmpdir(), 2); /* fail.model and fail.model.prev/ only */
+    assert_int_equal(model_file_load(path, &back), 0);
+    assert_models_equal(old, back);
+
+    assert_int_equal(unlink(inner), 0);
+    assert_int_equal(rmdir(prev), 0);
+    assert_int_equal(unlink(path), 0);
+    model_unref(back);
+    model_unref(new);
+    model_unref(old);
+}
+
+static void test_loading_a_missing_file_returns_enoent(void **state)
+{
+    Model *m = NULL;
+
+    (void) state;
+    assert_int_equal(model_file_load(path_in_tmpdir("missing.model"), &m), -ENOENT);
+    assert_null(m);
+}
+
+static void test_loading_a_damaged_file_returns_the_decoder_code(void **state)
+{
+    const char *path = path_in_tmpdir("damaged.model");
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    Model *m = NULL;
+    FILE *f;
+
+    (void) state;
+    encode_model(&buf, &len);
+    buf[len / 2] ^= 1;
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(model_file_load(path, &m), MODEL_FILE_E_CHECKSUM);
+    assert_null(m);
+
+    f = fopen(path, "wb"); /* empty file */
+    assert_non_null(f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(model_file_load(path, &m), MODEL_FILE_E_TRUNCATED);
+    assert_null(m);
+
+    assert_int_equal(unlink(path), 0);
+    free(buf);
+}
+
+static void test_loading_a_directory_returns_a_negative_errno(void **state)
+{
+    Model *m = NULL;
+
+    (void) state;
+    assert_int_equal(model_file_load(tmpdir, &m), -EISDIR);
+    assert_null(m);
+}
+
+static void test_strerror_describes_every_code(void **state)
+{
+    const int codes[] = {MODEL_FILE_E_MAGIC, MODEL_FILE_E_VERSION, MODEL_FILE_E_TRUNCATED,
+                         MODEL_FILE_E_CHECKSUM, MODEL_FILE_E_SHAPE};
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        const char *s = model_file_strerror(codes[i]);
+        assert_non_null(s);
+        assert_true(strlen(s) > 0);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(s, model_file_strerror(codes[j]));
+    }
+    assert_string_equal(model_file_strerror(-ENOENT), strerror(ENOENT));
+    assert_non_null(model_file_strerror(0));
+    assert_non_null(model_file_strerror(1000));
+    assert_non_null(model_file_strerror(-1000000));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_save_then_load_gives_back_every_field_bit_for_bit),
+        cmocka_unit_test(test_decode_of_encode_gives_back_the_same_model_and_bytes),
+        cmocka_unit_test(test_encoding_is_little_endian_and_follows_the_documented_layout),
+        cmocka_unit_test(test_a_flipped_byte_anywhere_is_never_accepted),
+        cmocka_unit_test(test_truncation_at_any_offset_is_reported_as_truncated),
+        cmocka_unit_test(test_a_short_prefix_that_is_not_the_magic_is_reported_as_magic),
+        cmocka_unit_test(test_trailing_bytes_are_rejected_as_shape),
+        cmocka_unit_test(test_wrong_magic_is_rejected_as_magic),
+        cmocka_unit_test(test_version_2_is_rejected_even_with_a_valid_checksum),
+        cmocka_unit_test(test_huge_counts_are_rejected_before_allocating),
+        cmocka_unit_test(test_a_maximal_header_alone_is_truncated_not_allocated),
+        cmocka_unit_test(test_a_nan_parameter_with_a_valid_checksum_is_rejected_as_shape),
+        cmocka_unit_test(test_a_descending_percentile_table_is_rejected_as_shape),
+        cmocka_unit_test(test_a_zero_std_is_rejected_as_shape),
+        cmocka_unit_test(test_a_nonlinear_output_layer_is_rejected_as_shape),
+        cmocka_unit_test(test_an_unknown_activation_is_rejected_as_shape),
+        cmocka_unit_test(test_sizes_that_disagree_with_the_feature_count_are_rejected_as_shape),
+        cmocka_unit_test(test_names_that_do_not_fill_their_block_are_rejected_as_shape),
+        cmocka_unit_test(test_a_non_hex_model_id_is_rejected_as_shape),
+        cmocka_unit_test(test_keep_prev_keeps_the_replaced_file_as_prev),
+        cmocka_unit_test(test_saving_without_keep_prev_replaces_the_file_and_makes_no_prev),
+        cmocka_unit_test(
+            test_saving_into_a_missing_directory_returns_enoent_and_leaves_no_temp_file),
+        cmocka_unit_test(test_a_failed_save_leaves_the_old_file_and_no_temp_file),
+        cmocka_unit_test(test_loading_a_missing_file_returns_enoent),
+        cmocka_unit_test(test_loading_a_damaged_file_returns_the_decoder_code),
+        cmocka_unit_test(test_loading_a_directory_returns_a_negative_errno),
+        cmocka_unit_test(test_strerror_describes_every_code),
+    };
+
+    return cmocka_run_group_tests(tests, setup_tmpdir, teardown_tmpdir);
+}

@@ -1,0 +1,70 @@
+# shellcheck shell=bash disable=SC2034  # arrays are used by the scripts sourcing this
+# Helpers shared by scripts/run.sh, scripts/test.sh and scripts/quality.sh. Source it; it
+# changes directory to the repository root and defines the functions below.
+
+# Packages needed to build the CLI and the daemon (meson.build, src/*/meson.build).
+AE_BUILD_PACKAGES=(meson ninja-build gcc pkg-config libc6-dev zlib1g-dev libinih-dev
+                   libmicrohttpd-dev libcjson-dev libsystemd-dev)
+# Extra packages for `meson test`: cmocka (tests/unit), pytest (tests/integration), systemd
+# for systemd-socket-activate / systemd-analyze used by the daemon tests.
+AE_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest systemd)
+
+# Debian's own tools first (python3 with the python3-* packages apt installs, meson, gcc), even
+# when a user-level python (pyenv, a virtualenv) comes earlier in PATH.
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+
+AE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$AE_ROOT" || exit 1
+
+ae_say() {
+    printf '==> %s\n' "$*" >&2
+}
+
+ae_die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# ae_install PACKAGE...: install with apt-get whatever of PACKAGE... is not installed yet.
+ae_install() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        ae_say "packages already installed: $*"
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        ae_die "missing packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})"
+    fi
+    ae_say "installing with apt-get: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || return 1
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# ae_setup BUILDDIR MESON-OPTION...: configure BUILDDIR with these options, whether it
+# is new or was configured before (then reconfigure; wipe it if that fails).
+ae_setup() {
+    local dir="$1"
+    shift
+    if [ -f "$dir/meson-private/coredata.dat" ]; then
+        ae_say "reconfiguring $dir: $*"
+        meson setup --reconfigure "$dir" "$@" ||
+            meson setup --wipe "$dir" "$@"
+    else
+        ae_say "configuring $dir: $*"
+        meson setup "$dir" "$@"
+    fi
+}
+
+# ae_build BUILDDIR MESON-OPTION...: configure and compile.
+ae_build() {
+    local dir="$1"
+    ae_setup "$@" || return 1
+    ae_say "building $dir"
+    meson compile -C "$dir"
+}

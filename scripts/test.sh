@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # the stage_* functions are called indirectly ("stage_$stage")
+# Build and run every test, as CI does (.ci/run), on a fresh Debian 12 machine as root:
+#   scripts/test.sh
+# Installs what is missing with apt-get, then runs three configurations:
+#   build-ci    debugoptimized, warnings are errors          meson test (all suites)
+#   build-asan  debug, AddressSanitizer + UBSan, -Werror     meson test (all suites)
+#   build-tsan  debug, ThreadSanitizer                       meson test --suite concurrency
+# Every stage runs even if an earlier one failed; the exit status is non-zero if any failed.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ae_install "${AE_BUILD_PACKAGES[@]}" "${AE_TEST_PACKAGES[@]}"
+
+stage_ci() {
+    ae_build build-ci --buildtype=debugoptimized -Dwerror=true || return 1
+    ae_say "testing build-ci"
+    meson test -C build-ci --print-errorlogs
+}
+
+stage_asan() {
+    ae_build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Dwerror=true ||
+        return 1
+    ae_say "testing build-asan (ASan + UBSan, leak detection on)"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs
+}
+
+tsan_note=""
+stage_tsan() {
+    ae_build build-tsan -Db_sanitize=thread -Dbuildtype=debug || return 1
+    local listed
+    listed="$(meson introspect build-tsan --tests | python3 -c '
+import json, sys
+print(sum(any(s.split(":")[-1] == "concurrency" for s in t["suite"]) for t in json.load(sys.stdin)))
+')" || return 1
+    if [ "$listed" -eq 0 ]; then
+        tsan_note=" (suite 'concurrency' has no tests yet)"
+        ae_say "build-tsan: suite 'concurrency' has no tests yet: nothing to run"
+        return 0
+    fi
+    tsan_note=" ($listed tests)"
+    ae_say "testing build-tsan: suite concurrency, $listed tests"
+    # setarch -R: ThreadSanitizer's fixed shadow layout breaks with high mmap ASLR entropy.
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        setarch "$(uname -m)" -R meson test -C build-tsan --suite concurrency --print-errorlogs
+}
+
+start=$SECONDS
+summary=()
+failed=0
+for stage in ci asan tsan; do
+    t0=$SECONDS
+    tsan_note=""
+    if "stage_$stage"; then
+        result="ok"
+    else
+        result="FAILED"
+        failed=1
+    fi
+    summary+=("$stage ${result}${tsan_note} $((SECONDS - t0))s")
+    ae_say "stage $stage: $result"
+done
+
+if [ "$failed" -eq 0 ]; then
+    verdict=PASS
+else
+    verdict=FAIL
+fi
+line="$(printf '%s, ' "${summary[@]}")"
+echo "test.sh: $verdict in $((SECONDS - start))s: ${line%, }"
+exit "$failed"

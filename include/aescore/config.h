@@ -1,9 +1,15 @@
 /* config: the daemon's settings. One table of keys (in config.c) drives parsing, defaults,
  * validation, --print-config and the comments of config/aescored.conf.
- * The file is INI (parsed by libinih) with bare "key = value" lines (no sections).
+ * The file is INI (parsed by libinih) with bare "key = value" lines: no sections, '#' or ';'
+ * comments, at most 198 bytes per line, each key at most once. Sizes take K/M/G suffixes
+ * (powers of 1024), booleans yes/no (also true/false, on/off, 1/0).
  * A Config is a plain value: build it once, never patch it while threads read it.
- * Errors: 0; CONFIG_E_INVALID with "file:line: message" in err; -errno when the file
- * cannot be read; -ENOMEM.
+ * Errors: 0; CONFIG_E_INVALID with "file:line: message" in err, the message being one of
+ *   "unknown key 'x'", "invalid value for 'x': expected <what>",
+ *   "duplicate key 'x' (first set on line N)", "syntax error: expected 'key = value'",
+ *   "sections are not used: write every key at the top level", "line too long (...)";
+ * -errno when the file cannot be read (err: "file: cannot read: reason"); -ENOMEM.
+ * Threads: no shared state; a Config may be read by any number of threads once built.
  */
 #pragma once
 
@@ -18,31 +24,39 @@ enum {
 #define CONFIG_PATH_MAX 4096
 
 typedef struct Config {
-    char listen[256];                 /* HOST:PORT; port 0 = ephemeral */
-    char model[CONFIG_PATH_MAX];      /* model file served and written by retraining */
-    char bootstrap_data[CONFIG_PATH_MAX]; /* CSV to train from when the model is missing; "" = none */
-    unsigned threads;                 /* HTTP worker threads; 0 = number of cores */
+    char listen[256];                     /* HOST:PORT; port 0 = ephemeral */
+    char model[CONFIG_PATH_MAX];          /* model file served and written by retraining */
+    char bootstrap_data[CONFIG_PATH_MAX]; /* CSV trained from when the model is missing */
+    unsigned threads;                     /* HTTP worker threads; 0 = number of cores */
     unsigned max_connections;
-    unsigned connection_timeout;      /* seconds */
-    size_t connection_memory_limit;   /* bytes per connection (headers + buffers) */
-    size_t max_body_bytes;            /* /score and /score/batch bodies */
-    size_t max_retrain_bytes;         /* /retrain bodies */
-    size_t max_batch;                 /* records in one /score/batch */
+    unsigned connection_timeout;    /* seconds */
+    size_t connection_memory_limit; /* bytes per connection (headers + buffers) */
+    size_t max_body_bytes;          /* /score and /score/batch bodies */
+    size_t max_retrain_bytes;       /* /retrain bodies */
+    size_t max_batch;               /* records in one /score/batch */
     size_t min_retrain_rows;
-    unsigned top_features;            /* k in top_features; 0 = off */
-    int log_level;                    /* LOG_LEVEL_* */
+    unsigned top_features;                  /* k in top_features; 0 = off */
+    int log_level;                          /* LOG_LEVEL_* */
     char admin_token_file[CONFIG_PATH_MAX]; /* "" = admin endpoints open */
-    bool allow_remote;                /* allow a non-loopback listen address */
+    bool allow_remote;                      /* allow a non-loopback listen address */
 } Config;
 
+/* Fills every field with its default (never fails: the defaults pass their own checks). */
 void config_defaults(Config *c);
 
-/* Reads path over the current contents of *c (start from config_defaults). */
+/* Reads path over the current contents of *c (start from config_defaults). On failure *c
+ * may hold some of the file's values: discard it. */
 int config_load(Config *c, const char *path, char *err, size_t err_size);
 
-/* Sets one key from its text form (the flags use this too); source/line name it in errors. */
-int config_set(Config *c, const char *key, const char *value, const char *source,
-               unsigned line, char *err, size_t err_size);
+/* Sets one key from its text form (the flags use this too); source/line name it in errors
+ * ("source:line: ..." when line > 0, "source: ..." when source is not NULL). Returns 0 or
+ * CONFIG_E_INVALID (*c unchanged). */
+int config_set(Config *c, const char *key, const char *value, const char *source, unsigned line,
+               char *err, size_t err_size);
 
 /* Writes every key with its current value, in config-file syntax, with a comment line. */
 void config_print(const Config *c, FILE *out);
+
+/* Writes the shipped config/aescored.conf: prose header, then every key commented out with
+ * its default. tests/unit/test_config.c checks that the shipped file equals this text. */
+void config_print_template(FILE *out);

@@ -26,12 +26,15 @@ ModelSlot *model_slot_free(ModelSlot *s); /* drops both models; accepts NULL; re
  * version (0 when none). The caller must model_unref it. */
 Model *model_slot_acquire(ModelSlot *s, uint64_t *version);
 
-/* A new reference to the previous model, or NULL. */
+/* A new reference to the previous model, or NULL. The caller must model_unref it. */
 Model *model_slot_acquire_previous(ModelSlot *s);
 
-/* Takes over the caller's reference to m, makes it the served model and the served one the
- * previous. Returns the new version. */
+/* Takes over the caller's reference to m (not NULL, fully built: it is immutable from now
+ * on), makes it the served model and the served one the previous; the old previous is
+ * unreferenced outside the lock. Returns the new version (1 for the first publish). */
 uint64_t model_slot_publish(ModelSlot *s, Model *m);
 
-/* Swaps served and previous; returns 0 and *version, or MODEL_SLOT_E_NO_PREVIOUS. */
+/* Swaps served and previous. The version still grows by one (a rollback serves a different
+ * model, and versions never go backwards). Returns 0 and *version (may be NULL), or
+ * MODEL_SLOT_E_NO_PREVIOUS (nothing changed). */
 int model_slot_rollback(ModelSlot *s, uint64_t *version);

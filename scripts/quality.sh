@@ -55,7 +55,7 @@ if [ -f build/meson-private/coredata.dat ]; then
     meson compile -C build >/dev/null || ae_die "build/ does not compile"
 else
     ae_install "${AE_BUILD_PACKAGES[@]}"
-    ae_build build --buildtype=release >/dev/null
+    ae_build build --buildtype=release -Dtests=false >/dev/null
 fi
 [ -x "$aescore" ] || ae_die "$aescore was not built"
 buildtype="$(meson introspect build --buildoptions |

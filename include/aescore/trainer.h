@@ -44,7 +44,8 @@ typedef struct TrainerStatus {
     double started;        /* unix seconds, 0 = never */
     double finished;       /* unix seconds, 0 = not yet */
     uint64_t model_version; /* version published by the job, 0 if none */
-    char error[256];       /* why the last job failed or was cancelled */
+    char error[256];       /* why the last job failed ("saving PATH: reason", train_model's
+                              message, ...) or "cancelled"; "" on success */
     /* counters since start, for /metrics */
     uint64_t jobs_succeeded, jobs_failed, jobs_cancelled;
     double last_duration;  /* seconds of the last finished job */
@@ -57,8 +58,10 @@ typedef struct Trainer Trainer;
 int trainer_new(Trainer **out, ModelSlot *slot, const char *model_path);
 Trainer *trainer_free(Trainer *t); /* cancels a running job, joins; accepts NULL */
 
-/* Starts a job on ds (ownership taken, also on failure) with params p (copied).
- * Returns 0 and *job_id, TRAINER_E_BUSY, or -errno. */
+/* Starts a job on ds (ownership taken, also on failure) with params p (copied; train_model
+ * checks them and a bad set fails the job with its message). The job thread is created
+ * with every signal blocked and runs at nice +10. Returns 0 and *job_id (may be NULL),
+ * TRAINER_E_BUSY, or -errno (thread creation; the status is unchanged). */
 int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, uint64_t *job_id);
 
 /* Asks the running job to stop (it ends as cancelled). 0 or TRAINER_E_IDLE. */
@@ -70,8 +73,9 @@ void trainer_wait(Trainer *t);
 void trainer_get_status(Trainer *t, TrainerStatus *out);
 const char *trainer_state_name(TrainerState s);
 
-/* Loads the model file, validates it and publishes it. Returns 0 and *version, or
- * TRAINER_E_MODEL with the reason in err (the served model is unchanged). */
+/* Loads the model file, validates it and publishes it (as a new version, even when it is
+ * the same model). Returns 0 and *version, or TRAINER_E_MODEL with "PATH: reason" in err
+ * (the served model is unchanged). */
 int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size);
 
 /* Writes the previous model to the model file (the replaced one kept as PATH.prev), then

@@ -1,1 +1,285 @@
-/* placeholder */
+/* api_score: POST /score and POST /score/batch, the hot path.
+ *
+ * A request takes one counted reference to the served model, so a batch is scored by one
+ * model version even while the trainer publishes. Single records are scored in a
+ * per-thread buffer (input, per-feature errors, network scratch) that grows on demand and
+ * lives until the pool thread exits, so scoring one record allocates nothing but the reply.
+ * Replies are formatted with snprintf into one buffer, numbers as %.9g (they are floats)
+ * and non-finite values as null.
+ */
+#include "http_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aescore/threshold.h"
+
+typedef struct Scratch {
+    size_t cap; /* floats */
+    float data[];
+} Scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_err;
+
+static void scratch_key_make(void)
+{
+    scratch_key_err = pthread_key_create(&scratch_key, free);
+}
+
+/* n floats owned by the calling thread (freed when it exits), or NULL. */
+static float *thread_scratch(size_t n)
+{
+    Scratch *s;
+
+    pthread_once(&scratch_once, scratch_key_make);
+    if (scratch_key_err != 0)
+        return NULL;
+    s = pthread_getspecific(scratch_key);
+    if (s == NULL || s->cap < n) {
+        Scratch *p;
+
+        if (n > (SIZE_MAX - sizeof(*s)) / sizeof(float))
+            return NULL;
+        p = realloc(s, sizeof(*p) + n * sizeof(float));
+        if (p == NULL)
+            return NULL;
+        p->cap = n;
+        if (pthread_setspecific(scratch_key, p) != 0) {
+            free(p);
+            return NULL;
+        }
+        s = p;
+    }
+    return s->data;
+}
+
+static enum MHD_Result reply_schema(HttpRequest *req, RecordIssues *iss, const char *prefix)
+{
+    char *details = records_issues_details(iss);
+    enum MHD_Result r;
+
+    r = http_reply_error(req, HTTP_E_SCHEMA_MISMATCH, details, "%s%s", prefix,
+                         iss->message[0] ? iss->message : "the record does not fit the model");
+    free(details);
+    return r;
+}
+
+static void put_top_features(HttpBuf *b, const Model *m, float *err, unsigned k)
+{
+    size_t f = m->n_features;
+
+    if (k > f)
+        k = (unsigned) f;
+    http_buf_puts(b, ",\"top_features\":[");
+    /* k is small: k passes of selection beat sorting f indices; err is ours to mark */
+    for (unsigned j = 0; j < k; j++) {
+        size_t best = 0;
+        for (size_t i = 1; i < f; i++)
+            if (err[i] > err[best])
+                best = i;
+        if (j > 0)
+            http_buf_put(b, ",", 1);
+        http_buf_puts(b, "{\"name\":");
+        http_buf_json_string(b, m->names[best], strlen(m->names[best]));
+        http_buf_puts(b, ",\"error\":");
+        http_buf_json_float(b, err[best]);
+        http_buf_put(b, "}", 1);
+        err[best] = -1;
+    }
+    http_buf_put(b, "]", 1);
+}
+
+enum MHD_Result api_score(HttpRequest *req)
+{
+    HttpServer *s = req->server;
+    unsigned k = s->config->top_features;
+    cJSON *root = NULL;
+    Model *m = NULL;
+    uint64_t version = 0;
+    RecordIssues iss;
+    HttpBuf b = HTTP_BUF_INIT;
+    ModelScore sc;
+    enum MHD_Result ret;
+    float *buf, *x, *err;
+    size_t f;
+    int r;
+
+    records_issues_init(&iss);
+    if (http_body_parse_json(req, &root, &ret) != HTTP_BODY_READY)
+        return ret;
+    if (!cJSON_IsObject(root)) {
+        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                               "the body must be one record (a JSON object)");
+        goto out;
+    }
+    m = model_slot_acquire(s->slot, &version);
+    if (m == NULL) {
+        ret = http_reply_error(req, HTTP_E_NO_MODEL, NULL, "no model is being served yet");
+        goto out;
+    }
+    f = m->n_features;
+    buf = thread_scratch(2 * f + model_scratch_size(m));
+    if (buf == NULL) {
+        ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    x = buf;
+    err = buf + f;
+    r = records_read_model(root, m, x, &iss);
+    if (r == RECORDS_E_SCHEMA) {
+        ret = reply_schema(req, &iss, "");
+        goto out;
+    }
+    if (r < 0) {
+        ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    model_score(m, x, buf + 2 * f, k > 0 ? err : NULL, &sc);
+    metrics_observe_scores(s->metrics, &sc.score, 1, sc.threshold);
+
+    http_buf_puts(&b, "{\"id\":");
+    records_id(root, &b);
+    http_buf_puts(&b, ",\"score\":");
+    http_buf_json_float(&b, sc.score);
+    http_buf_puts(&b, ",\"threshold\":");
+    http_buf_json_float(&b, sc.threshold);
+    http_buf_printf(&b, ",\"anomaly\":%s,\"percentile\":", sc.anomaly ? "true" : "false");
+    http_buf_json_float(&b, sc.percentile);
+    http_buf_printf(&b, ",\"model_version\":%llu,\"model_id\":\"%s\"", (unsigned long long) version,
+                    m->meta.id);
+    if (k > 0)
+        put_top_features(&b, m, err, k);
+    http_buf_puts(&b, "}\n");
+    ret = http_reply_json(req, 200, &b);
+
+out:
+    http_buf_deinit(&b);
+    records_issues_deinit(&iss);
+    model_unref(m);
+    cJSON_Delete(root);
+    return ret;
+}
+
+enum MHD_Result api_score_batch(HttpRequest *req)
+{
+    HttpServer *s = req->server;
+    cJSON *root = NULL;
+    const cJSON *records = NULL, *rec;
+    Model *m = NULL;
+    uint64_t version = 0;
+    RecordIssues iss;
+    HttpBuf b = HTTP_BUF_INIT;
+    enum MHD_Result ret;
+    float *x = NULL, *scores = NULL, *scratch;
+    size_t n = 0, f, i, anomalies = 0;
+
+    records_issues_init(&iss);
+    if (http_body_parse_json(req, &root, &ret) != HTTP_BODY_READY)
+        return ret;
+    if (!cJSON_IsObject(root)) {
+        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                               "the body must be an object {\"records\": [...]}");
+        goto out;
+    }
+    for (const cJSON *c = root->child; c != NULL; c = c->next) {
+        if (strcmp(c->string, "records") == 0) {
+            records = c;
+            continue;
+        }
+        HttpBuf d = HTTP_BUF_INIT;
+        http_buf_puts(&d, "\"member\":");
+        http_buf_json_string(&d, c->string, strlen(c->string));
+        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, d.oom ? NULL : d.data,
+                               "unexpected member in a batch body");
+        http_buf_deinit(&d);
+        goto out;
+    }
+    if (!cJSON_IsArray(records)) {
+        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                               "\"records\" must be an array of records");
+        goto out;
+    }
+    cJSON_ArrayForEach(rec, records) n++;
+    if (n == 0) {
+        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL, "\"records\" is empty");
+        goto out;
+    }
+    if (n > s->config->max_batch) {
+        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                               "a batch takes at most %zu records; this one has %zu",
+                               s->config->max_batch, n);
+        goto out;
+    }
+    m = model_slot_acquire(s->slot, &version);
+    if (m == NULL) {
+        ret = http_reply_error(req, HTTP_E_NO_MODEL, NULL, "no model is being served yet");
+        goto out;
+    }
+    f = m->n_features;
+    x = malloc(n * f * sizeof(*x)); /* n <= max_batch, f <= MODEL_MAX_FEATURES */
+    scores = malloc(n * sizeof(*scores));
+    scratch = thread_scratch(model_scratch_size(m));
+    if (x == NULL || scores == NULL || scratch == NULL) {
+        ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    i = 0;
+    cJSON_ArrayForEach(rec, records)
+    {
+        int r = records_read_model(rec, m, x + i * f, &iss);
+        if (r < 0) {
+            ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+            goto out;
+        }
+        if (r == RECORDS_E_SCHEMA && iss.n_indices < RECORDS_MAX_NAMES) {
+            http_buf_printf(&iss.indices, "%s%zu", iss.n_indices ? "," : "", i);
+            iss.n_indices++;
+        }
+        i++;
+    }
+    if (iss.n_indices > 0) {
+        char prefix[64];
+        snprintf(prefix, sizeof(prefix),
+                 "%zu record(s) do not fit the model; first: ", iss.n_indices);
+        ret = reply_schema(req, &iss, prefix);
+        goto out;
+    }
+    model_score_batch(m, x, n, scratch, scores);
+    metrics_observe_scores(s->metrics, scores, n, m->threshold);
+    for (i = 0; i < n; i++)
+        anomalies += scores[i] > m->threshold;
+
+    http_buf_reserve(&b, 96 * n + 128);
+    http_buf_printf(&b, "{\"model_version\":%llu,\"model_id\":\"%s\",\"threshold\":",
+                    (unsigned long long) version, m->meta.id);
+    http_buf_json_float(&b, m->threshold);
+    http_buf_printf(&b, ",\"anomalies\":%zu,\"results\":[", anomalies);
+    i = 0;
+    cJSON_ArrayForEach(rec, records)
+    {
+        http_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        records_id(rec, &b);
+        http_buf_puts(&b, ",\"score\":");
+        http_buf_json_float(&b, scores[i]);
+        http_buf_printf(
+            &b, ",\"anomaly\":%s,\"percentile\":", scores[i] > m->threshold ? "true" : "false");
+        http_buf_json_float(&b, threshold_percentile(m->percentiles, MODEL_PERCENTILES, scores[i]));
+        http_buf_put(&b, "}", 1);
+        i++;
+    }
+    http_buf_puts(&b, "]}\n");
+    ret = http_reply_json(req, 200, &b);
+
+out:
+    http_buf_deinit(&b);
+    records_issues_deinit(&iss);
+    free(scores);
+    free(x);
+    model_unref(m);
+    cJSON_Delete(root);
+    return ret;
+}

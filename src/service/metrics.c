@@ -1,1 +1,233 @@
-/* placeholder */
+/* metrics: lock-free counters and histograms, rendered as Prometheus text.
+ *
+ * Every value touched on the request path is a relaxed C11 atomic: counts only need to be
+ * exact eventually, not ordered with anything, so scoring threads never wait on each other
+ * here. Histogram sums are doubles updated with a compare-exchange loop. Buckets are kept
+ * per bucket and made cumulative when rendering. Status codes are folded into a fixed set
+ * (plus "other") and endpoints are a fixed list, so the label cardinality is bounded no
+ * matter what clients send.
+ */
+#include "aescore/metrics.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const unsigned status_codes[] = {200, 202, 400, 401, 404, 405, 409,
+                                        413, 414, 415, 422, 500, 503};
+#define N_CODES (sizeof(status_codes) / sizeof(status_codes[0]))
+
+/* request durations: scoring is sub-millisecond, so start at 100 us */
+static const double duration_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                         0.025,  0.05,    0.1,    0.25,  1,      5};
+#define N_DURATION (sizeof(duration_bounds) / sizeof(duration_bounds[0]))
+
+/* scores are mean squared errors over standardised features */
+static const double score_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                      0.5,   1,      2.5,   5,    10,    25,   100};
+#define N_SCORE (sizeof(score_bounds) / sizeof(score_bounds[0]))
+
+typedef struct Histogram {
+    atomic_uint_fast64_t buckets[20]; /* per bucket, the last one is +Inf */
+    _Atomic double sum;
+    atomic_uint_fast64_t count;
+} Histogram;
+
+struct Metrics {
+    const char *const *endpoints;
+    size_t n_endpoints;
+    atomic_uint_fast64_t *requests; /* [endpoint][code index, N_CODES = other] */
+    Histogram duration;
+    Histogram score;
+    atomic_uint_fast64_t records, anomalies;
+};
+
+int metrics_new(Metrics **out, const char *const *endpoints, size_t n_endpoints)
+{
+    Metrics *m;
+
+    if (n_endpoints == 0 || n_endpoints > 64)
+        return -EINVAL;
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return -ENOMEM;
+    m->requests = calloc(n_endpoints * (N_CODES + 1), sizeof(*m->requests));
+    if (m->requests == NULL) {
+        free(m);
+        return -ENOMEM;
+    }
+    m->endpoints = endpoints;
+    m->n_endpoints = n_endpoints;
+    *out = m;
+    return 0;
+}
+
+Metrics *metrics_free(Metrics *m)
+{
+    if (m != NULL) {
+        free(m->requests);
+        free(m);
+    }
+    return NULL;
+}
+
+static void add_double(_Atomic double *a, double v)
+{
+    double old = atomic_load_explicit(a, memory_order_relaxed);
+
+    while (!atomic_compare_exchange_weak_explicit(a, &old, old + v, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+static void observe(Histogram *h, const double *bounds, size_t n, double v)
+{
+    size_t i = 0;
+
+    while (i < n && !(v <= bounds[i]))
+        i++;
+    atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+    if (isfinite(v))
+        add_double(&h->sum, v);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+void metrics_observe_request(Metrics *m, size_t endpoint, unsigned status, double seconds)
+{
+    size_t c = 0;
+
+    if (endpoint >= m->n_endpoints)
+        endpoint = m->n_endpoints - 1;
+    while (c < N_CODES && status_codes[c] != status)
+        c++;
+    atomic_fetch_add_explicit(&m->requests[endpoint * (N_CODES + 1) + c], 1, memory_order_relaxed);
+    observe(&m->duration, duration_bounds, N_DURATION, seconds);
+}
+
+void metrics_observe_scores(Metrics *m, const float *scores, size_t n, float threshold)
+{
+    uint_fast64_t anomalies = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        observe(&m->score, score_bounds, N_SCORE, scores[i]);
+        anomalies += scores[i] > threshold;
+    }
+    atomic_fetch_add_explicit(&m->records, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->anomalies, anomalies, memory_order_relaxed);
+}
+
+static uint64_t load(const atomic_uint_fast64_t *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void print_histogram(FILE *f, const char *name, const char *help, const Histogram *h,
+                            const double *bounds, size_t n)
+{
+    uint64_t cum = 0;
+
+    fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t i = 0; i < n; i++) {
+        cum += load(&h->buckets[i]);
+        fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long) cum);
+    }
+    cum += load(&h->buckets[n]);
+    fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long) cum);
+    fprintf(f, "%s_sum %.17g\n", name, atomic_load_explicit(&h->sum, memory_order_relaxed));
+    fprintf(f, "%s_count %llu\n", name, (unsigned long long) load(&h->count));
+}
+
+static void print_gauge(FILE *f, const char *name, const char *help, double v)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    if (isnan(v))
+        fprintf(f, "%s NaN\n", name);
+    else
+        fprintf(f, "%s %.17g\n", name, v);
+}
+
+static double resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, rss = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    int n;
+
+    if (f == NULL)
+        return NAN;
+    n = fscanf(f, "%llu %llu", &size, &rss);
+    fclose(f);
+    if (n != 2 || page <= 0)
+        return NAN;
+    return (double) rss * (double) page;
+}
+
+int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t *len)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+
+    if (f == NULL)
+        return -ENOMEM;
+
+    fputs("# HELP aescore_http_requests_total HTTP requests by endpoint and status code.\n"
+          "# TYPE aescore_http_requests_total counter\n",
+          f);
+    for (size_t e = 0; e < m->n_endpoints; e++)
+        for (size_t c = 0; c <= N_CODES; c++) {
+            uint64_t v = load(&m->requests[e * (N_CODES + 1) + c]);
+            if (v == 0)
+                continue;
+            if (c < N_CODES)
+                fprintf(f, "aescore_http_requests_total{endpoint=\"%s\",code=\"%u\"} %llu\n",
+                        m->endpoints[e], status_codes[c], (unsigned long long) v);
+            else
+                fprintf(f, "aescore_http_requests_total{endpoint=\"%s\",code=\"other\"} %llu\n",
+                        m->endpoints[e], (unsigned long long) v);
+        }
+    print_histogram(f, "aescore_http_request_duration_seconds",
+                    "Time from the first byte of a request to its completion.", &m->duration,
+                    duration_bounds, N_DURATION);
+    fprintf(f,
+            "# HELP aescore_records_scored_total Records scored.\n"
+            "# TYPE aescore_records_scored_total counter\n"
+            "aescore_records_scored_total %llu\n"
+            "# HELP aescore_anomalies_total Records scored above the threshold.\n"
+            "# TYPE aescore_anomalies_total counter\n"
+            "aescore_anomalies_total %llu\n",
+            (unsigned long long) load(&m->records), (unsigned long long) load(&m->anomalies));
+    print_histogram(f, "aescore_score", "Anomaly scores (mean squared reconstruction error).",
+                    &m->score, score_bounds, N_SCORE);
+    print_gauge(f, "aescore_model_version", "Version of the served model (0 = none).",
+                g->has_model ? (double) g->model_version : 0);
+    print_gauge(f, "aescore_model_age_seconds", "Seconds since the served model was created.",
+                g->has_model ? g->model_age_seconds : NAN);
+    fprintf(f,
+            "# HELP aescore_training_jobs_total Finished training jobs by outcome.\n"
+            "# TYPE aescore_training_jobs_total counter\n"
+            "aescore_training_jobs_total{outcome=\"succeeded\"} %llu\n"
+            "aescore_training_jobs_total{outcome=\"failed\"} %llu\n"
+            "aescore_training_jobs_total{outcome=\"cancelled\"} %llu\n",
+            (unsigned long long) g->jobs_succeeded, (unsigned long long) g->jobs_failed,
+            (unsigned long long) g->jobs_cancelled);
+    print_gauge(f, "aescore_training_in_progress", "1 while a training job runs.",
+                g->training_running ? 1 : 0);
+    print_gauge(f, "aescore_training_duration_seconds", "Duration of the last finished job.",
+                g->training_last_duration);
+    print_gauge(f, "aescore_training_last_loss", "Training loss of the last finished job.",
+                g->training_last_loss);
+    print_gauge(f, "process_resident_memory_bytes", "Resident memory size in bytes.",
+                resident_bytes());
+    if (fclose(f) != 0 || buf == NULL) {
+        free(buf);
+        return -ENOMEM;
+    }
+    *out = buf;
+    *len = size;
+    return 0;
+}

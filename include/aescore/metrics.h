@@ -1,0 +1,46 @@
+/* metrics: the daemon's counters and histograms, rendered as Prometheus text (format 0.0.4).
+ *
+ * Request counters are kept per endpoint (a small fixed set of label values given at
+ * creation, never raw paths or record ids) and per status code. Everything updated on the
+ * scoring path is a C11 atomic: no lock is taken to count. Gauges that live elsewhere (the
+ * served model, the trainer's counters) are passed in at render time, so this module knows
+ * nothing about models or threads.
+ * Threads: metrics_observe_* and metrics_render may be called from any thread at once;
+ * metrics_new/metrics_free from one thread while no other uses the object.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Metrics Metrics;
+
+/* endpoints[n_endpoints]: label values for aescore_http_requests_total{endpoint=...}; the
+ * strings must outlive the object. Returns 0, -EINVAL (n_endpoints 0 or > 64), -ENOMEM. */
+int metrics_new(Metrics **out, const char *const *endpoints, size_t n_endpoints);
+
+/* Accepts NULL; returns NULL. */
+Metrics *metrics_free(Metrics *m);
+
+/* One finished request: endpoint index (out of range counts as the last endpoint), HTTP
+ * status, wall time in seconds. */
+void metrics_observe_request(Metrics *m, size_t endpoint, unsigned status, double seconds);
+
+/* n scored records: counts them, the anomalies among them, and the score histogram. */
+void metrics_observe_scores(Metrics *m, const float *scores, size_t n, float threshold);
+
+/* State owned by other modules, sampled by the caller at render time. */
+typedef struct MetricsGauges {
+    bool has_model;
+    uint64_t model_version;
+    double model_age_seconds; /* now - model created */
+    uint64_t jobs_succeeded, jobs_failed, jobs_cancelled;
+    double training_last_duration; /* seconds, 0 = none yet */
+    double training_last_loss;     /* NaN = none yet */
+    bool training_running;
+} MetricsGauges;
+
+/* Renders every metric (plus process_resident_memory_bytes from /proc/self/statm) into a
+ * new malloc'd NUL-terminated buffer (*out, *len; the caller frees it). 0 or -ENOMEM. */
+int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t *len);

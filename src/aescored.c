@@ -1,1 +1,609 @@
-int main(void) { return 0; }
+/* aescored: the scoring daemon's main.
+ *
+ * A straight line, in dependency order (STYLE rule 11, DESIGN section 4):
+ *   argv -> signals blocked -> config -> log -> inherited socket -> model (load, or train
+ *   from bootstrap_data) -> slot -> trainer -> HTTP -> "listening on" + READY=1 ->
+ *   sigtimedwait loop -> STOPPING=1 -> HTTP drain -> trainer cancel/join -> free.
+ * SIGTERM, SIGINT and SIGHUP are blocked before the first thread exists, so every thread
+ * inherits the mask and the signals are only ever taken here, synchronously: there are no
+ * asynchronous handlers and no work in signal context. The loop wakes at least every half
+ * watchdog interval (or every second) to ping the watchdog and refresh STATUS=.
+ * Exit status: 0 after a clean stop, 1 for a configuration or model error, 2 for a usage
+ * error. Record values never reach the log.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aescore/config.h"
+#include "aescore/dataset.h"
+#include "aescore/http_server.h"
+#include "aescore/log.h"
+#include "aescore/model.h"
+#include "aescore/model_file.h"
+#include "aescore/model_slot.h"
+#include "aescore/notify.h"
+#include "aescore/train.h"
+#include "aescore/trainer.h"
+
+#ifndef AESCORE_VERSION
+#define AESCORE_VERSION "0.1.0"
+#endif
+
+#define EXIT_USAGE 2
+
+enum {
+    ARG_VERSION = 0x100,
+    ARG_PRINT_CONFIG,
+    ARG_CHECK_CONFIG,
+};
+
+typedef struct Args {
+    const char *config_path;
+    const char *listen;
+    const char *model;
+    bool print_config;
+    bool check_config;
+} Args;
+
+static void help(void)
+{
+    printf("Usage: aescored [OPTION]...\n"
+           "Serve anomaly scores for credit records over HTTP and retrain in the background.\n"
+           "\n"
+           "  -c, --config FILE      read settings from FILE (INI \"key = value\" lines)\n"
+           "                         [none: built-in defaults]\n"
+           "  -l, --listen HOST:PORT address to serve on, overrides the file [127.0.0.1:8080];\n"
+           "                         port 0 picks a free port (see the \"listening on\" log line)\n"
+           "  -m, --model PATH       model file, overrides the file [/var/lib/aescored/model.aes]\n"
+           "      --print-config     print the settings in effect (file + flags) and exit\n"
+           "      --check-config     validate the settings and exit: 0 if valid, 1 if not\n"
+           "  -h, --help             show this help and exit\n"
+           "      --version          show the version and exit\n"
+           "\n"
+           "Signals: SIGHUP reloads the model file (a bad file keeps the served model);\n"
+           "SIGTERM or SIGINT stop accepting, finish in-flight requests, cancel training and\n"
+           "exit 0. Under systemd: Type=notify, watchdog pings and socket activation.\n"
+           "Exit status: 0 stopped cleanly, 1 configuration or model error, 2 usage error.\n");
+}
+
+static void usage_hint(void)
+{
+    fprintf(stderr, "Try 'aescored --help' for more information.\n");
+}
+
+/* Returns -1 to continue, else the exit status (help, version, usage errors). */
+static int parse_argv(int argc, char **argv, Args *args)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"model", required_argument, NULL, 'm'},
+        {"print-config", no_argument, NULL, ARG_PRINT_CONFIG},
+        {"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, ARG_VERSION},
+        {0},
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:l:m:h", options, NULL)) >= 0) {
+        switch (c) {
+        case 'c':
+            args->config_path = optarg;
+            break;
+        case 'l':
+            args->listen = optarg;
+            break;
+        case 'm':
+            args->model = optarg;
+            break;
+        case ARG_PRINT_CONFIG:
+            args->print_config = true;
+            break;
+        case ARG_CHECK_CONFIG:
+            args->check_config = true;
+            break;
+        case 'h':
+            help();
+            return EXIT_SUCCESS;
+        case ARG_VERSION:
+            printf("aescored %s\n", AESCORE_VERSION);
+            return EXIT_SUCCESS;
+        default: /* getopt_long printed the reason */
+            usage_hint();
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "aescored: unexpected argument '%s'\n", argv[optind]);
+        usage_hint();
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Splits "HOST:PORT" / "[V6]:PORT" into host (brackets removed) and port text. */
+static void split_listen(const char *listen, char *host, size_t host_size, const char **port)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t len = (size_t) (colon - listen);
+
+    if (listen[0] == '[' && len >= 2) {
+        listen++;
+        len -= 2;
+    }
+    snprintf(host, host_size, "%.*s", (int) len, listen);
+    *port = colon + 1;
+}
+
+static bool sockaddr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return sa->sa_family == AF_UNIX;
+}
+
+/* Numeric addresses are checked exactly; of names only "localhost" counts, so that a DNS
+ * answer can never widen what we expose. */
+static bool listen_is_loopback(const char *listen)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    char host[256];
+    const char *port;
+    bool loopback;
+
+    split_listen(listen, host, sizeof(host), &port);
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return false;
+    loopback = sockaddr_is_loopback(res->ai_addr);
+    freeaddrinfo(res);
+    return loopback;
+}
+
+/* "HOST:PORT" of a bound socket, as the log line announces it. */
+static void format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) ss;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, size, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) ss;
+
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, size, "%s:%u", host, ntohs(in->sin_port));
+    } else {
+        snprintf(buf, size, "(socket of family %d)", ss->ss_family);
+    }
+}
+
+static int check_config(const Config *config, char *err, size_t err_size)
+{
+    if (!config->allow_remote && !listen_is_loopback(config->listen)) {
+        snprintf(err, err_size,
+                 "refusing to listen on %s: not a loopback address; set allow_remote = yes "
+                 "to serve other hosts (and put TLS and a token in front)",
+                 config->listen);
+        return -EPERM;
+    }
+    return 0;
+}
+
+static int load_config(const Args *args, Config *config)
+{
+    char err[512];
+    int r;
+
+    config_defaults(config);
+    if (args->config_path != NULL) {
+        r = config_load(config, args->config_path, err, sizeof(err));
+        if (r != 0) {
+            fprintf(stderr, "aescored: %s\n", err);
+            return EXIT_FAILURE;
+        }
+    }
+    if ((args->listen != NULL &&
+         config_set(config, "listen", args->listen, "--listen", 0, err, sizeof(err)) != 0) ||
+        (args->model != NULL &&
+         config_set(config, "model", args->model, "--model", 0, err, sizeof(err)) != 0)) {
+        fprintf(stderr, "aescored: %s\n", err);
+        usage_hint();
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Logs at err and leaves the reason in STATUS= for `systemctl status`. */
+static void fatal(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_err("main", "%s", msg);
+    notify_status("failed: %s", msg);
+}
+
+typedef struct Bootstrap {
+    atomic_bool cancel;
+    double t0;
+} Bootstrap;
+
+static double now_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* Runs on the main thread between epochs: the only point where a bootstrap run can look at
+ * the (blocked, hence pending) stop signals and at the service manager's timers. */
+static void bootstrap_progress(const TrainProgress *p, void *ctx)
+{
+    Bootstrap *b = ctx;
+    sigset_t pending;
+
+    log_info("train",
+             "bootstrap: member %zu/%zu epoch %zu/%zu: train loss %.6g, val loss %.6g, "
+             "%.0f rows/s",
+             p->member + 1, p->members, p->epoch, p->epochs, p->train_loss, p->val_loss,
+             p->rows_per_sec);
+    notify_status("training the bootstrap model: member %zu/%zu epoch %zu/%zu", p->member + 1,
+                  p->members, p->epoch, p->epochs);
+    notify_extend_timeout(60ULL * 1000000ULL);
+    if (notify_watchdog_usec() > 0)
+        notify_watchdog();
+    if (sigpending(&pending) == 0 &&
+        (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1))
+        atomic_store(&b->cancel, true);
+}
+
+/* No model file and bootstrap_data set: train one with the default parameters and save it
+ * where the model belongs. Returns 0 and *out, TRAIN_E_CANCELLED when a stop signal came in
+ * meanwhile, or another nonzero code (logged). */
+static int bootstrap_model(const Config *config, Model **out)
+{
+    DatasetOptions opts = {.label_column = "label"};
+    Dataset *ds = NULL;
+    Model *m = NULL;
+    TrainParams params;
+    Bootstrap b = {.t0 = now_mono()};
+    char err[512];
+    int r;
+
+    atomic_init(&b.cancel, false);
+    log_notice("main", "%s does not exist: training a model from %s first", config->model,
+               config->bootstrap_data);
+    notify_status("training the bootstrap model from %s", config->bootstrap_data);
+    r = dataset_read_csv(config->bootstrap_data, &opts, &ds, err, sizeof(err));
+    if (r != 0) {
+        fatal("bootstrap_data: %s", err);
+        goto out;
+    }
+    train_params_default(&params);
+    r = train_model(ds, &params, (int64_t) time(NULL), &b.cancel, bootstrap_progress, &b, &m, err,
+                    sizeof(err));
+    if (r == TRAIN_E_CANCELLED) {
+        log_notice("main", "stop requested during bootstrap training; nothing saved");
+        goto out;
+    }
+    if (r != 0) {
+        fatal("training from %s failed: %s", config->bootstrap_data, r < 0 ? strerror(-r) : err);
+        goto out;
+    }
+    r = model_file_save(m, config->model, false);
+    if (r != 0) {
+        fatal("saving %s: %s", config->model, r < 0 ? strerror(-r) : model_file_strerror(r));
+        goto out;
+    }
+    log_notice("main", "bootstrap: trained on %zu rows in %.1f s (threshold %.6g), saved to %s",
+               ds->n_rows, now_mono() - b.t0, (double) m->threshold, config->model);
+    *out = m;
+    m = NULL;
+out:
+    model_unref(m);
+    dataset_free(ds);
+    return r;
+}
+
+static int load_model(const Config *config, Model **out)
+{
+    Model *m = NULL;
+    int r;
+
+    notify_status("loading %s", config->model);
+    r = model_file_load(config->model, &m);
+    if (r == -ENOENT && config->bootstrap_data[0] != '\0')
+        return bootstrap_model(config, out);
+    if (r == -ENOENT) {
+        fatal("%s: %s; train one with 'aescore train --data FILE.csv --out %s' or set "
+              "bootstrap_data",
+              config->model, model_file_strerror(r), config->model);
+        return r;
+    }
+    if (r != 0) {
+        fatal("%s: %s", config->model, model_file_strerror(r));
+        return r;
+    }
+    if (model_validate(m) < 0) {
+        fatal("%s: invalid contents (non-finite or inconsistent values)", config->model);
+        model_unref(m);
+        return -EINVAL;
+    }
+    *out = m;
+    return 0;
+}
+
+static void format_age(int64_t seconds, char *buf, size_t size)
+{
+    if (seconds < 60)
+        snprintf(buf, size, "less than a minute ago");
+    else if (seconds < 3600)
+        snprintf(buf, size, "%lld min ago", (long long) (seconds / 60));
+    else if (seconds < 48 * 3600)
+        snprintf(buf, size, "%lld h ago", (long long) (seconds / 3600));
+    else
+        snprintf(buf, size, "%lld days ago", (long long) (seconds / 86400));
+}
+
+/* "serving model v3 (50 features), trained 2 min ago[; training job 4: epoch 7/100]" */
+static void format_status(ModelSlot *slot, Trainer *trainer, char *buf, size_t size)
+{
+    TrainerStatus st;
+    uint64_t version = 0;
+    Model *m = model_slot_acquire(slot, &version);
+    char age[64];
+    int n;
+
+    if (m == NULL) {
+        snprintf(buf, size, "no model");
+        return;
+    }
+    format_age((int64_t) time(NULL) - m->meta.created, age, sizeof(age));
+    n = snprintf(buf, size, "serving model v%llu (%zu features), trained %s",
+                 (unsigned long long) version, m->n_features, age);
+    model_unref(m);
+    trainer_get_status(trainer, &st);
+    if (st.state == TRAINER_RUNNING && n > 0 && (size_t) n < size)
+        snprintf(buf + n, size - (size_t) n, "; training job %llu: epoch %llu/%llu",
+                 (unsigned long long) st.job_id, (unsigned long long) st.epoch,
+                 (unsigned long long) st.epochs);
+}
+
+static void reload(ModelSlot *slot, Trainer *trainer, const char *path)
+{
+    char err[512];
+    uint64_t version = 0;
+
+    notify_reloading();
+    log_notice("main", "SIGHUP: reloading %s", path);
+    if (trainer_reload(trainer, &version, err, sizeof(err)) != 0) {
+        Model *m = model_slot_acquire(slot, &version);
+
+        model_unref(m);
+        log_err("main", "reload failed, still serving model v%llu: %s",
+                (unsigned long long) version, err);
+    }
+    /* READY=1 ends the reload either way: the old model keeps serving after a failure. */
+    notify_ready();
+}
+
+static void describe_listener(const Config *config, int listen_fd, const HttpServer *http,
+                              char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[256];
+    const char *port;
+
+    if (listen_fd >= 0 && getsockname(listen_fd, (struct sockaddr *) &ss, &len) == 0) {
+        format_sockaddr(&ss, buf, size);
+        return;
+    }
+    split_listen(config->listen, host, sizeof(host), &port);
+    if (strchr(host, ':') != NULL)
+        snprintf(buf, size, "[%s]:%u", host, http_server_port(http));
+    else
+        snprintf(buf, size, "%s:%u", host, http_server_port(http));
+}
+
+static int run(const Config *config, const sigset_t *stop)
+{
+    ModelSlot *slot = NULL;
+    Trainer *trainer = NULL;
+    HttpServer *http = NULL;
+    Model *model = NULL;
+    char err[512], where[300], status[512], last_status[512] = "";
+    uint64_t watchdog_usec, version;
+    struct timespec tick;
+    int listen_fd = -1, r, status_code = EXIT_FAILURE;
+
+    /* Before any thread: sd_listen_fds edits the environment. */
+    r = notify_listen_fds();
+    if (r >= 1) {
+        listen_fd = 3;
+        if (r > 1)
+            log_warning("main", "socket activation passed %d sockets; serving fd 3 only", r);
+        if (!config->allow_remote) {
+            struct sockaddr_storage ss;
+            socklen_t len = sizeof(ss);
+
+            if (getsockname(listen_fd, (struct sockaddr *) &ss, &len) == 0 &&
+                !sockaddr_is_loopback((const struct sockaddr *) &ss)) {
+                format_sockaddr(&ss, where, sizeof(where));
+                fatal("refusing to serve the inherited socket %s: not a loopback address; set "
+                      "allow_remote = yes to serve other hosts",
+                      where);
+                goto out;
+            }
+        }
+    } else if (check_config(config, err, sizeof(err)) != 0) {
+        fatal("%s", err);
+        goto out;
+    }
+
+    r = load_model(config, &model);
+    if (r == TRAIN_E_CANCELLED) {
+        status_code = EXIT_SUCCESS;
+        goto out;
+    }
+    if (r != 0)
+        goto out;
+
+    r = model_slot_new(&slot);
+    if (r < 0) {
+        fatal("cannot create the model slot: %s", strerror(-r));
+        goto out;
+    }
+    version = model_slot_publish(slot, model);
+    model = NULL;
+    r = trainer_new(&trainer, slot, config->model);
+    if (r < 0) {
+        fatal("cannot create the trainer: %s", strerror(-r));
+        goto out;
+    }
+    err[0] = '\0';
+    r = http_server_new(&http, config, slot, trainer, listen_fd, err, sizeof(err));
+    if (r != 0) {
+        fatal("cannot serve HTTP on %s: %s",
+              listen_fd >= 0 ? "the inherited socket" : config->listen,
+              err[0] != '\0' ? err : strerror(r < 0 ? -r : r));
+        goto out;
+    }
+    describe_listener(config, listen_fd, http, where, sizeof(where));
+    log_notice("main", "listening on %s", where);
+    format_status(slot, trainer, status, sizeof(status));
+    log_notice("main", "%s", status);
+    notify_ready();
+    notify_status("%s", status);
+    snprintf(last_status, sizeof(last_status), "%s", status);
+    (void) version;
+
+    watchdog_usec = notify_watchdog_usec();
+    if (watchdog_usec > 0) {
+        uint64_t half = watchdog_usec / 2;
+
+        tick = (struct timespec){.tv_sec = (time_t) (half / 1000000),
+                                 .tv_nsec = (long) (half % 1000000) * 1000};
+    } else {
+        tick = (struct timespec){.tv_sec = 1};
+    }
+
+    for (;;) {
+        siginfo_t info;
+        int sig;
+
+        if (watchdog_usec > 0)
+            notify_watchdog();
+        sig = sigtimedwait(stop, &info, &tick);
+        if (sig == SIGHUP) {
+            reload(slot, trainer, config->model);
+            last_status[0] = '\0'; /* always follow READY=1 with a fresh STATUS= */
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log_notice("main", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+            log_err("main", "sigtimedwait: %s", strerror(errno));
+            break;
+        }
+        format_status(slot, trainer, status, sizeof(status));
+        if (strcmp(status, last_status) != 0) {
+            notify_status("%s", status);
+            snprintf(last_status, sizeof(last_status), "%s", status);
+        }
+    }
+
+    notify_stopping();
+    notify_status("stopping: finishing in-flight requests");
+    http_server_set_stopping(http);
+    status_code = EXIT_SUCCESS;
+
+out:
+    /* Reverse order of creation; each free accepts NULL. */
+    http = http_server_free(http);
+    trainer = trainer_free(trainer);
+    slot = model_slot_free(slot);
+    model = model_unref(model);
+    if (status_code == EXIT_SUCCESS)
+        log_notice("main", "stopped");
+    return status_code;
+}
+
+int main(int argc, char **argv)
+{
+    Args args = {0};
+    static Config config; /* 12 KiB of paths: not on the stack */
+    sigset_t stop;
+    char err[512];
+    int r;
+
+    r = parse_argv(argc, argv, &args);
+    if (r >= 0)
+        return r;
+
+    /* Before any thread (libmicrohttpd's, the trainer's) so that all of them inherit it. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &stop, NULL) < 0) {
+        fprintf(stderr, "aescored: sigprocmask: %s\n", strerror(errno));
+        return EXIT_FAILURE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    r = load_config(&args, &config);
+    if (r >= 0)
+        return r;
+    if (args.check_config) {
+        if (check_config(&config, err, sizeof(err)) != 0) {
+            fprintf(stderr, "aescored: %s\n", err);
+            return EXIT_FAILURE;
+        }
+        if (!args.print_config)
+            printf("%s: OK\n", args.config_path != NULL ? args.config_path : "defaults");
+    }
+    if (args.print_config) {
+        config_print(&config, stdout);
+        return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    }
+    if (args.check_config)
+        return EXIT_SUCCESS;
+
+    log_init(config.log_level);
+    log_notice("main", "aescored %s starting (model %s)", AESCORE_VERSION, config.model);
+    return run(&config, &stop);
+}

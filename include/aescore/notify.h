@@ -12,6 +12,9 @@ void notify_ready(void);
 void notify_reloading(void); /* RELOADING=1 with MONOTONIC_USEC */
 void notify_stopping(void);
 void notify_watchdog(void);
+/* EXTEND_TIMEOUT_USEC: asks for usec more before the start/stop timeout fires (a bootstrap
+ * training run, a long drain). */
+void notify_extend_timeout(uint64_t usec);
 /* STATUS=<one human line>, e.g. "serving model v3 (50 features), trained 2 min ago". */
 void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -18,6 +18,11 @@ void notify_watchdog(void)
 {
 }
 
+void notify_extend_timeout(uint64_t usec)
+{
+    (void) usec;
+}
+
 void notify_status(const char *fmt, ...)
 {
     (void) fmt;

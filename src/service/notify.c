@@ -53,6 +53,14 @@ void notify_watchdog(void)
     send_state("WATCHDOG=1");
 }
 
+void notify_extend_timeout(uint64_t usec)
+{
+    char buf[64];
+
+    snprintf(buf, sizeof(buf), "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long) usec);
+    send_state(buf);
+}
+
 void notify_status(const char *fmt, ...)
 {
     char buf[512];

@@ -1,0 +1,27 @@
+/* nn_kernels: the dense-layer inner loops, private to nn.c and the only place where SIMD
+ * enters the network: each kernel is compiled for two CPU levels (simd.h) and picked at load
+ * time. Neither level reassociates a sum, so the same input gives the same bits on any
+ * x86-64 machine. Weights are input-major: W[i * out + o].
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "aescore/nn.h"
+
+/* y[r][o] = act(b[o] + sum_i x[r][i] * W[i][o]) for r < rows. */
+void nn_kernel_forward(const float *x, size_t rows, size_t in, size_t out, const float *w,
+                       const float *b, NnActivation act, float *y);
+
+/* Turns dy (dL/d output of the layer, rows x out) into dz = dy * act'(y) in place, given the
+ * layer's output y. */
+void nn_kernel_activation_grad(float *dy, const float *y, size_t n, NnActivation act);
+
+/* gw[i][o] += sum_r x[r][i] * dz[r][o];  gb[o] += sum_r dz[r][o].
+ * tmp: rows * in floats of workspace. */
+void nn_kernel_weight_grad(const float *x, const float *dz, size_t rows, size_t in, size_t out,
+                           float *gw, float *gb, float *tmp);
+
+/* dx[r][i] = sum_o dz[r][o] * W[i][o].  tmp: in * out floats of workspace. */
+void nn_kernel_input_grad(const float *dz, const float *w, size_t rows, size_t in, size_t out,
+                          float *dx, float *tmp);

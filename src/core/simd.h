@@ -1,0 +1,17 @@
+/* simd: how the core's hot loops are compiled for several CPUs (private to src/core).
+ *
+ * SIMD_CLONES marks a function that GCC emits twice, for x86-64-v3 (AVX2) and for the
+ * baseline, with an ifunc resolver that picks one when the program loads. The installed
+ * binary stays portable (no -march=native) and still uses 8-wide vectors where the CPU has
+ * them. FMA contraction stays off (ISO C mode), so both bodies compute the same bits.
+ */
+#pragma once
+
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef SIMD_CLONES
+#define SIMD_CLONES
+#endif

@@ -1,1 +1,456 @@
-/* placeholder */
+/* train: from normal rows to a served Model (see train.h).
+ *
+ * Steps: pick the normal rows; shuffle them with the seed and hold out the validation share;
+ * fit the scaler on the training part and standardise everything once; train each ensemble
+ * member from its own seed with Adam on shuffled mini-batches, keeping the parameters of the
+ * epoch with the lowest validation loss (early stopping after `patience` epochs without
+ * improvement); then score the validation rows with the finished model to set the threshold
+ * and the percentile table. Nothing here allocates per batch.
+ */
+#include "aescore/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aescore/adam.h"
+#include "aescore/threshold.h"
+
+#define VAL_BLOCK 256 /* validation rows per forward pass */
+
+void train_params_default(TrainParams *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->n_hidden = 0; /* auto */
+    p->activation = NN_RELU;
+    p->epochs = 100;
+    p->batch = 64;
+    p->lr = 1e-3f;
+    p->weight_decay = 0;
+    p->patience = 10;
+    p->validation_split = 0.1f;
+    p->seed = 42;
+    p->ensemble = 3;
+    p->threshold_method = THRESHOLD_QUANTILE;
+    p->threshold_q = 0.99;
+}
+
+void train_params_resolve_hidden(const TrainParams *p, size_t n_features, size_t *hidden,
+                                 size_t *n_hidden)
+{
+    if (p->n_hidden > 0) {
+        memcpy(hidden, p->hidden, p->n_hidden * sizeof(*hidden));
+        *n_hidden = p->n_hidden;
+        return;
+    }
+    /* Auto: one wide layer, a bottleneck of about a quarter of the inputs, and back. */
+    size_t wide = n_features < 8 ? 8 : (n_features > 64 ? 64 : n_features);
+    size_t narrow = (n_features + 2) / 4;
+
+    narrow = narrow < 2 ? 2 : narrow;
+    hidden[0] = wide;
+    hidden[1] = narrow;
+    hidden[2] = wide;
+    *n_hidden = 3;
+}
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            snprintf(err, err_size, __VA_ARGS__);                                                  \
+            return TRAIN_E_INPUT;                                                                  \
+        }                                                                                          \
+    } while (0)
+
+int train_params_check(const TrainParams *p, char *err, size_t err_size)
+{
+    CHECK(p->n_hidden < NN_MAX_LAYERS, "hidden: at most %d layers", NN_MAX_LAYERS - 1);
+    for (size_t l = 0; l < p->n_hidden; l++)
+        CHECK(p->hidden[l] >= 1 && p->hidden[l] <= 4096, "hidden: sizes must be 1..4096");
+    CHECK((unsigned) p->activation <= NN_SIGMOID, "activation: unknown");
+    CHECK(p->epochs >= 1 && p->epochs <= 100000, "epochs: must be 1..100000");
+    CHECK(p->batch >= 1 && p->batch <= 65536, "batch: must be 1..65536");
+    CHECK(isfinite(p->lr) && p->lr > 0 && p->lr <= 10, "lr: must be in (0, 10]");
+    CHECK(isfinite(p->weight_decay) && p->weight_decay >= 0 && p->weight_decay < 1,
+          "weight_decay: must be in [0, 1)");
+    CHECK(p->patience <= 100000, "patience: must be 0..100000");
+    CHECK(isfinite(p->validation_split) && p->validation_split > 0 && p->validation_split < 1,
+          "validation_split: must be in (0, 1)");
+    CHECK(p->ensemble >= 1 && p->ensemble <= MODEL_MAX_MEMBERS, "ensemble: must be 1..%d",
+          MODEL_MAX_MEMBERS);
+    CHECK(p->threshold_method <= THRESHOLD_EXPLICIT, "threshold: unknown method");
+    CHECK(p->threshold_method != THRESHOLD_QUANTILE ||
+              (isfinite(p->threshold_q) && p->threshold_q > 0 && p->threshold_q < 1),
+          "threshold_quantile: must be in (0, 1)");
+    CHECK(p->threshold_method != THRESHOLD_EXPLICIT ||
+              (isfinite(p->threshold_value) && p->threshold_value >= 0),
+          "threshold: must be a finite number >= 0");
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static void shuffle(size_t *idx, size_t n, uint64_t *rng)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t) (nn_rng_next(rng) % i);
+        size_t t = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = t;
+    }
+}
+
+static bool all_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return false;
+    return true;
+}
+
+/* Everything one training run needs, allocated once. */
+typedef struct Work {
+    const Nn *nn;
+    size_t f;
+    const float *z;      /* standardised normal rows */
+    size_t *train_idx;   /* rows of z used for training */
+    size_t n_train;
+    const float *z_val;  /* validation rows, contiguous */
+    size_t n_val;
+    float *params, *best, *grads, *m, *v;
+    float *batch;        /* batch * f */
+    float *scratch;      /* nn scratch for max(batch, VAL_BLOCK) rows */
+} Work;
+
+static double validation_loss(const Work *w, const float *params)
+{
+    double total = 0;
+
+    for (size_t start = 0; start < w->n_val; start += VAL_BLOCK) {
+        size_t rows = w->n_val - start < VAL_BLOCK ? w->n_val - start : VAL_BLOCK;
+        const float *x = w->z_val + start * w->f;
+        const float *y = nn_forward(w->nn, params, x, rows, w->scratch);
+
+        for (size_t j = 0; j < rows * w->f; j++) {
+            double d = (double) y[j] - (double) x[j];
+            total += d * d;
+        }
+    }
+    return total / (double) (w->n_val * w->f);
+}
+
+typedef struct MemberResult {
+    size_t epochs_run, best_epoch;
+    double train_loss, val_loss; /* at best_epoch */
+} MemberResult;
+
+static int train_member(Work *w, const TrainParams *p, size_t member, const atomic_bool *cancel,
+                        TrainProgressFn progress, void *ctx, MemberResult *res, char *err,
+                        size_t err_size)
+{
+    const Nn *nn = w->nn;
+    AdamParams hp = ADAM_PARAMS_DEFAULT;
+    uint64_t rng = p->seed ^ (0x9e3779b97f4a7c15ULL * (member + 1));
+    double best_val = INFINITY;
+    size_t since_best = 0;
+    unsigned long step = 0;
+
+    hp.lr = p->lr;
+    hp.weight_decay = p->weight_decay;
+    nn_init_params(nn, w->params, nn_rng_next(&rng));
+    memcpy(w->best, w->params, nn->n_params * sizeof(float));
+    memset(w->m, 0, nn->n_params * sizeof(float));
+    memset(w->v, 0, nn->n_params * sizeof(float));
+    memset(res, 0, sizeof(*res));
+
+    for (size_t epoch = 1; epoch <= p->epochs; epoch++) {
+        double t0 = now_seconds(), loss_sum = 0;
+
+        shuffle(w->train_idx, w->n_train, &rng);
+        for (size_t start = 0; start < w->n_train; start += p->batch) {
+            size_t rows = w->n_train - start < p->batch ? w->n_train - start : p->batch;
+
+            if (cancel != NULL && atomic_load_explicit(cancel, memory_order_relaxed)) {
+                snprintf(err, err_size, "cancelled");
+                return TRAIN_E_CANCELLED;
+            }
+            for (size_t r = 0; r < rows; r++)
+                memcpy(w->batch + r * w->f, w->z + w->train_idx[start + r] * w->f,
+                       w->f * sizeof(float));
+            memset(w->grads, 0, nn->n_params * sizeof(float));
+            loss_sum += nn_backward(nn, w->params, w->batch, w->batch, rows, w->scratch,
+                                    w->grads) *
+                        (double) rows;
+            adam_step(&hp, ++step, nn->n_params, w->params, w->grads, w->m, w->v);
+        }
+        double train_loss = loss_sum / (double) w->n_train;
+        double val_loss = validation_loss(w, w->params);
+        double elapsed = now_seconds() - t0;
+
+        if (!isfinite(train_loss) || !isfinite(val_loss) ||
+            !all_finite(w->params, nn->n_params)) {
+            snprintf(err, err_size,
+                     "training diverged at epoch %zu (loss is not finite); try a smaller lr",
+                     epoch);
+            return TRAIN_E_DIVERGED;
+        }
+        res->epochs_run = epoch;
+        if (val_loss < best_val) {
+            best_val = val_loss;
+            since_best = 0;
+            memcpy(w->best, w->params, nn->n_params * sizeof(float));
+            res->best_epoch = epoch;
+            res->train_loss = train_loss;
+            res->val_loss = val_loss;
+        } else {
+            since_best++;
+        }
+        if (progress != NULL) {
+            TrainProgress pr = {
+                .member = member,
+                .members = p->ensemble,
+                .epoch = epoch,
+                .epochs = p->epochs,
+                .train_loss = train_loss,
+                .val_loss = val_loss,
+                .best_val_loss = best_val,
+                .rows_per_sec = elapsed > 0 ? (double) w->n_train / elapsed : 0,
+            };
+            progress(&pr, ctx);
+        }
+        if (p->patience > 0 && since_best >= p->patience)
+            break;
+    }
+    return 0;
+}
+
+/* Mean and standard deviation per column over the training rows; a constant column gets
+ * std 1 so that it standardises to 0 instead of dividing by zero. */
+static void fit_scaler(const Dataset *ds, const size_t *rows, size_t n, float *mean, float *std)
+{
+    size_t f = ds->n_cols;
+
+    for (size_t i = 0; i < f; i++) {
+        double sum = 0, sq = 0;
+
+        for (size_t r = 0; r < n; r++)
+            sum += ds->x[rows[r] * f + i];
+        double mu = sum / (double) n;
+        for (size_t r = 0; r < n; r++) {
+            double d = ds->x[rows[r] * f + i] - mu;
+            sq += d * d;
+        }
+        double sd = sqrt(sq / (double) n);
+        mean[i] = (float) mu;
+        std[i] = sd > 1e-12 * (fabs(mu) + 1) && isfinite(sd) ? (float) sd : 1.0f;
+    }
+}
+
+static int set_threshold(const Dataset *ds, const TrainParams *p, Model *m, const float *val_raw,
+                         size_t n_val, float *val_scores, float *scratch, char *err,
+                         size_t err_size)
+{
+    size_t f = ds->n_cols;
+    int r = 0;
+
+    model_score_batch(m, val_raw, n_val, scratch, val_scores);
+    r = threshold_percentile_table(val_scores, n_val, m->percentiles, MODEL_PERCENTILES);
+    if (r < 0)
+        return r;
+
+    switch (p->threshold_method) {
+    case THRESHOLD_QUANTILE:
+        m->meta.threshold_q = (float) p->threshold_q;
+        return threshold_quantile(val_scores, n_val, p->threshold_q, &m->threshold);
+    case THRESHOLD_EXPLICIT:
+        m->threshold = p->threshold_value;
+        return 0;
+    case THRESHOLD_F1:
+        break;
+    }
+
+    /* F1: validation normals plus every labelled anomaly. */
+    size_t n_anom = 0;
+    for (size_t i = 0; ds->label != NULL && i < ds->n_rows; i++)
+        n_anom += ds->label[i];
+    if (n_anom == 0) {
+        snprintf(err, err_size, "threshold-f1 needs labelled anomalies (label 1 rows)");
+        return TRAIN_E_INPUT;
+    }
+    float *scores = malloc((n_val + n_anom) * sizeof(float));
+    float *anom = malloc(n_anom * f * sizeof(float));
+    unsigned char *labels = calloc(n_val + n_anom, 1);
+    if (scores == NULL || anom == NULL || labels == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0, k = 0; i < ds->n_rows; i++)
+        if (ds->label[i])
+            memcpy(anom + f * k++, ds->x + i * f, f * sizeof(float));
+    memcpy(scores, val_scores, n_val * sizeof(float));
+    model_score_batch(m, anom, n_anom, scratch, scores + n_val);
+    memset(labels + n_val, 1, n_anom);
+    r = threshold_f1(scores, labels, n_val + n_anom, &m->threshold);
+    if (r == THRESHOLD_E_SINGLE_CLASS) {
+        snprintf(err, err_size, "threshold-f1 needs both normal and anomalous rows");
+        r = TRAIN_E_INPUT;
+    }
+out:
+    free(scores);
+    free(anom);
+    free(labels);
+    return r;
+}
+
+int train_model(const Dataset *ds, const TrainParams *p, int64_t created,
+                const atomic_bool *cancel, TrainProgressFn progress, void *ctx, Model **out,
+                char *err, size_t err_size)
+{
+    size_t f = ds->n_cols, n_normal = 0, n_val, hidden[NN_MAX_LAYERS], n_hidden;
+    size_t *normal = NULL;
+    float *z = NULL, *z_val = NULL, *val_raw = NULL, *val_scores = NULL, *block = NULL;
+    Model *m = NULL;
+    Nn nn;
+    Work w = {0};
+    double train_loss = 0, val_loss = 0;
+    uint64_t rng = p->seed;
+    int r;
+
+    r = train_params_check(p, err, err_size);
+    if (r != 0)
+        return r;
+    if (f == 0 || f > MODEL_MAX_FEATURES) {
+        snprintf(err, err_size, "%zu feature columns: must be 1..%d", f, MODEL_MAX_FEATURES);
+        return TRAIN_E_INPUT;
+    }
+    train_params_resolve_hidden(p, f, hidden, &n_hidden);
+    if (nn_init_autoencoder(&nn, f, hidden, n_hidden, p->activation) < 0) {
+        snprintf(err, err_size, "invalid network shape");
+        return TRAIN_E_INPUT;
+    }
+
+    normal = malloc(ds->n_rows * sizeof(*normal));
+    if (normal == NULL)
+        goto nomem;
+    for (size_t i = 0; i < ds->n_rows; i++)
+        if (ds->label == NULL || ds->label[i] == 0)
+            normal[n_normal++] = i;
+    if (n_normal < TRAIN_MIN_ROWS) {
+        snprintf(err, err_size, "%zu normal rows: at least %d are needed", n_normal,
+                 TRAIN_MIN_ROWS);
+        r = TRAIN_E_INPUT;
+        goto fail;
+    }
+    shuffle(normal, n_normal, &rng);
+    n_val = (size_t) lround((double) n_normal * p->validation_split);
+    n_val = n_val < 1 ? 1 : (n_val > n_normal - 1 ? n_normal - 1 : n_val);
+    w.n_train = n_normal - n_val;
+    w.n_val = n_val;
+
+    r = model_new(&m, &nn, p->ensemble);
+    if (r < 0)
+        goto fail;
+    for (size_t i = 0; i < f; i++) {
+        r = model_set_name(m, i, ds->names[i]);
+        if (r < 0)
+            goto fail;
+    }
+    /* training rows first, validation rows last */
+    fit_scaler(ds, normal, w.n_train, m->mean, m->std);
+
+    size_t scratch_rows = p->batch > VAL_BLOCK ? p->batch : VAL_BLOCK;
+    size_t score_scratch = model_scratch_size(m);
+    size_t nn_scratch = nn_scratch_size(&nn, scratch_rows);
+    z = malloc(n_normal * f * sizeof(float));
+    val_raw = malloc(n_val * f * sizeof(float));
+    val_scores = malloc(n_val * sizeof(float));
+    w.train_idx = malloc(w.n_train * sizeof(size_t));
+    w.params = malloc(nn.n_params * sizeof(float));
+    w.grads = malloc(nn.n_params * sizeof(float));
+    w.m = malloc(nn.n_params * sizeof(float));
+    w.v = malloc(nn.n_params * sizeof(float));
+    w.batch = malloc(p->batch * f * sizeof(float));
+    block = malloc((nn_scratch > score_scratch ? nn_scratch : score_scratch) * sizeof(float));
+    if (z == NULL || val_raw == NULL || val_scores == NULL || w.train_idx == NULL ||
+        w.params == NULL || w.grads == NULL || w.m == NULL || w.v == NULL || w.batch == NULL ||
+        block == NULL)
+        goto nomem;
+    for (size_t r_ = 0; r_ < n_normal; r_++) {
+        const float *src = ds->x + normal[r_] * f;
+        for (size_t i = 0; i < f; i++)
+            z[r_ * f + i] = (src[i] - m->mean[i]) / m->std[i];
+    }
+    for (size_t r_ = 0; r_ < n_val; r_++)
+        memcpy(val_raw + r_ * f, ds->x + normal[w.n_train + r_] * f, f * sizeof(float));
+    z_val = z + w.n_train * f;
+    w.nn = &nn;
+    w.f = f;
+    w.z = z;
+    w.z_val = z_val;
+    w.scratch = block;
+
+    for (size_t k = 0; k < p->ensemble; k++) {
+        MemberResult res;
+
+        for (size_t i = 0; i < w.n_train; i++)
+            w.train_idx[i] = i;
+        w.best = m->params + k * nn.n_params;
+        r = train_member(&w, p, k, cancel, progress, ctx, &res, err, err_size);
+        if (r != 0)
+            goto fail;
+        if (k == 0) {
+            m->meta.epochs_run = (uint32_t) res.epochs_run;
+            m->meta.best_epoch = (uint32_t) res.best_epoch;
+        }
+        train_loss += res.train_loss / (double) p->ensemble;
+        val_loss += res.val_loss / (double) p->ensemble;
+    }
+
+    m->meta.rows = n_normal;
+    m->meta.seed = p->seed;
+    m->meta.created = created;
+    m->meta.train_loss = (float) train_loss;
+    m->meta.val_loss = (float) val_loss;
+    r = set_threshold(ds, p, m, val_raw, n_val, val_scores, block, err, err_size);
+    if (r != 0)
+        goto fail;
+    model_compute_id(m);
+    if (model_validate(m) < 0) {
+        snprintf(err, err_size, "the trained model is not valid (non-finite values)");
+        r = TRAIN_E_DIVERGED;
+        goto fail;
+    }
+    *out = m;
+    m = NULL;
+    r = 0;
+    goto done;
+
+nomem:
+    r = -ENOMEM;
+fail:
+    if (r == -ENOMEM)
+        snprintf(err, err_size, "out of memory");
+done:
+    model_unref(m);
+    free(normal);
+    free(z);
+    free(val_raw);
+    free(val_scores);
+    free(w.train_idx);
+    free(w.params);
+    free(w.grads);
+    free(w.m);
+    free(w.v);
+    free(w.batch);
+    free(block);
+    return r;
+}

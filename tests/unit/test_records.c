@@ -1,0 +1,300 @@
+/* Unit tests of records.c (JSON record -> float[] against a schema) and the JSON helpers of
+ * http_body.c / http_reply.c that guard it: depth scan, UTF-8 check, string escaping. */
+#undef NDEBUG
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/service/http_internal.h"
+
+static char *schema[] = {"amount", "age", "limit"};
+#define N_SCHEMA 3
+
+static cJSON *parse(const char *s)
+{
+    cJSON *j = cJSON_ParseWithLengthOpts(s, strlen(s), NULL, 0);
+    assert_non_null(j);
+    return j;
+}
+
+/* Reads text as one record; returns the code and leaves issues in *iss. */
+static int read_text(const char *text, float *x, RecordIssues *iss)
+{
+    cJSON *j = parse(text);
+    int r = records_read(j, schema, N_SCHEMA, 0, x, NULL, iss);
+    cJSON_Delete(j);
+    return r;
+}
+
+static void assert_list(const HttpBuf *b, const char *expect)
+{
+    assert_string_equal(b->data ? b->data : "", expect);
+}
+
+static void test_named_features_fill_schema_order(void **state)
+{
+    RecordIssues iss;
+    float x[N_SCHEMA];
+
+    (void) state;
+    records_issues_init(&iss);
+    assert_int_equal(
+        read_text("{\"id\":1,\"features\":{\"limit\":3,\"amount\":1.5,\"age\":2}}", x, &iss), 0);
+    assert_true(x[0] == 1.5f && x[1] == 2.0f && x[2] == 3.0f);
+    records_issues_deinit(&iss);
+}
+
+static void test_values_are_taken_in_model_order(void **state)
+{
+    RecordIssues iss;
+    float x[N_SCHEMA];
+
+    (void) state;
+    records_issues_init(&iss);
+    assert_int_equal(read_text("{\"values\":[4,5,6]}", x, &iss), 0);
+    assert_true(x[0] == 4.0f && x[1] == 5.0f && x[2] == 6.0f);
+    records_issues_deinit(&iss);
+}
+
+static void test_missing_and_unknown_features_are_named(void **state)
+{
+    RecordIssues iss;
+    float x[N_SCHEMA];
+    char *details;
+
+    (void) state;
+    records_issues_init(&iss);
+    assert_int_equal(read_text("{\"features\":{\"amount\":1,\"Age\":2}}", x, &iss),
+                     RECORDS_E_SCHEMA);
+    assert_list(&iss.unknown, "\"Age\"");
+    assert_list(&iss.missing, "\"age\",\"limit\"");
+    details = records_issues_details(&iss);
+    assert_string_equal(details, "\"missing\":[\"age\",\"limit\"],\"unknown\":[\"Age\"],"
+                                 "\"invalid\":[]");
+    free(details);
+    records_issues_deinit(&iss);
+}
+
+static void test_repeated_feature_is_named(void **state)
+{
+    RecordIssues iss;
+    float x[N_SCHEMA];
+
+    (void) state;
+    records_issues_init(&iss);
+    assert_int_equal(
+        read_text("{\"features\":{\"amount\":1,\"age\":2,\"limit\":3,\"age\":4}}", x, &iss),
+        RECORDS_E_SCHEMA);
+    assert_list(&iss.repeated, "\"age\"");
+    assert_int_equal(iss.n_missing, 0);
+    records_issues_deinit(&iss);
+}
+
+static void test_non_numbers_and_non_finite_are_invalid(void **state)
+{
+    RecordIssues iss;
+    float x[N_SCHEMA];
+
+    (void) state;
+    records_issues_init(&iss);
+    /* 1e999 is inf as a double; 1e39 is finite as a double but inf as a float */
+    assert_int_equal(
+        read_text("{\"features\":{\"amount\":\"1\",\"age\":1e999,\"limit\":1e39}}", x, &iss),
+        RECORDS_E_SCHEMA);
+    assert_list(&iss.invalid, "\"amount\",\"age\",\"limit\"");
+    assert_int_equal(iss.n_missing, 0);
+    records_issues_deinit(&iss);
+
+    records_issues_init(&iss);
+    assert_int_equal(read_text("{\"values\":[1,true,null]}", x, &iss), RECORDS_E_SCHEMA);
+    assert_list(&iss.invalid, "\"age\",\"limit\"");
+    records_issues_deinit(&iss);
+}
+
+static void test_wrong_length_values_are_refused(void **state)
+{
+    RecordIssues iss;
+    float x[N_SCHEMA];
+
+    (void) state;
+    records_issues_init(&iss);
+    assert_int_equal(read_text("{\"values\":[1,2]}", x, &iss), RECORDS_E_SCHEMA);
+    assert_list(&iss.invalid, "\"values\"");
+    assert_non_null(strstr(iss.message, "2 numbers"));
+    records_issues_deinit(&iss);
+}
+
+static void test_structure_errors_are_schema_errors(void **state)
+{
+    static const char *bad[] = {
+        "[1,2,3]",
+        "{\"id\":1}",
+        "{\"features\":{\"amount\":1,\"age\":2,\"limit\":3},\"values\":[1,2,3]}",
+        "{\"features\":[1,2,3]}",
+        "{\"values\":{\"a\":1}}",
+        "{\"id\":[1],\"values\":[1,2,3]}",
+        "{\"values\":[1,2,3],\"extra\":1}",
+        "{\"values\":[1,2,3],\"label\":0}", /* label only when retraining */
+    };
+    float x[N_SCHEMA];
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        RecordIssues iss;
+        records_issues_init(&iss);
+        assert_int_equal(read_text(bad[i], x, &iss), RECORDS_E_SCHEMA);
+        assert_true(iss.message[0] != '\0');
+        records_issues_deinit(&iss);
+    }
+}
+
+static void test_label_is_read_when_allowed(void **state)
+{
+    RecordIssues iss;
+    float x[N_SCHEMA];
+    int label = -2;
+    cJSON *j = parse("{\"values\":[1,2,3],\"label\":1}");
+
+    (void) state;
+    records_issues_init(&iss);
+    assert_int_equal(records_read(j, schema, N_SCHEMA, RECORDS_ALLOW_LABEL, x, &label, &iss), 0);
+    assert_int_equal(label, 1);
+    cJSON_Delete(j);
+    records_issues_deinit(&iss);
+}
+
+static void test_issues_accumulate_over_a_batch(void **state)
+{
+    RecordIssues iss;
+    float x[N_SCHEMA];
+
+    (void) state;
+    records_issues_init(&iss);
+    assert_int_equal(read_text("{\"values\":[1,2,3]}", x, &iss), 0);
+    assert_int_equal(read_text("{\"features\":{\"amount\":1,\"age\":2}}", x, &iss),
+                     RECORDS_E_SCHEMA);
+    /* the same problem again still fails this record, though the list names it once */
+    assert_int_equal(read_text("{\"features\":{\"amount\":1,\"age\":2}}", x, &iss),
+                     RECORDS_E_SCHEMA);
+    assert_int_equal(read_text("{\"values\":[1,2,3]}", x, &iss), 0);
+    assert_list(&iss.missing, "\"limit\"");
+    records_issues_deinit(&iss);
+}
+
+static void test_model_schema_is_used(void **state)
+{
+    Model m;
+    RecordIssues iss;
+    float x[N_SCHEMA];
+    cJSON *j = parse("{\"features\":{\"amount\":1,\"age\":2,\"limit\":3}}");
+
+    (void) state;
+    memset(&m, 0, sizeof(m));
+    m.n_features = N_SCHEMA;
+    m.names = schema;
+    records_issues_init(&iss);
+    assert_int_equal(records_read_model(j, &m, x, &iss), 0);
+    assert_true(x[2] == 3.0f);
+    cJSON_Delete(j);
+    records_issues_deinit(&iss);
+}
+
+static void test_id_is_echoed_as_given(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"{\"id\":7}", "7"},     {"{\"id\":-12345678901}", "-12345678901"},
+        {"{\"id\":1.5}", "1.5"}, {"{\"id\":\"a\\\"b\"}", "\"a\\\"b\""},
+        {"{}", "null"},          {"{\"id\":null}", "null"},
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        HttpBuf b = HTTP_BUF_INIT;
+        cJSON *j = parse(cases[i].in);
+        assert_int_equal(records_id(j, &b), 0);
+        assert_string_equal(b.data, cases[i].out);
+        http_buf_deinit(&b);
+        cJSON_Delete(j);
+    }
+    {
+        HttpBuf b = HTTP_BUF_INIT;
+        cJSON *j = parse("{\"id\":{}}");
+        assert_int_equal(records_id(j, &b), RECORDS_E_SCHEMA);
+        http_buf_deinit(&b);
+        cJSON_Delete(j);
+    }
+}
+
+static void test_depth_scan_skips_strings(void **state)
+{
+    static const char deep[] = "[[[[[1]]]]]";
+    static const char quoted[] = "{\"a\":\"[[[[[[[[[[\\\"[[[[\"}";
+    char *big = malloc(20001);
+
+    (void) state;
+    assert_int_equal(http_json_depth(deep, strlen(deep), 16), 5);
+    assert_int_equal(http_json_depth(quoted, strlen(quoted), 16), 1);
+    memset(big, '[', 10000);
+    memset(big + 10000, ']', 10000);
+    big[20000] = '\0';
+    /* stops counting just past the limit instead of scanning 10,000 levels */
+    assert_int_equal(http_json_depth(big, 20000, 16), 17);
+    free(big);
+}
+
+static void test_utf8_check_refuses_bad_sequences(void **state)
+{
+    (void) state;
+    assert_true(http_utf8_valid("plain", 5));
+    assert_true(http_utf8_valid("\xc3\xa9t\xc3\xa9", 6));
+    assert_true(http_utf8_valid("\xf0\x9f\x98\x80", 4));
+    assert_false(http_utf8_valid("\xff", 1));
+    assert_false(http_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(http_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(http_utf8_valid("\xe2\x82", 2));         /* truncated */
+    assert_false(http_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+}
+
+static void test_json_string_escapes_and_replaces_bad_bytes(void **state)
+{
+    HttpBuf b = HTTP_BUF_INIT;
+
+    (void) state;
+    http_buf_json_string(&b, "a\"\\\n\x01\xff\xc3\xa9", 8);
+    assert_string_equal(b.data, "\"a\\\"\\\\\\u000a\\u0001\\ufffd\xc3\xa9\"");
+    http_buf_deinit(&b);
+    http_buf_json_float(&b, NAN);
+    http_buf_puts(&b, ",");
+    http_buf_json_float(&b, 0.25);
+    assert_string_equal(b.data, "null,0.25");
+    http_buf_deinit(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_named_features_fill_schema_order),
+        cmocka_unit_test(test_values_are_taken_in_model_order),
+        cmocka_unit_test(test_missing_and_unknown_features_are_named),
+        cmocka_unit_test(test_repeated_feature_is_named),
+        cmocka_unit_test(test_non_numbers_and_non_finite_are_invalid),
+        cmocka_unit_test(test_wrong_length_values_are_refused),
+        cmocka_unit_test(test_structure_errors_are_schema_errors),
+        cmocka_unit_test(test_label_is_read_when_allowed),
+        cmocka_unit_test(test_issues_accumulate_over_a_batch),
+        cmocka_unit_test(test_model_schema_is_used),
+        cmocka_unit_test(test_id_is_echoed_as_given),
+        cmocka_unit_test(test_depth_scan_skips_strings),
+        cmocka_unit_test(test_utf8_check_refuses_bad_sequences),
+        cmocka_unit_test(test_json_string_escapes_and_replaces_bad_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

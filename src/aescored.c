@@ -256,6 +256,14 @@ static void fatal(const char *fmt, ...)
     notify_status("failed: %s", msg);
 }
 
+/* Outcomes of getting a model to serve. Module codes (MODEL_FILE_E_*, TRAIN_E_*) overlap,
+ * so they are reported here and never returned past these functions. */
+enum {
+    LOAD_OK = 0,
+    LOAD_STOPPED, /* SIGTERM/SIGINT during bootstrap training: exit 0 */
+    LOAD_FAILED,  /* logged and in STATUS=: exit 1 */
+};
+
 typedef struct Bootstrap {
     atomic_bool cancel;
     double t0;
@@ -292,8 +300,8 @@ static void bootstrap_progress(const TrainProgress *p, void *ctx)
 }
 
 /* No model file and bootstrap_data set: train one with the default parameters and save it
- * where the model belongs. Returns 0 and *out, TRAIN_E_CANCELLED when a stop signal came in
- * meanwhile, or another nonzero code (logged). */
+ * where the model belongs. Returns 0 and *out, LOAD_STOPPED when a stop signal came in
+ * meanwhile, or LOAD_FAILED (logged). */
 static int bootstrap_model(const Config *config, Model **out)
 {
     DatasetOptions opts = {.label_column = "label"};
@@ -311,6 +319,7 @@ static int bootstrap_model(const Config *config, Model **out)
     r = dataset_read_csv(config->bootstrap_data, &opts, &ds, err, sizeof(err));
     if (r != 0) {
         fatal("bootstrap_data: %s", err);
+        r = LOAD_FAILED;
         goto out;
     }
     train_params_default(&params);
@@ -318,15 +327,18 @@ static int bootstrap_model(const Config *config, Model **out)
                     sizeof(err));
     if (r == TRAIN_E_CANCELLED) {
         log_notice("main", "stop requested during bootstrap training; nothing saved");
+        r = LOAD_STOPPED;
         goto out;
     }
     if (r != 0) {
         fatal("training from %s failed: %s", config->bootstrap_data, r < 0 ? strerror(-r) : err);
+        r = LOAD_FAILED;
         goto out;
     }
     r = model_file_save(m, config->model, false);
     if (r != 0) {
-        fatal("saving %s: %s", config->model, r < 0 ? strerror(-r) : model_file_strerror(r));
+        fatal("saving %s: %s", config->model, model_file_strerror(r));
+        r = LOAD_FAILED;
         goto out;
     }
     log_notice("main", "bootstrap: trained on %zu rows in %.1f s (threshold %.6g), saved to %s",
@@ -352,19 +364,19 @@ static int load_model(const Config *config, Model **out)
         fatal("%s: %s; train one with 'aescore train --data FILE.csv --out %s' or set "
               "bootstrap_data",
               config->model, model_file_strerror(r), config->model);
-        return r;
+        return LOAD_FAILED;
     }
     if (r != 0) {
         fatal("%s: %s", config->model, model_file_strerror(r));
-        return r;
+        return LOAD_FAILED;
     }
     if (model_validate(m) < 0) {
         fatal("%s: invalid contents (non-finite or inconsistent values)", config->model);
         model_unref(m);
-        return -EINVAL;
+        return LOAD_FAILED;
     }
     *out = m;
-    return 0;
+    return LOAD_OK;
 }
 
 static void format_age(int64_t seconds, char *buf, size_t size)
@@ -476,11 +488,9 @@ static int run(const Config *config, const sigset_t *stop)
     }
 
     r = load_model(config, &model);
-    if (r == TRAIN_E_CANCELLED) {
+    if (r == LOAD_STOPPED)
         status_code = EXIT_SUCCESS;
-        goto out;
-    }
-    if (r != 0)
+    if (r != LOAD_OK)
         goto out;
 
     r = model_slot_new(&slot);

@@ -240,9 +240,10 @@ done:
     if (state == TRAINER_SUCCEEDED)
         log_notice("train", "job %llu succeeded: serving model v%llu, saved to %s",
                    (unsigned long long) job_id, (unsigned long long) version, t->path);
+    else if (state == TRAINER_CANCELLED)
+        log_notice("train", "job %llu cancelled", (unsigned long long) job_id);
     else
-        log_warning("train", "job %llu %s: %s", (unsigned long long) job_id,
-                    trainer_state_name(state), err);
+        log_warning("train", "job %llu failed: %s", (unsigned long long) job_id, err);
     return NULL;
 }
 

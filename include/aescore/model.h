@@ -85,5 +85,6 @@ void model_score_batch(const Model *m, const float *x, size_t n, float *scratch,
                        float *scores);
 
 /* Checks what a loader or trainer must guarantee before serving: finite parameters, scaler,
- * threshold and table; std > 0; an ascending table. Returns 0 or -EINVAL. */
+ * threshold and table; std > 0; an ascending table; distinct non-empty names. Returns 0 or
+ * -EINVAL. */
 int model_validate(const Model *m);

@@ -140,9 +140,14 @@ int model_validate(const Model *m)
         !all_finite(m->percentiles, MODEL_PERCENTILES) || !isfinite(m->threshold) ||
         m->threshold < 0)
         return -EINVAL;
-    for (size_t i = 0; i < m->n_features; i++)
+    for (size_t i = 0; i < m->n_features; i++) {
         if (!(m->std[i] > 0) || m->names[i] == NULL || m->names[i][0] == '\0')
             return -EINVAL;
+        /* a duplicate name would make named records ambiguous */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(m->names[i], m->names[j]) == 0)
+                return -EINVAL;
+    }
     for (size_t k = 1; k < MODEL_PERCENTILES; k++)
         if (m->percentiles[k] < m->percentiles[k - 1])
             return -EINVAL;

@@ -73,7 +73,8 @@ int train_params_check(const TrainParams *p, char *err, size_t err_size)
     CHECK((unsigned) p->activation <= NN_SIGMOID, "activation: unknown");
     CHECK(p->epochs >= 1 && p->epochs <= 100000, "epochs: must be 1..100000");
     CHECK(p->batch >= 1 && p->batch <= 65536, "batch: must be 1..65536");
-    CHECK(isfinite(p->lr) && p->lr > 0 && p->lr <= 10, "lr: must be in (0, 10]");
+    /* no upper bound: a huge rate is the caller's experiment, and divergence is detected */
+    CHECK(isfinite(p->lr) && p->lr > 0, "lr: must be a finite number > 0");
     CHECK(isfinite(p->weight_decay) && p->weight_decay >= 0 && p->weight_decay < 1,
           "weight_decay: must be in [0, 1)");
     CHECK(p->patience <= 100000, "patience: must be 0..100000");

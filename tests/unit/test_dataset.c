@@ -1,0 +1,692 @@
+/* Unit tests for dataset: CSV parsing into names, a row-major matrix and 0/1 labels, the
+ * exact "source:line:column: reason" message of every rejection, and reading files.
+ * Inputs are copied into exactly-sized heap buffers with no NUL after them, so the
+ * sanitizer build catches any read past len.
+ */
+#undef NDEBUG
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aescore/dataset.h"
+
+#define SENTINEL ((Dataset *) &sentinel_storage)
+
+static char sentinel_storage;
+
+/* Parses len bytes of text from a heap copy with nothing after the last byte. */
+static int parse_n(const char *text, size_t len, const DatasetOptions *opts, Dataset **out,
+                   char *err, size_t err_size)
+{
+    char *copy = malloc(len ? len : 1);
+    int r;
+
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    r = dataset_parse_csv(copy, len, "t.csv", opts, out, err, err_size);
+    free(copy);
+    return r;
+}
+
+static Dataset *parse_ok(const char *text, const DatasetOptions *opts)
+{
+    char err[256] = "";
+    Dataset *ds = NULL;
+    int r = parse_n(text, strlen(text), opts, &ds, err, sizeof(err));
+
+    if (r != 0)
+        fail_msg("unexpected failure %d: %s", r, err);
+    assert_non_null(ds);
+    return ds;
+}
+
+static void expect_rejection(const char *text, const DatasetOptions *opts, const char *message)
+{
+    char err[256] = "";
+    Dataset *ds = SENTINEL;
+
+    assert_int_equal(parse_n(text, strlen(text), opts, &ds, err, sizeof(err)), DATASET_E_FORMAT);
+    assert_ptr_equal(ds, SENTINEL); /* *out untouched on failure */
+    assert_string_equal(err, message);
+}
+
+static void assert_values(const Dataset *ds, const float *expected, size_t n)
+{
+    assert_int_equal(ds->n_rows * ds->n_cols, n);
+    for (size_t i = 0; i < n; i++)
+        assert_true(ds->x[i] == expected[i]);
+}
+
+/* tests/data/NAME, found from this source file's path (meson runs tests in the build root
+ * and compiles with a path relative to it, or an absolute one). */
+static void fixture_path(char *buf, size_t size, const char *name)
+{
+    const char *file = __FILE__;
+    const char *unit = strstr(file, "unit/test_dataset.c");
+
+    assert_non_null(unit);
+    snprintf(buf, size, "%.*sdata/%s", (int) (unit - file), file, name);
+}
+
+/* ------------------------------------------------------------------ accepted input */
+
+static void test_parse_reads_names_and_rows_in_file_order(void **state)
+{
+    const float expected[] = {1, 2.5f, -3, 0.125f, 1e3f, -0.0f};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("x,y,z\n1,2.5,-3\n0.125,1e3,-0\n", NULL);
+    assert_int_equal(ds->n_rows, 2);
+    assert_int_equal(ds->n_cols, 3);
+    assert_string_equal(ds->names[0], "x");
+    assert_string_equal(ds->names[1], "y");
+    assert_string_equal(ds->names[2], "z");
+    assert_values(ds, expected, 6);
+    assert_null(ds->label);
+    dataset_free(ds);
+}
+
+static void test_parse_accepts_crlf_line_ends(void **state)
+{
+    const float expected[] = {1, 2, 3, 4};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("a,b\r\n1,2\r\n3,4\r\n", NULL);
+    assert_string_equal(ds->names[1], "b");
+    assert_values(ds, expected, 4);
+    dataset_free(ds);
+}
+
+static void test_parse_accepts_cr_line_ends(void **state)
+{
+    const float expected[] = {1, 2, 3, 4};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("a,b\r1,2\r3,4\r", NULL);
+    assert_string_equal(ds->names[1], "b");
+    assert_values(ds, expected, 4);
+    dataset_free(ds);
+}
+
+static void test_parse_counts_lines_the_same_for_lf_crlf_and_cr(void **state)
+{
+    (void) state;
+    expect_rejection("a,b\n1,2\n3,x\n", NULL, "t.csv:3:2: not a number");
+    expect_rejection("a,b\r\n1,2\r\n3,x\r\n", NULL, "t.csv:3:2: not a number");
+    expect_rejection("a,b\r1,2\r3,x\r", NULL, "t.csv:3:2: not a number");
+}
+
+static void test_parse_skips_a_utf8_bom(void **state)
+{
+    const float expected[] = {5, 6};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("\xEF\xBB\xBF"
+                  "a,b\n5,6\n",
+                  NULL);
+    assert_string_equal(ds->names[0], "a");
+    assert_values(ds, expected, 2);
+    dataset_free(ds);
+}
+
+static void test_parse_accepts_blank_trailing_lines(void **state)
+{
+    const float expected[] = {1, 2};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("a,b\n1,2\n\n\r\n  \n\n", NULL);
+    assert_values(ds, expected, 2);
+    dataset_free(ds);
+}
+
+static void test_parse_accepts_a_last_row_without_a_line_end(void **state)
+{
+    const float expected[] = {1, 2, 3, 4};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("a,b\n1,2\n3,4", NULL);
+    assert_values(ds, expected, 4);
+    dataset_free(ds);
+}
+
+static void test_parse_ignores_blanks_around_cells(void **state)
+{
+    const float expected[] = {1, 2};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok(" a ,\tb\t\n 1 ,\t2 \n", NULL);
+    assert_string_equal(ds->names[0], "a");
+    assert_string_equal(ds->names[1], "b");
+    assert_values(ds, expected, 2);
+    dataset_free(ds);
+}
+
+static void test_parse_accepts_quoted_header_names(void **state)
+{
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("\"amount, EUR\",\"say \"\"hi\"\"\" , plain\n1,2,3\n", NULL);
+    assert_int_equal(ds->n_cols, 3);
+    assert_string_equal(ds->names[0], "amount, EUR");
+    assert_string_equal(ds->names[1], "say \"hi\"");
+    assert_string_equal(ds->names[2], "plain");
+    dataset_free(ds);
+}
+
+static void test_parse_rounds_numbers_exactly_like_strtof(void **state)
+{
+    /* Both the exact fast path and the strtof fallback must give the correctly rounded
+     * float; the long ones are the classic cases where a naive parser is off by one ulp. */
+    static const char *const cells[] = {
+        "0",
+        "0.1",
+        "-7.25",
+        "16777216",
+        "16777217",
+        "0.000123",
+        "1e10",
+        "1e-10",
+        "3.14159265358979323846",
+        "123456789012345678901234567890",
+        "0.30000001192092895507812",
+        "1.17549435e-38",
+        "1e-45",
+        "1e-50",
+        "3.4028235e38",
+        "8.589973e9",
+        ".5",
+        "5.",
+        "+7",
+        "1E+2",
+        "0000000000000000000000000000000000000000000000000000001.5",
+    };
+    char text[128];
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cells) / sizeof(cells[0]); i++) {
+        Dataset *ds;
+
+        snprintf(text, sizeof(text), "v\n%s\n", cells[i]);
+        ds = parse_ok(text, NULL);
+        if (ds->x[0] != strtof(cells[i], NULL))
+            fail_msg("%s parsed as %a, strtof gives %a", cells[i], (double) ds->x[0],
+                     (double) strtof(cells[i], NULL));
+        dataset_free(ds);
+    }
+}
+
+static void test_parse_matches_strtof_on_random_decimals(void **state)
+{
+    /* 200,000 pseudo-random decimals of 1 to 30 digits with and without exponents, bit for
+     * bit against strtof: covers the fast path, its midpoint escape and the fallback. */
+    const size_t n = 200000;
+    char *text = malloc(n * 48 + 8);
+    size_t len = 0;
+    uint32_t seed = 12345;
+    char err[256] = "";
+    Dataset *ds = NULL;
+
+    (void) state;
+    assert_non_null(text);
+    len += (size_t) sprintf(text, "v\n");
+    for (size_t i = 0; i < n; i++) {
+        int digits, point, e;
+
+        seed = seed * 1664525u + 1013904223u;
+        digits = 1 + (int) ((seed >> 8) % (i % 5 == 0 ? 30u : 17u));
+        point = (int) ((seed >> 16) % (uint32_t) (digits + 1));
+        if (seed & 1)
+            text[len++] = '-';
+        for (int d = 0; d < digits; d++) {
+            if (d == point)
+                text[len++] = '.';
+            seed = seed * 1664525u + 1013904223u;
+            text[len++] = (char) ('0' + (seed >> 24) % 10);
+        }
+        if ((seed >> 4) & 1) {
+            e = (int) ((seed >> 12) % 76u) - 45; /* keep below 10^38: finite */
+            if (point + e > 38)
+                e = 38 - point;
+            len += (size_t) sprintf(text + len, "e%d", e);
+        }
+        text[len++] = '\n';
+    }
+    assert_int_equal(parse_n(text, len, NULL, &ds, err, sizeof(err)), 0);
+    assert_int_equal(ds->n_rows, n);
+    {
+        const char *p = text + 2;
+
+        for (size_t i = 0; i < n; i++) {
+            char *next;
+            float want = strtof(p, &next);
+
+            if (memcmp(&want, &ds->x[i], sizeof(want)) != 0)
+                fail_msg("%.*s parsed as %a, strtof gives %a", (int) (next - p), p,
+                         (double) ds->x[i], (double) want);
+            p = next + 1;
+        }
+    }
+    dataset_free(ds);
+    free(text);
+}
+
+static void test_parse_grows_the_matrix_for_many_rows(void **state)
+{
+    size_t n = 100000, len = 0;
+    char *text = malloc(n * 16 + 16);
+    char err[256] = "";
+    Dataset *ds = NULL;
+
+    (void) state;
+    assert_non_null(text);
+    len += (size_t) sprintf(text, "i,half\n");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t) sprintf(text + len, "%zu,%zu.5\n", i, i);
+    assert_int_equal(parse_n(text, len, NULL, &ds, err, sizeof(err)), 0);
+    assert_int_equal(ds->n_rows, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(ds->x[2 * i] == (float) i);
+        assert_true(ds->x[2 * i + 1] == (float) i + 0.5f);
+    }
+    dataset_free(ds);
+    free(text);
+}
+
+static void test_parse_never_reads_past_len(void **state)
+{
+    const char *text = "a,b\n1,2\n3,4\n";
+    const float expected[] = {1, 2};
+    char err[256] = "";
+    Dataset *ds = NULL;
+
+    (void) state;
+    /* Cut inside the second row: "3" is a short row. Cut after "1,2": one row. */
+    assert_int_equal(parse_n(text, 9, NULL, &ds, err, sizeof(err)), DATASET_E_FORMAT);
+    assert_string_equal(err, "t.csv:3:2: expected 2 fields, found 1");
+    assert_int_equal(parse_n(text, 7, NULL, &ds, err, sizeof(err)), 0);
+    assert_values(ds, expected, 2);
+    dataset_free(ds);
+}
+
+/* ------------------------------------------------------------------ labels */
+
+static void test_parse_extracts_the_label_column(void **state)
+{
+    const DatasetOptions opts = {.label_column = "label"};
+    const float expected[] = {1, 2, 3, 4, 5, 6};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("a,label,b\n1,0,2\n3,1,4\n5,1.0,6\n", &opts);
+    assert_int_equal(ds->n_cols, 2);
+    assert_string_equal(ds->names[0], "a");
+    assert_string_equal(ds->names[1], "b");
+    assert_values(ds, expected, 6);
+    assert_non_null(ds->label);
+    assert_int_equal(ds->label[0], 0);
+    assert_int_equal(ds->label[1], 1);
+    assert_int_equal(ds->label[2], 1);
+    dataset_free(ds);
+}
+
+static void test_parse_without_the_named_label_column_has_no_labels(void **state)
+{
+    const DatasetOptions opts = {.label_column = "label"};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("a,b\n1,2\n", &opts);
+    assert_int_equal(ds->n_cols, 2);
+    assert_null(ds->label);
+    dataset_free(ds);
+}
+
+static void test_parse_without_a_label_option_keeps_every_column_as_a_feature(void **state)
+{
+    const DatasetOptions opts = {.label_column = NULL};
+    Dataset *ds;
+
+    (void) state;
+    ds = parse_ok("a,label\n1,7\n", &opts);
+    assert_int_equal(ds->n_cols, 2);
+    assert_string_equal(ds->names[1], "label");
+    assert_true(ds->x[1] == 7.0f);
+    assert_null(ds->label);
+    dataset_free(ds);
+}
+
+static void test_parse_rejects_label_other_than_0_or_1(void **state)
+{
+    const DatasetOptions opts = {.label_column = "label"};
+
+    (void) state;
+    expect_rejection("a,label\n1,0\n2,2\n", &opts, "t.csv:3:2: label must be 0 or 1");
+    expect_rejection("a,label\n1,0.5\n", &opts, "t.csv:2:2: label must be 0 or 1");
+    expect_rejection("a,label\n1,yes\n", &opts, "t.csv:2:2: label must be 0 or 1");
+    expect_rejection("a,label\n1,\n", &opts, "t.csv:2:2: empty cell");
+}
+
+static void test_parse_rejects_a_label_as_the_only_column(void **state)
+{
+    const DatasetOptions opts = {.label_column = "label"};
+
+    (void) state;
+    expect_rejection("label\n1\n", &opts, "t.csv:1:1: no feature columns");
+}
+
+/* ------------------------------------------------------------------ rejections */
+
+static void test_parse_rejects_ragged_row_with_too_few_fields(void **state)
+{
+    (void) state;
+    expect_rejection("a,b,c\n1,2,3\n4,5\n", NULL, "t.csv:3:3: expected 3 fields, found 2");
+}
+
+static void test_parse_rejects_ragged_row_with_too_many_fields(void **state)
+{
+    (void) state;
+    expect_rejection("a,b\n1,2,3,4\n", NULL, "t.csv:2:3: expected 2 fields, found 4");
+    expect_rejection("a,b\n1,2,\n", NULL, "t.csv:2:3: expected 2 fields, found 3");
+}
+
+static void test_parse_rejects_empty_cell(void **state)
+{
+    (void) state;
+    expect_rejection("a,b\n1,\n", NULL, "t.csv:2:2: empty cell");
+    expect_rejection("a,b\n,1\n", NULL, "t.csv:2:1: empty cell");
+    expect_rejection("a,b,c\n1, ,3\n", NULL, "t.csv:2:2: empty cell");
+}
+
+static void test_parse_rejects_non_numeric_cell(void **state)
+{
+    (void) state;
+    expect_rejection("a,b\n1,abc\n", NULL, "t.csv:2:2: not a number");
+    expect_rejection("a,b\n1x,2\n", NULL, "t.csv:2:1: not a number");
+    expect_rejection("a,b\n1,1e\n", NULL, "t.csv:2:2: not a number");
+    expect_rejection("a,b\n1,0x10\n", NULL, "t.csv:2:2: not a number");
+    expect_rejection("a,b\n1,1 2\n", NULL, "t.csv:2:2: not a number");
+    expect_rejection("a,b\n1,\"2\"\n", NULL, "t.csv:2:2: not a number");
+    expect_rejection("a,b\n-,.\n", NULL, "t.csv:2:1: not a number");
+}
+
+static void test_parse_rejects_nan_and_infinity(void **state)
+{
+    (void) state;
+    expect_rejection("a,b\n1,NaN\n", NULL, "t.csv:2:2: NaN or infinite value");
+    expect_rejection("a,b\n1,nan\n", NULL, "t.csv:2:2: NaN or infinite value");
+    expect_rejection("a,b\ninf,1\n", NULL, "t.csv:2:1: NaN or infinite value");
+    expect_rejection("a,b\n1,-Infinity\n", NULL, "t.csv:2:2: NaN or infinite value");
+}
+
+static void test_parse_rejects_overflowing_number(void **state)
+{
+    (void) state;
+    expect_rejection("a,b\n1,1e999\n", NULL, "t.csv:2:2: number out of range");
+    expect_rejection("a,b\n1,-3.5e38\n", NULL, "t.csv:2:2: number out of range");
+}
+
+static void test_parse_rejects_a_cell_of_200_digits(void **state)
+{
+    char text[256];
+
+    (void) state;
+    memcpy(text, "a\n", 2);
+    memset(text + 2, '7', 200);
+    strcpy(text + 202, "\n");
+    expect_rejection(text, NULL, "t.csv:2:1: number too long (more than 64 characters)");
+}
+
+static void test_parse_rejects_duplicate_column_names(void **state)
+{
+    (void) state;
+    expect_rejection("a,b,c,b,a\n1,2,3,4,5\n", NULL,
+                     "t.csv:1:4: duplicate column name \"b\" (also column 2)");
+    expect_rejection("a,\"a\"\n1,2\n", NULL,
+                     "t.csv:1:2: duplicate column name \"a\" (also column 1)");
+}
+
+static void test_parse_rejects_empty_column_name(void **state)
+{
+    (void) state;
+    expect_rejection("a,,c\n1,2,3\n", NULL, "t.csv:1:2: empty column name");
+    expect_rejection("a,b,\n1,2,3\n", NULL, "t.csv:1:3: empty column name");
+    expect_rejection("\"\",b\n1,2\n", NULL, "t.csv:1:1: empty column name");
+}
+
+static void test_parse_rejects_malformed_quoted_names(void **state)
+{
+    (void) state;
+    expect_rejection("a,\"b\n1,2\n", NULL, "t.csv:1:2: unterminated quoted name");
+    expect_rejection("\"a\"x,b\n1,2\n", NULL,
+                     "t.csv:1:1: unexpected character after closing quote");
+}
+
+static void test_parse_rejects_header_without_data_rows(void **state)
+{
+    (void) state;
+    expect_rejection("a,b\n", NULL, "t.csv:2:1: no data rows");
+    expect_rejection("a,b", NULL, "t.csv:2:1: no data rows");
+    expect_rejection("a,b\n\n\n", NULL, "t.csv:2:1: no data rows");
+}
+
+static void test_parse_rejects_empty_input(void **state)
+{
+    (void) state;
+    expect_rejection("", NULL, "t.csv:1:1: no header row");
+    expect_rejection("\xEF\xBB\xBF", NULL, "t.csv:1:1: no header row");
+    expect_rejection("\n1,2\n", NULL, "t.csv:1:1: no header row");
+}
+
+static void test_parse_rejects_blank_line_between_rows(void **state)
+{
+    (void) state;
+    expect_rejection("a,b\n1,2\n\n3,4\n", NULL, "t.csv:3:1: empty row");
+    expect_rejection("a,b\r\n1,2\r\n\r\n3,4\r\n", NULL, "t.csv:3:1: empty row");
+}
+
+static void test_parse_rejects_more_than_max_columns(void **state)
+{
+    const DatasetOptions three = {.max_columns = 3};
+    Dataset *ds;
+
+    (void) state;
+    expect_rejection("a,b,c,d\n1,2,3,4\n", &three, "t.csv:1:4: more than 3 columns");
+    ds = parse_ok("a,b,c\n1,2,3\n", &three);
+    assert_int_equal(ds->n_cols, 3);
+    dataset_free(ds);
+}
+
+static void test_parse_defaults_to_4096_columns(void **state)
+{
+    size_t n = DATASET_DEFAULT_MAX_COLUMNS + 1, len = 0;
+    char *text = malloc(n * 8 + n * 2 + 2);
+    char err[256] = "";
+    Dataset *ds = SENTINEL;
+
+    (void) state;
+    assert_non_null(text);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t) sprintf(text + len, "c%zu%s", i, i + 1 < n ? "," : "\n");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t) sprintf(text + len, "1%s", i + 1 < n ? "," : "\n");
+    assert_int_equal(parse_n(text, len, NULL, &ds, err, sizeof(err)), DATASET_E_FORMAT);
+    assert_string_equal(err, "t.csv:1:4097: more than 4096 columns");
+    assert_ptr_equal(ds, SENTINEL);
+    free(text);
+}
+
+static void test_parse_truncates_the_message_to_err_size(void **state)
+{
+    char err[8];
+    Dataset *ds = SENTINEL;
+
+    (void) state;
+    assert_int_equal(parse_n("a\nx\n", 4, NULL, &ds, err, sizeof(err)), DATASET_E_FORMAT);
+    assert_string_equal(err, "t.csv:2");
+    assert_int_equal(parse_n("a\nx\n", 4, NULL, &ds, NULL, 0), DATASET_E_FORMAT);
+    assert_ptr_equal(ds, SENTINEL);
+}
+
+/* ------------------------------------------------------------------ dataset_new / free */
+
+static void test_dataset_new_zero_fills_and_copies_names(void **state)
+{
+    char a[] = "alpha";
+    const char *names[] = {a, "beta"};
+    Dataset *ds = NULL;
+
+    (void) state;
+    assert_int_equal(dataset_new(&ds, 3, 2, names), 0);
+    a[0] = 'X'; /* the Dataset holds copies */
+    assert_int_equal(ds->n_rows, 3);
+    assert_int_equal(ds->n_cols, 2);
+    assert_string_equal(ds->names[0], "alpha");
+    assert_string_equal(ds->names[1], "beta");
+    for (size_t i = 0; i < 6; i++)
+        assert_true(ds->x[i] == 0.0f);
+    assert_null(ds->label);
+    assert_null(dataset_free(ds));
+}
+
+static void test_dataset_new_rejects_missing_names_and_huge_sizes(void **state)
+{
+    const char *names[] = {"a", NULL};
+    Dataset *ds = SENTINEL;
+
+    (void) state;
+    assert_int_equal(dataset_new(&ds, 1, 2, names), -EINVAL);
+    assert_int_equal(dataset_new(&ds, 1, 1, NULL), -EINVAL);
+    assert_int_equal(dataset_new(&ds, SIZE_MAX / 2, 1, names), -ENOMEM);
+    assert_ptr_equal(ds, SENTINEL);
+}
+
+static void test_dataset_free_accepts_null(void **state)
+{
+    (void) state;
+    assert_null(dataset_free(NULL));
+}
+
+/* ------------------------------------------------------------------ dataset_read_csv */
+
+static void test_read_csv_loads_a_fixture_file(void **state)
+{
+    const DatasetOptions opts = {.label_column = "label"};
+    const float expected[] = {1.5f, -2, 3, 400};
+    char path[4096], err[256] = "";
+    Dataset *ds = NULL;
+
+    (void) state;
+    fixture_path(path, sizeof(path), "dataset_labelled.csv");
+    if (dataset_read_csv(path, &opts, &ds, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(ds->n_rows, 2);
+    assert_int_equal(ds->n_cols, 2);
+    assert_string_equal(ds->names[0], "a");
+    assert_string_equal(ds->names[1], "b");
+    assert_values(ds, expected, 4);
+    assert_int_equal(ds->label[0], 0);
+    assert_int_equal(ds->label[1], 1);
+    dataset_free(ds);
+}
+
+static void test_read_csv_names_the_path_in_format_errors(void **state)
+{
+    char path[4096], expected[4200], err[4200] = "";
+    Dataset *ds = SENTINEL;
+
+    (void) state;
+    fixture_path(path, sizeof(path), "dataset_ragged.csv");
+    assert_int_equal(dataset_read_csv(path, NULL, &ds, err, sizeof(err)), DATASET_E_FORMAT);
+    snprintf(expected, sizeof(expected), "%s:3:2: expected 3 fields, found 1", path);
+    assert_string_equal(err, expected);
+    assert_ptr_equal(ds, SENTINEL);
+}
+
+static void test_read_csv_reports_a_missing_file(void **state)
+{
+    const char *path = "/nonexistent-aescore-dir/missing.csv";
+    char expected[256], err[256] = "";
+    Dataset *ds = SENTINEL;
+
+    (void) state;
+    assert_int_equal(dataset_read_csv(path, NULL, &ds, err, sizeof(err)), -ENOENT);
+    snprintf(expected, sizeof(expected), "%s: %s", path, strerror(ENOENT));
+    assert_string_equal(err, expected);
+    assert_ptr_equal(ds, SENTINEL);
+}
+
+static void test_read_csv_reports_a_directory(void **state)
+{
+    char path[4096], err[4200] = "";
+    Dataset *ds = SENTINEL;
+
+    (void) state;
+    fixture_path(path, sizeof(path), "");
+    assert_int_equal(dataset_read_csv(path, NULL, &ds, err, sizeof(err)), -EISDIR);
+    assert_non_null(strstr(err, strerror(EISDIR)));
+    assert_ptr_equal(ds, SENTINEL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_reads_names_and_rows_in_file_order),
+        cmocka_unit_test(test_parse_accepts_crlf_line_ends),
+        cmocka_unit_test(test_parse_accepts_cr_line_ends),
+        cmocka_unit_test(test_parse_counts_lines_the_same_for_lf_crlf_and_cr),
+        cmocka_unit_test(test_parse_skips_a_utf8_bom),
+        cmocka_unit_test(test_parse_accepts_blank_trailing_lines),
+        cmocka_unit_test(test_parse_accepts_a_last_row_without_a_line_end),
+        cmocka_unit_test(test_parse_ignores_blanks_around_cells),
+        cmocka_unit_test(test_parse_accepts_quoted_header_names),
+        cmocka_unit_test(test_parse_rounds_numbers_exactly_like_strtof),
+        cmocka_unit_test(test_parse_matches_strtof_on_random_decimals),
+        cmocka_unit_test(test_parse_grows_the_matrix_for_many_rows),
+        cmocka_unit_test(test_parse_never_reads_past_len),
+        cmocka_unit_test(test_parse_extracts_the_label_column),
+        cmocka_unit_test(test_parse_without_the_named_label_column_has_no_labels),
+        cmocka_unit_test(test_parse_without_a_label_option_keeps_every_column_as_a_feature),
+        cmocka_unit_test(test_parse_rejects_label_other_than_0_or_1),
+        cmocka_unit_test(test_parse_rejects_a_label_as_the_only_column),
+        cmocka_unit_test(test_parse_rejects_ragged_row_with_too_few_fields),
+        cmocka_unit_test(test_parse_rejects_ragged_row_with_too_many_fields),
+        cmocka_unit_test(test_parse_rejects_empty_cell),
+        cmocka_unit_test(test_parse_rejects_non_numeric_cell),
+        cmocka_unit_test(test_parse_rejects_nan_and_infinity),
+        cmocka_unit_test(test_parse_rejects_overflowing_number),
+        cmocka_unit_test(test_parse_rejects_a_cell_of_200_digits),
+        cmocka_unit_test(test_parse_rejects_duplicate_column_names),
+        cmocka_unit_test(test_parse_rejects_empty_column_name),
+        cmocka_unit_test(test_parse_rejects_malformed_quoted_names),
+        cmocka_unit_test(test_parse_rejects_header_without_data_rows),
+        cmocka_unit_test(test_parse_rejects_empty_input),
+        cmocka_unit_test(test_parse_rejects_blank_line_between_rows),
+        cmocka_unit_test(test_parse_rejects_more_than_max_columns),
+        cmocka_unit_test(test_parse_defaults_to_4096_columns),
+        cmocka_unit_test(test_parse_truncates_the_message_to_err_size),
+        cmocka_unit_test(test_dataset_new_zero_fills_and_copies_names),
+        cmocka_unit_test(test_dataset_new_rejects_missing_names_and_huge_sizes),
+        cmocka_unit_test(test_dataset_free_accepts_null),
+        cmocka_unit_test(test_read_csv_loads_a_fixture_file),
+        cmocka_unit_test(test_read_csv_names_the_path_in_format_errors),
+        cmocka_unit_test(test_read_csv_reports_a_missing_file),
+        cmocka_unit_test(test_read_csv_reports_a_directory),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -544,7 +544,7 @@ def test_stopping_daemon_answers_503_and_finishes_requests_in_flight(tmp, model)
 
 def test_scoring_during_back_to_back_retrains(daemon):
     stop = threading.Event()
-    failures, counts = [], []
+    failures, counts, seen = [], [], set()
 
     def client(i):
         conn = daemon.connection()
@@ -562,6 +562,7 @@ def test_scoring_during_back_to_back_retrains(daemon):
                 if r["model_version"] < last:
                     failures.append(("version went back", last, r["model_version"]))
                 last = r["model_version"]
+                seen.add(last)
                 n += 1
         except Exception as e:  # noqa: BLE001 - any client error is a failure
             failures.append(repr(e))
@@ -586,6 +587,7 @@ def test_scoring_during_back_to_back_retrains(daemon):
             t.join(30)
     assert failures == []
     assert all(n > 0 for n in counts), counts
+    assert len(seen) > 5, seen  # the clients really scored across many swaps
 
 
 # ---------------------------------------------------------------- hostile input

@@ -1,0 +1,253 @@
+"""Black-box tests of the aescore CLI: the real binary on the bundled credit sample.
+
+The build directory comes from $AESCORE_BUILD_DIR (meson sets it; default ./build).
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+BUILD_DIR = os.environ.get("AESCORE_BUILD_DIR", os.path.join(os.getcwd(), "build"))
+AESCORE = os.path.join(BUILD_DIR, "src", "aescore")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SAMPLE = os.path.join(REPO, "data", "credit_default_sample.csv")
+FAST = ["--epochs", "4", "--ensemble", "1"]
+
+
+def run(*args, env=None):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([AESCORE, *args], capture_output=True, text=True, env=full_env,
+                          timeout=300)
+
+
+def sample_rows():
+    with open(SAMPLE) as f:
+        lines = [line for line in f.read().splitlines() if line]
+    header = lines[0].split(",")
+    rows = [line.split(",") for line in lines[1:]]
+    return header, rows
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("model") / "credit.aes")
+    r = run("train", "--data", SAMPLE, "--out", path, *FAST)
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1/4" in r.stderr  # progress on stderr
+    assert r.stdout == ""
+    return path
+
+
+def test_train_eval_score_inspect_on_the_bundled_sample(model):
+    header, rows = sample_rows()
+    anomalies = sum(1 for row in rows if row[-1] == "1")
+
+    r = run("eval", "--model", model, "--data", SAMPLE, "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy", "threshold",
+                "rows", "anomalies"):
+        assert key in report
+    assert report["rows"] == len(rows)
+    assert report["anomalies"] == anomalies
+    assert 0.5 < report["roc_auc"] <= 1
+    assert 0 <= report["pr_auc"] <= 1
+    assert report["tp"] + report["fn"] == anomalies
+    assert report["tp"] + report["fp"] + report["tn"] + report["fn"] == len(rows)
+
+    text = run("eval", "--model", model, "--data", SAMPLE)
+    assert text.returncode == 0
+    assert "ROC AUC" in text.stdout and "%.4f" % report["roc_auc"] in text.stdout
+
+    r = run("score", "--model", model, "--data", SAMPLE)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "id,score,anomaly"
+    assert len(lines) == len(rows) + 1
+    flagged = 0
+    for i, line in enumerate(lines[1:], start=1):
+        rid, score, flag = line.split(",")
+        assert int(rid) == i
+        assert float(score) >= 0
+        assert flag in ("0", "1")
+        assert (float(score) > report["threshold"]) == (flag == "1")
+        flagged += flag == "1"
+    assert flagged == report["tp"] + report["fp"]
+
+    r = run("inspect", model)
+    assert r.returncode == 0, r.stderr
+    assert "features     %d" % (len(header) - 1) in r.stdout
+    assert "limit_bal" in r.stdout and "label" not in r.stdout.split("features")[1]
+    assert "0.99 quantile" in r.stdout
+
+
+def test_score_accepts_columns_in_any_order(model, tmp_path):
+    header, rows = sample_rows()
+    order = list(reversed(range(len(header))))
+    path = tmp_path / "reordered.csv"
+    path.write_text("\n".join(",".join(row[i] for i in order) for row in [header] + rows[:50])
+                    + "\n")
+    straight = tmp_path / "straight.csv"
+    straight.write_text("\n".join(",".join(row) for row in [header] + rows[:50]) + "\n")
+    a = run("score", "--model", model, "--data", str(path))
+    b = run("score", "--model", model, "--data", str(straight))
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout
+
+
+def test_same_seed_and_source_date_epoch_give_byte_identical_files(tmp_path):
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    a, b = str(tmp_path / "a.aes"), str(tmp_path / "b.aes")
+    for out in (a, b):
+        r = run("train", "--data", SAMPLE, "--out", out, "--quiet", *FAST, env=env)
+        assert r.returncode == 0, r.stderr
+        assert r.stderr == ""  # --quiet
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        assert fa.read() == fb.read()
+    r = run("train", "--data", SAMPLE, "--out", str(tmp_path / "c.aes"), "--quiet", "--seed",
+            "43", *FAST, env=env)
+    assert r.returncode == 0
+    with open(a, "rb") as fa, open(tmp_path / "c.aes", "rb") as fc:
+        assert fa.read() != fc.read()
+
+
+def test_threshold_options(tmp_path):
+    out = str(tmp_path / "f1.aes")
+    r = run("train", "--data", SAMPLE, "--out", out, "--threshold-f1", "--quiet", *FAST)
+    assert r.returncode == 0, r.stderr
+    assert "quantile" not in run("inspect", out).stdout
+    r = run("train", "--data", SAMPLE, "--out", out, "--threshold", "2.5", "--quiet", *FAST)
+    assert r.returncode == 0, r.stderr
+    assert "threshold    2.5\n" in run("inspect", out).stdout
+    report = json.loads(run("eval", "--model", out, "--data", SAMPLE, "--json").stdout)
+    assert report["threshold"] == 2.5
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "Usage: aescore COMMAND"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["train", "--out", "x"], "--data and --out are required"),
+    (["train", "--data", "x"], "--data and --out are required"),
+    (["train", "--data", "x", "--out", "y", "--hidden", "64,,16"], "--hidden: expected"),
+    (["train", "--data", "x", "--out", "y", "--hidden", "0"], "--hidden: expected"),
+    (["train", "--data", "x", "--out", "y", "--epochs", "-3"], "--epochs: expected"),
+    (["train", "--data", "x", "--out", "y", "--lr", "fast"], "--lr: expected a number"),
+    (["train", "--data", "x", "--out", "y", "--activation", "softmax"], "--activation"),
+    (["train", "--data", "x", "--out", "y", "--validation-split", "1.5"], "validation_split"),
+    (["train", "--data", "x", "--out", "y", "--threshold-f1", "--threshold", "1"],
+     "choose one of"),
+    (["train", "--data", "x", "--out", "y", "--bogus"], "unrecognized option"),
+    (["eval", "--model", "m"], "--model and --data are required"),
+    (["score", "--model", "m", "--data", "d", "--json"], "unknown option '--json'"),
+    (["inspect"], "expected exactly one MODEL"),
+    (["inspect", "a", "b"], "expected exactly one MODEL"),
+])
+def test_usage_errors_exit_2_with_a_message(args, message):
+    r = run(*args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "score", "inspect"])
+def test_help_lists_every_option(command):
+    r = run(command, "--help")
+    assert r.returncode == 0
+    assert r.stdout.startswith("Usage: aescore " + command)
+    if command == "train":
+        for option in ("--data", "--out", "--label-column", "--hidden", "--activation",
+                       "--epochs", "--batch", "--lr", "--weight-decay", "--patience",
+                       "--validation-split", "--seed", "--ensemble", "--threshold-quantile",
+                       "--threshold-f1", "--threshold", "--quiet"):
+            assert option in r.stdout
+        assert "[0.99]" in r.stdout and "[label]" in r.stdout
+
+
+def test_missing_and_damaged_model_files_exit_1_naming_them(model, tmp_path):
+    missing = str(tmp_path / "nope.aes")
+    r = run("inspect", missing)
+    assert r.returncode == 1
+    assert r.stderr == "aescore: %s: No such file or directory\n" % missing
+
+    data = open(model, "rb").read()
+    damaged = tmp_path / "damaged.aes"
+    damaged.write_bytes(data[:100] + bytes([data[100] ^ 0x40]) + data[101:])
+    r = run("eval", "--model", str(damaged), "--data", SAMPLE)
+    assert r.returncode == 1
+    assert r.stderr == "aescore: %s: model file checksum mismatch (damaged file)\n" % damaged
+
+    truncated = tmp_path / "truncated.aes"
+    truncated.write_bytes(data[:len(data) // 2])
+    r = run("score", "--model", str(truncated), "--data", SAMPLE)
+    assert r.returncode == 1
+    assert r.stderr == "aescore: %s: model file is truncated\n" % truncated
+
+    r = run("inspect", SAMPLE)
+    assert r.returncode == 1
+    assert "not an aescore model file" in r.stderr
+
+
+def test_csv_errors_name_file_line_and_column(model, tmp_path):
+    header, rows = sample_rows()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(",".join(header) + "\n" + ",".join(rows[0]) + "\n"
+                   + ",".join(rows[1][:-2]) + "\n")
+    for args in (["train", "--data", str(bad), "--out", str(tmp_path / "m.aes")],
+                 ["score", "--model", model, "--data", str(bad)]):
+        r = run(*args)
+        assert r.returncode == 1
+        assert r.stderr.startswith("aescore: %s:3:" % bad), r.stderr
+    assert not os.path.exists(tmp_path / "m.aes")
+
+    text = tmp_path / "text.csv"
+    text.write_text(",".join(header) + "\n" + ",".join(["abc"] + rows[0][1:]) + "\n")
+    r = run("score", "--model", model, "--data", str(text))
+    assert r.returncode == 1
+    assert r.stderr.startswith("aescore: %s:2:1: " % text), r.stderr
+
+    missing = str(tmp_path / "absent.csv")
+    r = run("train", "--data", missing, "--out", str(tmp_path / "m.aes"))
+    assert r.returncode == 1
+    assert missing in r.stderr and "No such file" in r.stderr
+
+
+def test_columns_must_match_the_model(model, tmp_path):
+    header, rows = sample_rows()
+    fewer = tmp_path / "fewer.csv"
+    fewer.write_text("\n".join(",".join(row[1:]) for row in [header] + rows[:5]) + "\n")
+    r = run("score", "--model", model, "--data", str(fewer))
+    assert r.returncode == 1
+    assert "the model's feature '%s' has no column" % header[0] in r.stderr
+
+    extra = tmp_path / "extra.csv"
+    lines = [header + ["surprise"]] + [row + ["1"] for row in rows[:5]]
+    extra.write_text("\n".join(",".join(line) for line in lines) + "\n")
+    r = run("score", "--model", model, "--data", str(extra))
+    assert r.returncode == 1
+    assert "column 'surprise' is not a feature of the model" in r.stderr
+
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("\n".join(",".join(row[:-1]) for row in [header] + rows[:5]) + "\n")
+    r = run("eval", "--model", model, "--data", str(unlabelled))
+    assert r.returncode == 1
+    assert "no label column 'label'" in r.stderr
+
+
+def test_training_needs_enough_normal_rows(tmp_path):
+    header, rows = sample_rows()
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join(",".join(row) for row in [header] + rows[:5]) + "\n")
+    r = run("train", "--data", str(few), "--out", str(tmp_path / "m.aes"))
+    assert r.returncode == 1
+    assert "normal rows: at least 10 are needed" in r.stderr
+    assert not os.path.exists(tmp_path / "m.aes")
+
+
+def test_an_unwritable_output_fails_cleanly(tmp_path):
+    out = str(tmp_path / "no-such-dir" / "m.aes")
+    r = run("train", "--data", SAMPLE, "--out", out, "--quiet", *FAST)
+    assert r.returncode == 1
+    assert r.stderr.startswith("aescore: %s: " % out)

@@ -501,6 +501,7 @@ def test_rollback_without_previous_model_is_409(tmp):
         assert_error(status, r, 409, "no_previous_model")
         status, _, body = d.request("DELETE", "/retrain")
         assert_error(status, body, 409, "no_job")
+    assert d.returncode == 0
 
 
 def test_top_features_zero_omits_them(tmp, model):
@@ -510,6 +511,7 @@ def test_top_features_zero_omits_them(tmp, model):
     with Daemon(model, config=cfg) as d:
         status, r = d.post_json("/score", record())
         assert status == 200 and "top_features" not in r
+    assert d.returncode == 0
 
 
 def test_stopping_daemon_answers_503_and_finishes_requests_in_flight(tmp, model):

@@ -19,7 +19,7 @@ enum {
 
 typedef struct ModelSlot ModelSlot;
 
-int model_slot_new(ModelSlot **out); /* 0 or -ENOMEM */
+int model_slot_new(ModelSlot **out);      /* 0 or -ENOMEM */
 ModelSlot *model_slot_free(ModelSlot *s); /* drops both models; accepts NULL; returns NULL */
 
 /* A new reference to the served model (NULL when none) and, when version is not NULL, its

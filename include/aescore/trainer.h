@@ -33,22 +33,22 @@ typedef enum TrainerState {
 } TrainerState;
 
 typedef struct TrainerStatus {
-    uint64_t job_id;       /* 0 before the first job */
+    uint64_t job_id; /* 0 before the first job */
     TrainerState state;
     uint64_t rows;
     uint64_t epoch, epochs;
     uint64_t member, members;
     double train_loss, val_loss;
     double rows_per_sec;
-    double eta_seconds;    /* estimate for the running job, else 0 */
-    double started;        /* unix seconds, 0 = never */
-    double finished;       /* unix seconds, 0 = not yet */
+    double eta_seconds;     /* estimate for the running job, else 0 */
+    double started;         /* unix seconds, 0 = never */
+    double finished;        /* unix seconds, 0 = not yet */
     uint64_t model_version; /* version published by the job, 0 if none */
-    char error[256];       /* why the last job failed ("saving PATH: reason", train_model's
-                              message, ...) or "cancelled"; "" on success */
+    char error[256];        /* why the last job failed ("saving PATH: reason", train_model's
+                               message, ...) or "cancelled"; "" on success */
     /* counters since start, for /metrics */
     uint64_t jobs_succeeded, jobs_failed, jobs_cancelled;
-    double last_duration;  /* seconds of the last finished job */
+    double last_duration; /* seconds of the last finished job */
     double last_train_loss;
 } TrainerStatus;
 

@@ -3,6 +3,10 @@ bootstrap training, sd_notify, signals, draining and socket activation.
 
 Runs the real binary from $AESCORE_BUILD_DIR on 127.0.0.1 with ephemeral ports; the port is
 learned from the "listening on HOST:PORT" log line. Standard library + pytest only.
+Binary paths come from daemon_util (the shared harness). Its Daemon always passes --listen
+and --model and waits for /health/live; these tests need exact argv (config-only bootstrap,
+no model at all, a systemd-socket-activate wrapper) and waits on arbitrary log lines, hence
+the small process wrapper below.
 """
 
 import http.client
@@ -20,9 +24,8 @@ import zlib
 
 import pytest
 
-BUILD = os.environ.get("AESCORE_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
-AESCORED = os.path.join(BUILD, "src", "aescored")
-AESCORE = os.path.join(BUILD, "src", "aescore")
+from daemon_util import AESCORE, AESCORED
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SAMPLE = os.path.join(ROOT, "data", "credit_default_sample.csv")
 FIXTURES = os.path.join(ROOT, "tests", "data")
@@ -496,3 +499,19 @@ def test_socket_activation_serves_the_inherited_socket(model, daemon_factory):
     # the daemon served the socket it was given, not its own (port 1) listen setting
     assert "listening on 127.0.0.1:%d" % port in d.wait_for("listening on")
     assert d.stop() == 0
+
+
+def test_watchdog_is_pinged_every_half_interval(model, tmp, daemon_factory):
+    n = NotifySocket(str(tmp))
+    try:
+        d = daemon_factory(["--listen", "127.0.0.1:0", "--model", str(model)],
+                           env={"NOTIFY_SOCKET": n.path, "WATCHDOG_USEC": "400000"})
+        assert n.next_matching(["READY=1"]) == "READY=1"
+        t0 = time.monotonic()
+        for _ in range(4):
+            assert n.next_matching(["WATCHDOG=1"]) == "WATCHDOG=1"
+        # four pings at ~0.2 s intervals, well inside two whole intervals per ping
+        assert time.monotonic() - t0 < 4 * 0.4
+        assert d.stop() == 0
+    finally:
+        n.close()

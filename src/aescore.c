@@ -92,37 +92,37 @@ static void help_train(FILE *out)
     TrainParams d;
 
     train_params_default(&d);
-    fprintf(out,
-            "Usage: aescore train --data FILE.csv --out MODEL [OPTIONS]\n"
-            "Trains an autoencoder on the rows with label 0 (all rows without a label column).\n"
-            "\n"
-            "  --data FILE              CSV with a header row (required)\n"
-            "  --out MODEL              model file to write, atomically (required)\n"
-            "  --label-column NAME      label column, 1 = anomaly [label]\n"
-            "  --hidden N,N,...         hidden layer sizes, or 'auto' [auto: W,B,W with\n"
-            "                           W = features clamped to 8..64, B = max(2, (features+2)/4)]\n"
-            "  --activation NAME        relu | tanh | sigmoid for hidden layers [%s]\n"
-            "  --epochs N               maximum epochs [%zu]\n"
-            "  --batch N                mini-batch rows [%zu]\n"
-            "  --lr X                   Adam learning rate [%g]\n"
-            "  --weight-decay X         decoupled weight decay [%g]\n"
-            "  --patience N             stop after N epochs without validation improvement;\n"
-            "                           0 = no early stopping [%zu]\n"
-            "  --validation-split X     share of normal rows held out [%g]\n"
-            "  --seed N                 seed for initialisation and shuffling [%" PRIu64 "]\n"
-            "  --ensemble N             members trained from different seeds, scores\n"
-            "                           averaged [%zu]\n"
-            "  --threshold-quantile Q   threshold = Q-quantile of validation scores [%g]\n"
-            "  --threshold-f1           threshold maximising F1 on validation normals and\n"
-            "                           labelled anomalies\n"
-            "  --threshold X            explicit threshold\n"
-            "  --quiet                  no progress on stderr\n"
-            "\n"
-            "Same data, options and seed give the same model; with SOURCE_DATE_EPOCH set the\n"
-            "file is byte-identical.\n",
-            nn_activation_name(d.activation), d.epochs, d.batch, (double) d.lr,
-            (double) d.weight_decay, d.patience, (double) d.validation_split, d.seed,
-            d.ensemble, d.threshold_q);
+    fprintf(
+        out,
+        "Usage: aescore train --data FILE.csv --out MODEL [OPTIONS]\n"
+        "Trains an autoencoder on the rows with label 0 (all rows without a label column).\n"
+        "\n"
+        "  --data FILE              CSV with a header row (required)\n"
+        "  --out MODEL              model file to write, atomically (required)\n"
+        "  --label-column NAME      label column, 1 = anomaly [label]\n"
+        "  --hidden N,N,...         hidden layer sizes, or 'auto' [auto: W,B,W with\n"
+        "                           W = features clamped to 8..64, B = max(2, (features+2)/4)]\n"
+        "  --activation NAME        relu | tanh | sigmoid for hidden layers [%s]\n"
+        "  --epochs N               maximum epochs [%zu]\n"
+        "  --batch N                mini-batch rows [%zu]\n"
+        "  --lr X                   Adam learning rate [%g]\n"
+        "  --weight-decay X         decoupled weight decay [%g]\n"
+        "  --patience N             stop after N epochs without validation improvement;\n"
+        "                           0 = no early stopping [%zu]\n"
+        "  --validation-split X     share of normal rows held out [%g]\n"
+        "  --seed N                 seed for initialisation and shuffling [%" PRIu64 "]\n"
+        "  --ensemble N             members trained from different seeds, scores\n"
+        "                           averaged [%zu]\n"
+        "  --threshold-quantile Q   threshold = Q-quantile of validation scores [%g]\n"
+        "  --threshold-f1           threshold maximising F1 on validation normals and\n"
+        "                           labelled anomalies\n"
+        "  --threshold X            explicit threshold\n"
+        "  --quiet                  no progress on stderr\n"
+        "\n"
+        "Same data, options and seed give the same model; with SOURCE_DATE_EPOCH set the\n"
+        "file is byte-identical.\n",
+        nn_activation_name(d.activation), d.epochs, d.batch, (double) d.lr, (double) d.weight_decay,
+        d.patience, (double) d.validation_split, d.seed, d.ensemble, d.threshold_q);
 }
 
 static void help_eval(FILE *out)
@@ -693,22 +693,21 @@ static int cmd_inspect(int argc, char **argv)
     printf("network     ");
     for (size_t l = 0; l <= m->nn.n_layers; l++)
         printf(" %zu%s", m->nn.sizes[l], l < m->nn.n_layers ? " ->" : "");
-    printf("  (hidden %s, output linear, %zu parameters)\n",
-           nn_activation_name(m->nn.act[0]), m->nn.n_params);
+    printf("  (hidden %s, output linear, %zu parameters)\n", nn_activation_name(m->nn.act[0]),
+           m->nn.n_params);
     printf("ensemble     %zu\n", m->n_members);
     if (m->meta.threshold_q > 0)
-        printf("threshold    %.6g (%.4g quantile of validation scores)\n",
-               (double) m->threshold, (double) m->meta.threshold_q);
+        printf("threshold    %.6g (%.4g quantile of validation scores)\n", (double) m->threshold,
+               (double) m->meta.threshold_q);
     else
         printf("threshold    %.6g\n", (double) m->threshold);
-    printf("training     %" PRIu64 " normal rows, seed %" PRIu64
-           ", %u epochs run, best epoch %u\n",
+    printf("training     %" PRIu64 " normal rows, seed %" PRIu64 ", %u epochs run, best epoch %u\n",
            m->meta.rows, m->meta.seed, m->meta.epochs_run, m->meta.best_epoch);
     printf("loss         train %.6g, validation %.6g\n", (double) m->meta.train_loss,
            (double) m->meta.val_loss);
     printf("validation   score percentiles: 50%% %.6g, 90%% %.6g, 99%% %.6g, max %.6g\n",
-           (double) m->percentiles[500], (double) m->percentiles[900],
-           (double) m->percentiles[990], (double) m->percentiles[MODEL_PERCENTILES - 1]);
+           (double) m->percentiles[500], (double) m->percentiles[900], (double) m->percentiles[990],
+           (double) m->percentiles[MODEL_PERCENTILES - 1]);
     printf("features     %zu\n", m->n_features);
     for (size_t i = 0; i < m->n_features; i++)
         printf("  %-24s mean %-14.6g std %.6g\n", m->names[i], (double) m->mean[i],

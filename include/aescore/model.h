@@ -17,39 +17,39 @@
 
 #include "aescore/nn.h"
 
-#define MODEL_ID_LEN        16   /* hex digits */
-#define MODEL_MAX_FEATURES  4096
-#define MODEL_MAX_MEMBERS   16
-#define MODEL_PERCENTILES   1001 /* table entries: the 0.0, 0.1, ..., 100.0 percentiles */
+#define MODEL_ID_LEN       16 /* hex digits */
+#define MODEL_MAX_FEATURES 4096
+#define MODEL_MAX_MEMBERS  16
+#define MODEL_PERCENTILES  1001 /* table entries: the 0.0, 0.1, ..., 100.0 percentiles */
 
 typedef struct ModelMeta {
-    uint64_t rows;           /* normal rows used (training + validation) */
+    uint64_t rows; /* normal rows used (training + validation) */
     uint64_t seed;
-    int64_t created;         /* unix seconds (SOURCE_DATE_EPOCH when set) */
-    uint32_t epochs_run;     /* of the first member, incl. the ones after the best */
-    uint32_t best_epoch;     /* 1-based epoch whose weights were kept (first member) */
-    float train_loss;        /* at best_epoch, mean over members */
-    float val_loss;          /* at best_epoch, mean over members */
-    float threshold_q;       /* quantile used, or 0 when the threshold is F1/explicit */
+    int64_t created;           /* unix seconds (SOURCE_DATE_EPOCH when set) */
+    uint32_t epochs_run;       /* of the first member, incl. the ones after the best */
+    uint32_t best_epoch;       /* 1-based epoch whose weights were kept (first member) */
+    float train_loss;          /* at best_epoch, mean over members */
+    float val_loss;            /* at best_epoch, mean over members */
+    float threshold_q;         /* quantile used, or 0 when the threshold is F1/explicit */
     char id[MODEL_ID_LEN + 1]; /* hex content hash; the same file gives the same id */
 } ModelMeta;
 
 typedef struct Model {
     atomic_int refs;
-    size_t n_features;  /* = nn.sizes[0] = nn.sizes[n_layers] */
-    char **names;       /* n_features names */
-    float *mean;        /* n_features */
-    float *std;         /* n_features, all > 0 */
+    size_t n_features; /* = nn.sizes[0] = nn.sizes[n_layers] */
+    char **names;      /* n_features names */
+    float *mean;       /* n_features */
+    float *std;        /* n_features, all > 0 */
     Nn nn;
-    size_t n_members;   /* ensemble size >= 1; scores are averaged over members */
-    float *params;      /* n_members * nn.n_params */
+    size_t n_members; /* ensemble size >= 1; scores are averaged over members */
+    float *params;    /* n_members * nn.n_params */
     float threshold;
     float *percentiles; /* MODEL_PERCENTILES ascending validation scores */
     ModelMeta meta;
 } Model;
 
 typedef struct ModelScore {
-    float score;       /* mean squared error over standardised features (member mean) */
+    float score; /* mean squared error over standardised features (member mean) */
     float threshold;
     double percentile; /* 0..100 among validation normals */
     bool anomaly;      /* score > threshold */
@@ -81,8 +81,7 @@ void model_score(const Model *m, const float *x, float *scratch, float *feature_
                  ModelScore *out);
 
 /* Scores n raw records (row-major) into scores[n]; faster than n calls of model_score. */
-void model_score_batch(const Model *m, const float *x, size_t n, float *scratch,
-                       float *scores);
+void model_score_batch(const Model *m, const float *x, size_t n, float *scratch, float *scores);
 
 /* Checks what a loader or trainer must guarantee before serving: finite parameters, scaler,
  * threshold and table; std > 0; an ascending table; distinct non-empty names. Returns 0 or

@@ -26,13 +26,13 @@ typedef enum NnActivation {
 } NnActivation;
 
 typedef struct Nn {
-    size_t n_layers;                   /* weight layers */
-    size_t sizes[NN_MAX_LAYERS + 1];   /* sizes[0] inputs ... sizes[n_layers] outputs */
-    NnActivation act[NN_MAX_LAYERS];   /* activation of each layer's output */
-    size_t w_off[NN_MAX_LAYERS];       /* offset of W_l in the parameter block */
-    size_t b_off[NN_MAX_LAYERS];       /* offset of b_l in the parameter block */
-    size_t n_params;                   /* floats in the parameter block */
-    size_t n_units;                    /* sum of sizes[1..n_layers] */
+    size_t n_layers;                 /* weight layers */
+    size_t sizes[NN_MAX_LAYERS + 1]; /* sizes[0] inputs ... sizes[n_layers] outputs */
+    NnActivation act[NN_MAX_LAYERS]; /* activation of each layer's output */
+    size_t w_off[NN_MAX_LAYERS];     /* offset of W_l in the parameter block */
+    size_t b_off[NN_MAX_LAYERS];     /* offset of b_l in the parameter block */
+    size_t n_params;                 /* floats in the parameter block */
+    size_t n_units;                  /* sum of sizes[1..n_layers] */
 } Nn;
 
 /* Fills *nn for n_layers weight layers with sizes[0..n_layers] and act[0..n_layers-1].

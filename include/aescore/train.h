@@ -43,10 +43,10 @@ typedef struct TrainParams {
     size_t patience;        /* epochs without validation improvement; 0 = no early stop */
     float validation_split; /* share of normal rows held out, 0 < s < 1 */
     uint64_t seed;
-    size_t ensemble;        /* members, 1..MODEL_MAX_MEMBERS */
+    size_t ensemble; /* members, 1..MODEL_MAX_MEMBERS */
     ThresholdMethod threshold_method;
-    double threshold_q;     /* for THRESHOLD_QUANTILE, 0 < q < 1 */
-    float threshold_value;  /* for THRESHOLD_EXPLICIT, >= 0 */
+    double threshold_q;    /* for THRESHOLD_QUANTILE, 0 < q < 1 */
+    float threshold_value; /* for THRESHOLD_EXPLICIT, >= 0 */
 } TrainParams;
 
 void train_params_default(TrainParams *p);
@@ -64,7 +64,7 @@ typedef struct TrainProgress {
     double train_loss;
     double val_loss;
     double best_val_loss;
-    double rows_per_sec;    /* training rows per second over this epoch */
+    double rows_per_sec; /* training rows per second over this epoch */
 } TrainProgress;
 
 typedef void (*TrainProgressFn)(const TrainProgress *progress, void *ctx);
@@ -72,6 +72,5 @@ typedef void (*TrainProgressFn)(const TrainProgress *progress, void *ctx);
 /* Trains on ds: rows with label 0 (all rows when ds has no labels) train and validate;
  * labelled anomalies are used only by THRESHOLD_F1. created is the unix time stored in the
  * model. cancel and progress may be NULL. On success *out owns a new Model (refcount 1). */
-int train_model(const Dataset *ds, const TrainParams *p, int64_t created,
-                const atomic_bool *cancel, TrainProgressFn progress, void *ctx, Model **out,
-                char *err, size_t err_size);
+int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const atomic_bool *cancel,
+                TrainProgressFn progress, void *ctx, Model **out, char *err, size_t err_size);

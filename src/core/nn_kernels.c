@@ -12,8 +12,6 @@
 
 #include "simd.h"
 
-
-
 /* GCC/Clang generic vectors: 8 floats, lowered to one AVX register in the x86-64-v3 body and
  * two SSE registers in the baseline one. Written out because the vectoriser does not keep a
  * 4 x 16 accumulator tile in registers on its own (measured: 3x slower). */
@@ -85,7 +83,8 @@ static inline Vec8 activate8(Vec8 y, NnActivation act)
 
 /* y = act(y) over n floats; the tail goes through a zero-padded vector, so every element is
  * computed by the very same lane arithmetic. */
-static inline __attribute__((always_inline)) void activate(float *restrict y, size_t n, NnActivation act)
+static inline __attribute__((always_inline)) void activate(float *restrict y, size_t n,
+                                                           NnActivation act)
 {
     size_t k = 0;
 
@@ -216,8 +215,8 @@ void nn_kernel_forward(const float *restrict x, size_t rows, size_t in, size_t o
                        const float *restrict w, const float *restrict b, NnActivation act,
                        float *restrict y)
 {
-    Gemm g = {.a = x, .am = in, .ak = 1, .b = w, .ldb = out, .c = y, .ldc = out, .init = b,
-              .k_len = in};
+    Gemm g = {
+        .a = x, .am = in, .ak = 1, .b = w, .ldb = out, .c = y, .ldc = out, .init = b, .k_len = in};
 
     gemm(&g, rows, out);
     activate(y, rows * out, act);
@@ -251,8 +250,7 @@ void nn_kernel_weight_grad(const float *restrict x, const float *restrict dz, si
                            float *restrict tmp)
 {
     /* gw (in x out) += x^T (in x rows) . dz (rows x out); x^T read in place */
-    Gemm g = {.a = x, .am = 1, .ak = in, .b = dz, .ldb = out, .c = gw, .ldc = out,
-              .k_len = rows};
+    Gemm g = {.a = x, .am = 1, .ak = in, .b = dz, .ldb = out, .c = gw, .ldc = out, .k_len = rows};
 
     (void) tmp;
     gemm(&g, in, out);
@@ -262,12 +260,11 @@ void nn_kernel_weight_grad(const float *restrict x, const float *restrict dz, si
 }
 
 SIMD_CLONES
-void nn_kernel_input_grad(const float *restrict dz, const float *restrict w, size_t rows,
-                          size_t in, size_t out, float *restrict dx, float *restrict tmp)
+void nn_kernel_input_grad(const float *restrict dz, const float *restrict w, size_t rows, size_t in,
+                          size_t out, float *restrict dx, float *restrict tmp)
 {
     /* dx (rows x in) = dz (rows x out) . W^T (out x in) */
-    Gemm g = {.a = dz, .am = out, .ak = 1, .b = tmp, .ldb = in, .c = dx, .ldc = in,
-              .k_len = out};
+    Gemm g = {.a = dz, .am = out, .ak = 1, .b = tmp, .ldb = in, .c = dx, .ldc = in, .k_len = out};
 
     transpose(w, in, out, tmp);
     memset(dx, 0, rows * in * sizeof(*dx));

@@ -77,8 +77,8 @@ static void forward_ref(const Nn *nn, const float *params, const float *x, size_
     forward_ref_bumped(nn, params, SIZE_MAX, 0, x, batch, out);
 }
 
-static double loss_ref(const Nn *nn, const float *params, size_t bump, double delta,
-                       const float *x, const float *target, size_t batch)
+static double loss_ref(const Nn *nn, const float *params, size_t bump, double delta, const float *x,
+                       const float *target, size_t batch)
 {
     size_t n_out = nn->sizes[nn->n_layers];
     double *y = calloc(batch * n_out, sizeof(double)), loss = 0;
@@ -135,8 +135,7 @@ static void check_gradients(NnActivation act, uint64_t seed)
     }
     /* stated tolerance: relative error below 1e-2 for every parameter */
     if (worst_err >= 1e-2)
-        fail_msg("%s: parameter %zu relative error %g", nn_activation_name(act), worst,
-                 worst_err);
+        fail_msg("%s: parameter %zu relative error %g", nn_activation_name(act), worst, worst_err);
 
     free(params);
     free(grads);
@@ -274,8 +273,8 @@ static void test_sigmoid_and_tanh_are_accurate_over_their_range(void **state)
         for (size_t i = 0; i < n; i++) {
             double want = act_ref(acts[0], x[i]);
             if (fabs(y[i] - want) > 2e-7 + 1e-6 * fabs(want))
-                fail_msg("%s(%g) = %.9g, want %.9g", nn_activation_name(acts[0]),
-                         (double) x[i], (double) y[i], want);
+                fail_msg("%s(%g) = %.9g, want %.9g", nn_activation_name(acts[0]), (double) x[i],
+                         (double) y[i], want);
         }
         free(scratch);
     }

@@ -106,8 +106,8 @@ static void test_early_stopping_keeps_the_best_epoch(void **state)
             best = i;
     assert_int_equal(m->meta.epochs_run, t.calls);
     assert_int_equal(m->meta.best_epoch, best + 1);
-    assert_true(t.calls < p.epochs);                       /* it stopped early */
-    assert_int_equal(t.calls, best + 1 + p.patience);      /* exactly patience after the best */
+    assert_true(t.calls < p.epochs);                  /* it stopped early */
+    assert_int_equal(t.calls, best + 1 + p.patience); /* exactly patience after the best */
     assert_true(fabs(m->meta.val_loss - t.val[best]) <= 1e-6 * (1 + t.val[best]));
 
     /* The kept weights are those of the best epoch: the same run cut off right there (same
@@ -213,8 +213,7 @@ static void test_too_few_rows_is_an_input_error(void **state)
     char err[256];
     (void) state;
 
-    assert_int_equal(train_model(ds, &p, 0, NULL, NULL, NULL, &m, err, sizeof(err)),
-                     TRAIN_E_INPUT);
+    assert_int_equal(train_model(ds, &p, 0, NULL, NULL, NULL, &m, err, sizeof(err)), TRAIN_E_INPUT);
     assert_string_equal(err, "9 normal rows: at least 10 are needed");
     dataset_free(ds);
 }
@@ -306,7 +305,7 @@ static void test_params_out_of_bounds_are_rejected(void **state)
     do {                                                                                           \
         p = small_params();                                                                        \
         p.field = value;                                                                           \
-        assert_int_equal(train_params_check(&p, err, sizeof(err)), TRAIN_E_INPUT);                \
+        assert_int_equal(train_params_check(&p, err, sizeof(err)), TRAIN_E_INPUT);                 \
         assert_string_equal(err, message);                                                         \
     } while (0)
     REJECTS(epochs, 0, "epochs: must be 1..100000");

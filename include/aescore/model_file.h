@@ -31,9 +31,10 @@
  *
  * The loader checks each count against its bound and the sizes implied by the header
  * against the file length before allocating anything; then the CRC; then the contents
- * (model_validate). Saving writes PATH.tmp.<pid>, fsyncs it, optionally hard-links the
- * current PATH to PATH.prev, renames the temp file over PATH and fsyncs the directory, so a
- * crash at any instant leaves PATH holding a whole old or a whole new model.
+ * (model_validate). Saving writes a new PATH.tmp.XXXXXX (mkostemp), fsyncs it, optionally
+ * hard-links the current PATH to PATH.prev, renames the temp file over PATH and fsyncs the
+ * directory, so a crash at any instant leaves PATH holding a whole old or a whole new model (and at
+ * worst a stray temp file). Files larger than 2 GiB are refused by the loader.
  *
  * Threads: reentrant; no shared state.
  */
@@ -57,7 +58,8 @@ enum {
 /* A short human reason for a return code of this module (either sign). */
 const char *model_file_strerror(int r);
 
-/* Encodes m into a new malloc'd buffer (*buf, *len; caller frees). 0 or -ENOMEM. */
+/* Encodes m into a new malloc'd buffer (*buf, *len; caller frees). 0, -ENOMEM, or -EINVAL
+ * for a model the loader would refuse (names over 1 MiB, inconsistent shape). */
 int model_file_encode(const Model *m, unsigned char **buf, size_t *len);
 
 /* Decodes len bytes. Returns 0 with *out owning a new Model (refcount 1), a MODEL_FILE_E_*
@@ -68,5 +70,7 @@ int model_file_decode(const unsigned char *buf, size_t len, Model **out);
 int model_file_load(const char *path, Model **out);
 
 /* Atomically writes m to path as described above (keep_prev: keep the replaced file as
- * PATH.prev). Returns 0 or -errno; on failure path is untouched and no temp file is left. */
+ * PATH.prev). Returns 0 or -errno; on failure no temp file is left and path is untouched,
+ * except when only the final directory fsync fails (path then holds the new model, which
+ * may not be durable yet). */
 int model_file_save(const Model *m, const char *path, bool keep_prev);

@@ -14,7 +14,7 @@
  * rebuilt with nn_init(), so derived fields (offsets, parameter count) are never taken from
  * the file.
  *
- * Saving goes through PATH.tmp.<pid> + fsync + rename + directory fsync (redis rdb.c), so a
+ * Saving goes through PATH.tmp.XXXXXX + fsync + rename + directory fsync (redis rdb.c), so a
  * crash at any instant leaves either the whole old or the whole new file at PATH.
  */
 #include "aescore/model_file.h"
@@ -487,7 +487,6 @@ static int fsync_parent(const char *path)
 
 int model_file_save(const Model *m, const char *path, bool keep_prev)
 {
-    char suffix[32];
     char *tmp = NULL, *prev = NULL;
     unsigned char *buf = NULL;
     bool created = false;
@@ -498,20 +497,25 @@ int model_file_save(const Model *m, const char *path, bool keep_prev)
     r = model_file_encode(m, &buf, &len);
     if (r != 0)
         return r;
-    snprintf(suffix, sizeof(suffix), ".tmp.%ld", (long) getpid());
-    tmp = path_with(path, suffix);
+    tmp = path_with(path, ".tmp.XXXXXX");
     prev = path_with(path, ".prev");
     if (tmp == NULL || prev == NULL) {
         r = -ENOMEM;
         goto fail;
     }
 
-    fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    /* A unique name per call: a temp file left by a crash (or another saver) never blocks
+     * this save. */
+    fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        r = -errno; /* EEXIST: someone else's temp file, which is not ours to remove */
+        r = -errno;
         goto fail;
     }
     created = true;
+    if (fchmod(fd, 0644) != 0) {
+        r = -errno;
+        goto fail;
+    }
     r = write_all(fd, buf, len);
     if (r != 0)
         goto fail;

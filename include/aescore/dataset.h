@@ -29,12 +29,16 @@ typedef struct DatasetOptions {
 } DatasetOptions;
 
 /* Parses CSV text of len bytes (need not be NUL-terminated; never read past len).
- * source names the input in messages ("data.csv" -> "data.csv:12:3: ..."). Accepted: a UTF-8
- * BOM, LF or CRLF or CR line ends, blank trailing lines. Rejected with DATASET_E_FORMAT:
- * ragged rows, empty or non-numeric cells, NaN/Inf, duplicate or empty column names, a
- * label that is not 0 or 1, no data rows, more than max_columns columns.
+ * source names the input in messages ("data.csv" -> "data.csv:12:3: ..."; COLUMN counts
+ * every field of the line, the label's included). Accepted: a UTF-8 BOM, LF or CRLF or CR
+ * line ends, blank trailing lines, blanks around cells, double-quoted header names, decimal
+ * numbers of at most 64 characters (parsed in the C locale), labels 0 or 1 (also 0.0, 1.0).
+ * Rejected with DATASET_E_FORMAT: ragged rows, empty rows inside the data, empty or
+ * non-numeric cells, NaN/Inf and out-of-range numbers, duplicate or empty column names, a
+ * label that is not 0 or 1, no feature columns, no data rows, more than max_columns
+ * columns in the file (label included).
  * On success *out owns a new Dataset (free with dataset_free); on failure *out is untouched
- * and err (err_size bytes, may be 0) holds a one-line message. */
+ * and err (err_size bytes, may be 0) holds a one-line message. -EINVAL for NULL arguments. */
 int dataset_parse_csv(const char *text, size_t len, const char *source, const DatasetOptions *opts,
                       Dataset **out, char *err, size_t err_size);
 
@@ -44,7 +48,8 @@ int dataset_read_csv(const char *path, const DatasetOptions *opts, Dataset **out
                      size_t err_size);
 
 /* Allocates an empty Dataset of n_rows x n_cols with copies of names (x zero-filled, no
- * labels). For callers that build records in memory (the daemon's JSON retrain). */
+ * labels). For callers that build records in memory (the daemon's JSON retrain); a caller
+ * that needs labels sets ds->label to a malloc'd array of n_rows, which dataset_free frees. */
 int dataset_new(Dataset **out, size_t n_rows, size_t n_cols, const char *const *names);
 
 /* Frees everything; accepts NULL; returns NULL. */

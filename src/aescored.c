@@ -459,7 +459,7 @@ static int run(const Config *config, const sigset_t *stop)
     HttpServer *http = NULL;
     Model *model = NULL;
     char err[512], where[300], status[512], last_status[512] = "";
-    uint64_t watchdog_usec, version;
+    uint64_t watchdog_usec;
     struct timespec tick;
     int listen_fd = -1, r, status_code = EXIT_FAILURE;
 
@@ -498,7 +498,7 @@ static int run(const Config *config, const sigset_t *stop)
         fatal("cannot create the model slot: %s", strerror(-r));
         goto out;
     }
-    version = model_slot_publish(slot, model);
+    model_slot_publish(slot, model); /* version 1 */
     model = NULL;
     r = trainer_new(&trainer, slot, config->model);
     if (r < 0) {
@@ -520,7 +520,6 @@ static int run(const Config *config, const sigset_t *stop)
     notify_ready();
     notify_status("%s", status);
     snprintf(last_status, sizeof(last_status), "%s", status);
-    (void) version;
 
     watchdog_usec = notify_watchdog_usec();
     if (watchdog_usec > 0) {

@@ -515,3 +515,36 @@ def test_watchdog_is_pinged_every_half_interval(model, tmp, daemon_factory):
         assert d.stop() == 0
     finally:
         n.close()
+
+
+def test_log_uses_priority_prefixes_only_when_stderr_is_the_journal(model):
+    def first_lines(journal_stream):
+        r, w = os.pipe()
+        st = os.fstat(r)  # both ends of a pipe share one inode
+        env = dict(os.environ, JOURNAL_STREAM=journal_stream(st))
+        env.pop("NOTIFY_SOCKET", None)
+        p = subprocess.Popen([AESCORED, "--listen", "127.0.0.1:0", "--model", str(model)],
+                             stdin=subprocess.DEVNULL, stderr=w, env=env)
+        os.close(w)
+        with os.fdopen(r) as f:
+            lines = []
+            for line in f:
+                lines.append(line.rstrip("\n"))
+                if "listening on" in line:
+                    break
+            p.send_signal(signal.SIGTERM)
+            lines += [l.rstrip("\n") for l in f]
+        assert p.wait(TIMEOUT) == 0
+        return lines
+
+    journal = first_lines(lambda st: "%d:%d" % (st.st_dev, st.st_ino))
+    assert any(l.startswith("<5>main: listening on 127.0.0.1:") for l in journal), journal
+    assert all(l.startswith("<") for l in journal), journal
+
+    plain = first_lines(lambda st: "%d:%d" % (st.st_dev, st.st_ino + 1))
+    listening = [l for l in plain if "listening on" in l][0]
+    # 2026-11-29T09:00:00.123Z notice main: listening on 127.0.0.1:PORT
+    date, level, rest = listening.split(" ", 2)
+    assert len(date) == 24 and date.endswith("Z") and date[10] == "T"
+    assert level == "notice"
+    assert rest.startswith("main: listening on 127.0.0.1:")

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "aescore/threshold.h"
+#include "simd.h"
 
 #define SCORE_BLOCK 64 /* rows per forward pass in model_score_batch */
 
@@ -160,7 +161,7 @@ size_t model_scratch_size(const Model *m)
     return SCORE_BLOCK * m->n_features + nn_scratch_size(&m->nn, SCORE_BLOCK);
 }
 
-static void standardise(const Model *m, const float *x, size_t n, float *z)
+static inline void standardise(const Model *m, const float *x, size_t n, float *z)
 {
     size_t f = m->n_features;
 
@@ -169,13 +170,14 @@ static void standardise(const Model *m, const float *x, size_t n, float *z)
             z[r * f + i] = (x[r * f + i] - m->mean[i]) / m->std[i];
 }
 
+SIMD_CLONES
 void model_score(const Model *m, const float *x, float *scratch, float *feature_err,
                  ModelScore *out)
 {
     size_t f = m->n_features;
     float *z = scratch;
     float *net_scratch = scratch + SCORE_BLOCK * f;
-    float total = 0;
+    float total = 0, member_share = 1.0f / (float) m->n_members;
 
     standardise(m, x, 1, z);
     if (feature_err != NULL)
@@ -187,7 +189,7 @@ void model_score(const Model *m, const float *x, float *scratch, float *feature_
             float d = y[i] - z[i];
             s += d * d;
             if (feature_err != NULL)
-                feature_err[i] += d * d / (float) m->n_members;
+                feature_err[i] += d * d * member_share;
         }
         total += s;
     }
@@ -198,6 +200,7 @@ void model_score(const Model *m, const float *x, float *scratch, float *feature_
     out->percentile = threshold_percentile(m->percentiles, MODEL_PERCENTILES, out->score);
 }
 
+SIMD_CLONES
 void model_score_batch(const Model *m, const float *x, size_t n, float *scratch, float *scores)
 {
     size_t f = m->n_features;

@@ -30,8 +30,8 @@ awk -F, -v train="$out/sample.train.csv" -v test="$out/sample.test.csv" '
     $NF == 0 && n++ % 5 < 3 { print > train; next }
     { print > test }' "$data"
 
-ae_say "training $out/model.aes (progress per epoch below)"
-"$aescore" train --data "$out/sample.train.csv" --out "$out/model.aes"
+ae_say "training $out/model.aes (drop --quiet in scripts/run.sh to see progress per epoch)"
+"$aescore" train --data "$out/sample.train.csv" --out "$out/model.aes" --quiet
 
 ae_say "model $out/model.aes"
 "$aescore" inspect "$out/model.aes"

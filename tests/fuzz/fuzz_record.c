@@ -1,0 +1,141 @@
+/* fuzz_record: one JSON record against a fixed model's schema.
+ *
+ * Each input is used twice:
+ *  - parsed with cJSON and given straight to records.c (records_read with and without the
+ *    retrain "label" member, records_read_model, records_id, records_issues_details), with
+ *    its contracts checked: a record that reads is all finite floats, a label is -1/0/1,
+ *    the 422 details are valid JSON members;
+ *  - sent as the body of POST /score through the real handler (UTF-8 and depth checks,
+ *    duplicate keys, scoring, top_features, the reply), whose reply must be one well-formed
+ *    JSON document and agree with what records.c said about the same record.
+ */
+#include <math.h>
+#include <stdint.h>
+
+#include "fuzz_service.h"
+
+static FuzzService service;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void) argc;
+    (void) argv;
+    fuzz_service_init(&service, HTTP_EP_SCORE, api_score);
+    return 0;
+}
+
+/* The details fragment must make a valid object once wrapped in braces. */
+static void check_details(RecordIssues *iss)
+{
+    char *details = records_issues_details(iss);
+    size_t n;
+    char *wrapped;
+    cJSON *j;
+
+    if (details == NULL)
+        return; /* only after an allocation failure */
+    n = strlen(details);
+    wrapped = malloc(n + 3);
+    FUZZ_CHECK(wrapped != NULL);
+    wrapped[0] = '{';
+    memcpy(wrapped + 1, details, n);
+    wrapped[n + 1] = '}';
+    wrapped[n + 2] = '\0';
+    j = cJSON_Parse(wrapped);
+    if (j == NULL) {
+        fprintf(stderr, "422 details are not JSON members: %s\n", details);
+        abort();
+    }
+    FUZZ_CHECK(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "missing")));
+    cJSON_Delete(j);
+    free(wrapped);
+    free(details);
+}
+
+/* Returns what records_read_model said about rec. */
+static int check_records(const cJSON *rec)
+{
+    const Model *m = service.model;
+    size_t n = m->n_features;
+    float *x = malloc(n * sizeof(*x)); /* exact size: ASan catches a write past the schema */
+    RecordIssues iss;
+    HttpBuf id = HTTP_BUF_INIT;
+    int label = 7, r, r_model;
+
+    FUZZ_CHECK(x != NULL);
+    for (unsigned flags = 0; flags <= RECORDS_ALLOW_LABEL; flags++) {
+        records_issues_init(&iss);
+        r = records_read(rec, m->names, n, flags, x, &label, &iss);
+        FUZZ_CHECK(r == 0 || r == RECORDS_E_SCHEMA || r == -ENOMEM);
+        FUZZ_CHECK(label == -1 || label == 0 || label == 1);
+        if (!(flags & RECORDS_ALLOW_LABEL))
+            FUZZ_CHECK(label == -1);
+        if (r == 0) {
+            for (size_t i = 0; i < n; i++)
+                FUZZ_CHECK(isfinite(x[i]));
+            FUZZ_CHECK(iss.n_missing + iss.n_unknown + iss.n_invalid + iss.n_repeated == 0);
+        } else if (r == RECORDS_E_SCHEMA) {
+            FUZZ_CHECK(iss.hits > 0 && iss.message[0] != '\0');
+            FUZZ_CHECK(memchr(iss.message, '\0', sizeof(iss.message)) != NULL);
+            FUZZ_CHECK(iss.n_missing <= RECORDS_MAX_NAMES && iss.n_unknown <= RECORDS_MAX_NAMES &&
+                       iss.n_invalid <= RECORDS_MAX_NAMES &&
+                       iss.n_repeated <= RECORDS_MAX_NAMES);
+            check_details(&iss);
+        }
+        records_issues_deinit(&iss);
+    }
+
+    records_issues_init(&iss);
+    r_model = records_read_model(rec, m, x, &iss);
+    records_issues_deinit(&iss);
+
+    r = records_id(rec, &id);
+    FUZZ_CHECK(r == 0 || r == RECORDS_E_SCHEMA || r == -ENOMEM);
+    if (r == 0) {
+        cJSON *j = cJSON_ParseWithLength(id.data, id.len);
+        if (j == NULL) {
+            fprintf(stderr, "records_id wrote no JSON value: %.*s\n", (int) id.len, id.data);
+            abort();
+        }
+        cJSON_Delete(j);
+    }
+    http_buf_deinit(&id);
+    free(x);
+    return r_model;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *text = (const char *) data;
+    const char *end = NULL;
+    cJSON *rec, *reply;
+    int r_model = -1;
+
+    /* cJSON bounds its own recursion (CJSON_NESTING_LIMIT), so any input may go straight in */
+    rec = cJSON_ParseWithLengthOpts(text, size, &end, 0);
+    if (rec != NULL) {
+        r_model = check_records(rec);
+        cJSON_Delete(rec);
+    }
+
+    reply = fuzz_service_request(&service, data, size);
+    if (fuzz_reply.status == 200) {
+        const cJSON *score = cJSON_GetObjectItemCaseSensitive(reply, "score");
+        const cJSON *top = cJSON_GetObjectItemCaseSensitive(reply, "top_features");
+
+        /* the handler accepted it, so records.c must accept the same tree */
+        FUZZ_CHECK(r_model == 0);
+        FUZZ_CHECK(cJSON_IsNumber(score) || cJSON_IsNull(score));
+        FUZZ_CHECK(cJSON_IsArray(top) && cJSON_GetArraySize(top) == 3);
+        FUZZ_CHECK(cJSON_GetObjectItemCaseSensitive(reply, "id") != NULL);
+    } else if (fuzz_reply.status == 422) {
+        /* schema problems are records.c's verdict on a tree the body parser accepted */
+        FUZZ_CHECK(r_model == RECORDS_E_SCHEMA);
+    }
+    cJSON_Delete(reply);
+    fuzz_reply_reset();
+    return 0;
+}

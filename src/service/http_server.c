@@ -361,6 +361,13 @@ bad:
     return -EINVAL;
 }
 
+static uint16_t sockaddr_port(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *) ss)->sin6_port);
+    return ntohs(((const struct sockaddr_in *) ss)->sin_port);
+}
+
 int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Trainer *trainer,
                     int listen_fd, char *err, size_t err_size)
 {
@@ -425,16 +432,16 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
             (MHD_socket) listen_fd, MHD_OPTION_END);
     else
         s->daemon = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, limit,
+            flags, sockaddr_port(&ss), NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+            mhd_logger, s, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, limit,
             MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, config->connection_memory_limit,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_SOCK_ADDR,
             (struct sockaddr *) &ss, MHD_OPTION_END);
+    (void) sslen;
     if (s->daemon == NULL) {
         r = -EADDRNOTAVAIL;
-        snprintf(err, err_size, "cannot listen on %s (address in use, or not permitted)",
-                 listen_fd >= 0 ? "the passed socket" : config->listen);
+        snprintf(err, err_size, "libmicrohttpd did not start (its message above says why)");
         goto fail;
     }
     info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);

@@ -302,6 +302,11 @@ enum MHD_Result http_reply_json(HttpRequest *req, unsigned status, HttpBuf *b)
 static enum MHD_Result reply_error_headers(HttpRequest *req, HttpError e, const char *details,
                                            const char *extra_header, const char *extra_value,
                                            const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
+static enum MHD_Result reply_error_headers(HttpRequest *req, HttpError e, const char *details,
+                                           const char *extra_header, const char *extra_value,
+                                           const char *fmt, va_list ap)
 {
     HttpBuf b = HTTP_BUF_INIT;
     char message[512];
@@ -354,6 +359,9 @@ enum MHD_Result http_reply_error(HttpRequest *req, HttpError e, const char *deta
     va_end(ap);
     return r;
 }
+
+static enum MHD_Result reply_405_v(HttpRequest *req, const char *allow, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static enum MHD_Result reply_405_v(HttpRequest *req, const char *allow, const char *fmt, ...)
 {

@@ -15,17 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-typedef struct Labelled {
-    float score;
-    unsigned char label;
-} Labelled;
-
-static int cmp_labelled(const void *a, const void *b)
-{
-    float x = ((const Labelled *) a)->score, y = ((const Labelled *) b)->score;
-
-    return (x > y) - (x < y);
-}
+#include "labelled.h"
 
 /* rows ascending by score; pos/neg > 0 */
 static double roc_auc(const Labelled *rows, size_t n, size_t pos, size_t neg)
@@ -76,21 +66,15 @@ int evaluate(const float *scores, const unsigned char *labels, size_t n, float t
 {
     Labelled *rows = NULL;
     size_t pos = 0, tp = 0, fp = 0, tn = 0, fn = 0;
+    int r;
 
-    if (scores == NULL || labels == NULL || out == NULL || n == 0 || isnan(threshold))
+    if (out == NULL || isnan(threshold))
         return -EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(scores[i]) || labels[i] > 1)
-            return -EINVAL;
-        pos += labels[i];
-    }
-    if (pos == 0 || pos == n)
+    r = labelled_sort(scores, labels, n, &rows, &pos);
+    if (r == LABELLED_E_SINGLE_CLASS)
         return EVALUATE_E_SINGLE_CLASS;
-    if (n > SIZE_MAX / sizeof(*rows))
-        return -ENOMEM;
-    rows = malloc(n * sizeof(*rows));
-    if (rows == NULL)
-        return -ENOMEM;
+    if (r != 0)
+        return r;
 
     for (size_t i = 0; i < n; i++) {
         int flagged = scores[i] > threshold;
@@ -103,9 +87,7 @@ int evaluate(const float *scores, const unsigned char *labels, size_t n, float t
             fp++;
         else
             tn++;
-        rows[i] = (Labelled){scores[i], labels[i]};
     }
-    qsort(rows, n, sizeof(*rows), cmp_labelled);
 
     out->roc_auc = roc_auc(rows, n, pos, n - pos);
     out->pr_auc = average_precision(rows, n, pos);

@@ -17,21 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct Labelled {
-    float score;
-    unsigned char label;
-} Labelled;
+#include "labelled.h"
 
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *) a, y = *(const float *) b;
 
     return (x > y) - (x < y);
-}
-
-static int cmp_labelled(const void *a, const void *b)
-{
-    return cmp_float(&((const Labelled *) a)->score, &((const Labelled *) b)->score);
 }
 
 static int sorted_copy(const float *scores, size_t n, float **out)
@@ -114,23 +106,15 @@ int threshold_f1(const float *scores, const unsigned char *labels, size_t n, flo
     size_t pos = 0, tp, fp, best_cut = 0;
     double best;
 
-    if (scores == NULL || labels == NULL || out == NULL || n == 0)
+    int r;
+
+    if (out == NULL)
         return -EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(scores[i]) || labels[i] > 1)
-            return -EINVAL;
-        pos += labels[i];
-    }
-    if (pos == 0 || pos == n)
+    r = labelled_sort(scores, labels, n, &rows, &pos);
+    if (r == LABELLED_E_SINGLE_CLASS)
         return THRESHOLD_E_SINGLE_CLASS;
-    if (n > SIZE_MAX / sizeof(*rows))
-        return -ENOMEM;
-    rows = malloc(n * sizeof(*rows));
-    if (rows == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        rows[i] = (Labelled){scores[i], labels[i]};
-    qsort(rows, n, sizeof(*rows), cmp_labelled);
+    if (r != 0)
+        return r;
 
     /* cut c flags rows[c..n); c = 0 flags everything */
     tp = pos;

@@ -23,6 +23,12 @@ enum {
 
 #define CONFIG_PATH_MAX 4096
 
+/* Which process trains: exactly one per model file (DESIGN section 4, follow mode). */
+typedef enum ConfigRole {
+    CONFIG_ROLE_TRAINER = 0, /* POST /retrain trains and saves the model file */
+    CONFIG_ROLE_REPLICA,     /* serves the file only; /retrain answers 409 not_trainer */
+} ConfigRole;
+
 typedef struct Config {
     char listen[256];                     /* HOST:PORT; port 0 = ephemeral */
     char model[CONFIG_PATH_MAX];          /* model file served and written by retraining */
@@ -39,6 +45,8 @@ typedef struct Config {
     int log_level;                          /* LOG_LEVEL_* */
     char admin_token_file[CONFIG_PATH_MAX]; /* "" = admin endpoints open */
     bool allow_remote;                      /* allow a non-loopback listen address */
+    ConfigRole role;
+    bool watch_model; /* reload the model file when it is replaced (watcher.h) */
 } Config;
 
 /* Fills every field with its default (never fails: the defaults pass their own checks). */

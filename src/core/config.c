@@ -38,6 +38,7 @@ typedef enum KeyType {
     KEY_SIZE,   /* size_t, K/M/G suffixes */
     KEY_BOOL,
     KEY_LOG_LEVEL, /* int */
+    KEY_ROLE,      /* ConfigRole */
 } KeyType;
 
 typedef struct Key {
@@ -88,6 +89,12 @@ static const Key keys[] = {
     {"admin_token_file", KEY_STRING, STR(admin_token_file), "", 0, 0,
      "File holding a bearer token required by /retrain and /model/*; empty = those "
      "endpoints are open to anyone who can connect."},
+    {"role", KEY_ROLE, NUM(role), "trainer", 0, 0,
+     "trainer: POST /retrain trains and writes the model file. replica: serve the file only; "
+     "/retrain answers 409 not_trainer (exactly one process per model file trains)."},
+    {"watch_model", KEY_BOOL, NUM(watch_model), "no", 0, 1,
+     "Follow the model file: reload it (verified first; a bad file is ignored and reported) "
+     "when it is replaced, for replicas sharing a file written by the trainer."},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -279,6 +286,9 @@ static void format_expected(const Key *k, char *buf, size_t size)
     case KEY_LOG_LEVEL:
         snprintf(buf, size, "one of err, warning, notice, info, debug");
         break;
+    case KEY_ROLE:
+        snprintf(buf, size, "trainer or replica");
+        break;
     }
 }
 
@@ -317,6 +327,14 @@ static int key_set(Config *c, const Key *k, const char *value)
         if (log_level_parse(value, &level) < 0)
             return -EINVAL;
         *(int *) field(c, k) = level;
+        return 0;
+    case KEY_ROLE:
+        if (strcmp(value, "trainer") == 0)
+            *(ConfigRole *) field(c, k) = CONFIG_ROLE_TRAINER;
+        else if (strcmp(value, "replica") == 0)
+            *(ConfigRole *) field(c, k) = CONFIG_ROLE_REPLICA;
+        else
+            return -EINVAL;
         return 0;
     }
     return -EINVAL;
@@ -554,6 +572,10 @@ static void value_text(const Config *c, const Key *k, char *buf, size_t size)
                  : level == LOG_LEVEL_NOTICE  ? "notice"
                  : level == LOG_LEVEL_DEBUG   ? "debug"
                                               : "info");
+        break;
+    case KEY_ROLE:
+        snprintf(buf, size, "%s",
+                 *(const ConfigRole *) cfield(c, k) == CONFIG_ROLE_REPLICA ? "replica" : "trainer");
         break;
     }
 }

@@ -2,8 +2,9 @@
  *
  * A straight line, in dependency order (STYLE rule 11, DESIGN section 4):
  *   argv -> signals blocked -> config -> log -> inherited socket -> model (load, or train
- *   from bootstrap_data) -> slot -> trainer -> HTTP -> "listening on" + READY=1 ->
- *   sigtimedwait loop -> STOPPING=1 -> HTTP drain -> trainer cancel/join -> free.
+ *   from bootstrap_data) -> slot -> trainer -> watcher (watch_model) -> HTTP ->
+ *   "listening on" + READY=1 -> sigtimedwait loop -> STOPPING=1 -> HTTP drain -> watcher
+ *   join -> trainer cancel/join -> free.
  * SIGTERM, SIGINT and SIGHUP are blocked before the first thread exists, so every thread
  * inherits the mask and the signals are only ever taken here, synchronously: there are no
  * asynchronous handlers and no work in signal context. The loop wakes at least every half
@@ -37,6 +38,7 @@
 #include "aescore/notify.h"
 #include "aescore/train.h"
 #include "aescore/trainer.h"
+#include "aescore/watcher.h"
 
 #ifndef AESCORE_VERSION
 #define AESCORE_VERSION "0.1.0"
@@ -358,7 +360,14 @@ static int load_model(const Config *config, Model **out)
 
     notify_status("loading %s", config->model);
     r = model_file_load(config->model, &m);
-    if (r == -ENOENT && config->bootstrap_data[0] != '\0')
+    /* A following replica may start before the trainer (or the train Job) has written the
+     * file: it serves no model (/health 503, so no traffic) until the watcher loads it. */
+    if (r == -ENOENT && config->role == CONFIG_ROLE_REPLICA && config->watch_model) {
+        log_notice("main", "%s does not exist yet: not ready until it appears", config->model);
+        return LOAD_OK;
+    }
+    /* Only the trainer writes the model file, a bootstrap model included. */
+    if (r == -ENOENT && config->bootstrap_data[0] != '\0' && config->role == CONFIG_ROLE_TRAINER)
         return bootstrap_model(config, out);
     if (r == -ENOENT) {
         fatal("%s: %s; train one with 'aescore train --data FILE.csv --out %s' or set "
@@ -456,6 +465,7 @@ static int run(const Config *config, const sigset_t *stop)
 {
     ModelSlot *slot = NULL;
     Trainer *trainer = NULL;
+    Watcher *watcher = NULL;
     HttpServer *http = NULL;
     Model *model = NULL;
     char err[512], where[300], status[512], last_status[512] = "";
@@ -498,12 +508,20 @@ static int run(const Config *config, const sigset_t *stop)
         fatal("cannot create the model slot: %s", strerror(-r));
         goto out;
     }
-    model_slot_publish(slot, model); /* version 1 */
+    if (model != NULL)
+        model_slot_publish(slot, model); /* version 1 */
     model = NULL;
     r = trainer_new(&trainer, slot, config->model);
     if (r < 0) {
         fatal("cannot create the trainer: %s", strerror(-r));
         goto out;
+    }
+    if (config->watch_model) {
+        r = watcher_new(&watcher, trainer, config->model, NULL);
+        if (r < 0) {
+            fatal("cannot follow %s: %s", config->model, strerror(-r));
+            goto out;
+        }
     }
     err[0] = '\0';
     r = http_server_new(&http, config, slot, trainer, listen_fd, err, sizeof(err));
@@ -563,6 +581,7 @@ static int run(const Config *config, const sigset_t *stop)
 out:
     /* Reverse order of creation; each free accepts NULL. */
     http = http_server_free(http);
+    watcher = watcher_free(watcher); /* no reload after this: the trainer can go */
     trainer = trainer_free(trainer);
     slot = model_slot_free(slot);
     model = model_unref(model);

@@ -370,6 +370,56 @@ fail:
     return TRAINER_E_MODEL;
 }
 
+int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size_t err_size)
+{
+    Model *m = NULL, *cur;
+    uint64_t v = 0;
+    bool same;
+    int r;
+
+    pthread_mutex_lock(&t->file_lock);
+    r = model_file_load(t->path, &m);
+    if (r != 0) {
+        snprintf(err, err_size, "%s: %s", t->path, model_file_strerror(r));
+        goto fail;
+    }
+    if (model_validate(m) < 0) {
+        snprintf(err, err_size, "%s: invalid contents (non-finite or inconsistent values)",
+                 t->path);
+        goto fail;
+    }
+    cur = model_slot_acquire(t->slot, &v);
+    same = cur != NULL && strcmp(cur->meta.id, m->meta.id) == 0;
+    model_unref(cur);
+    if (!same) {
+        v = model_slot_publish(t->slot, m);
+        m = NULL;
+    }
+    pthread_mutex_unlock(&t->file_lock);
+    m = model_unref(m);
+    if (!same) {
+        pthread_mutex_lock(&t->lock);
+        t->status.follow_reloads++;
+        pthread_mutex_unlock(&t->lock);
+        log_notice("watch", "followed %s: serving model v%llu", t->path, (unsigned long long) v);
+    }
+    if (changed != NULL)
+        *changed = !same;
+    if (version != NULL)
+        *version = v;
+    return 0;
+
+fail:
+    pthread_mutex_unlock(&t->file_lock);
+    model_unref(m);
+    pthread_mutex_lock(&t->lock);
+    t->status.follow_errors++;
+    t->status.follow_error_time = now_wall();
+    snprintf(t->status.follow_error, sizeof(t->status.follow_error), "%s", err);
+    pthread_mutex_unlock(&t->lock);
+    return TRAINER_E_MODEL;
+}
+
 int trainer_rollback(Trainer *t, uint64_t *version, char *err, size_t err_size)
 {
     Model *prev = NULL;

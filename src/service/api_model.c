@@ -94,6 +94,8 @@ enum MHD_Result api_model_rollback(HttpRequest *req)
     char err[512] = "";
     int r;
 
+    if (s->config->role == CONFIG_ROLE_REPLICA)
+        return api_reply_not_trainer(req); /* a rollback rewrites the shared model file */
     r = trainer_rollback(s->trainer, &version, err, sizeof(err));
     if (r == MODEL_SLOT_E_NO_PREVIOUS)
         return http_reply_error(req, HTTP_E_NO_PREVIOUS_MODEL, NULL,

@@ -436,6 +436,13 @@ done:
     return ret;
 }
 
+/* A replica follows the model file and never writes it: exactly one process trains. */
+enum MHD_Result api_reply_not_trainer(HttpRequest *req)
+{
+    return http_reply_error(req, HTTP_E_NOT_TRAINER, NULL,
+                            "this replica follows the model file; retrain on the trainer");
+}
+
 enum MHD_Result api_retrain_start(HttpRequest *req)
 {
     HttpServer *s = req->server;
@@ -451,6 +458,8 @@ enum MHD_Result api_retrain_start(HttpRequest *req)
     char err[512];
     int r;
 
+    if (s->config->role == CONFIG_ROLE_REPLICA)
+        return api_reply_not_trainer(req);
     /* cheap early answer; trainer_start below is the authoritative check */
     trainer_get_status(s->trainer, &st);
     if (st.state == TRAINER_RUNNING)
@@ -574,6 +583,8 @@ enum MHD_Result api_retrain_cancel(HttpRequest *req)
     TrainerStatus st;
     HttpBuf b = HTTP_BUF_INIT;
 
+    if (req->server->config->role == CONFIG_ROLE_REPLICA)
+        return api_reply_not_trainer(req);
     if (trainer_cancel(req->server->trainer) == TRAINER_E_IDLE)
         return http_reply_error(req, HTTP_E_NO_JOB, NULL, "no training job is running");
     trainer_get_status(req->server->trainer, &st);

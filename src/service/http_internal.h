@@ -36,6 +36,7 @@ typedef enum HttpError {
     HTTP_E_TRAINING_IN_PROGRESS,   /* 409 */
     HTTP_E_NO_PREVIOUS_MODEL,      /* 409 */
     HTTP_E_NO_JOB,                 /* 409 */
+    HTTP_E_NOT_TRAINER,            /* 409: role = replica; training happens elsewhere */
     HTTP_E_BODY_TOO_LARGE,         /* 413 */
     HTTP_E_UNSUPPORTED_MEDIA_TYPE, /* 415 */
     HTTP_E_SCHEMA_MISMATCH,        /* 422 */
@@ -222,6 +223,9 @@ enum MHD_Result api_score_batch(HttpRequest *req);
 enum MHD_Result api_retrain_start(HttpRequest *req);
 enum MHD_Result api_retrain_status(HttpRequest *req);
 enum MHD_Result api_retrain_cancel(HttpRequest *req);
+/* 409 not_trainer: what a role = replica answers to anything that would write the model file
+ * (POST/DELETE /retrain, POST /model/rollback). */
+enum MHD_Result api_reply_not_trainer(HttpRequest *req);
 enum MHD_Result api_model_get(HttpRequest *req);
 enum MHD_Result api_model_reload(HttpRequest *req);
 enum MHD_Result api_model_rollback(HttpRequest *req);

@@ -28,6 +28,7 @@ static const struct {
     [HTTP_E_TRAINING_IN_PROGRESS] = {"training_in_progress", 409},
     [HTTP_E_NO_PREVIOUS_MODEL] = {"no_previous_model", 409},
     [HTTP_E_NO_JOB] = {"no_job", 409},
+    [HTTP_E_NOT_TRAINER] = {"not_trainer", 409},
     [HTTP_E_BODY_TOO_LARGE] = {"body_too_large", 413},
     [HTTP_E_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", 415},
     [HTTP_E_SCHEMA_MISMATCH] = {"schema_mismatch", 422},

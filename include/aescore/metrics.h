@@ -39,6 +39,9 @@ typedef struct MetricsGauges {
     double training_last_duration; /* seconds, 0 = none yet */
     double training_last_loss;     /* NaN = none yet */
     bool training_running;
+    const char *model_id;         /* served model's id (hex, no escaping needed); NULL = none */
+    uint64_t watch_errors;        /* follow mode: replaced files that failed to load */
+    double watch_last_error_time; /* unix seconds of the last one, 0 = none */
 } MetricsGauges;
 
 /* Renders every metric (plus process_resident_memory_bytes from /proc/self/statm) into a

@@ -7,6 +7,30 @@
 #include "http_internal.h"
 
 #include <math.h>
+#include <string.h>
+
+/* Follow mode: a bad replacement file keeps the served model (still ready, still 200) but
+ * must not go unnoticed, so /health names it. */
+static void put_watch(HttpBuf *b, HttpServer *s)
+{
+    TrainerStatus st;
+
+    http_buf_printf(b, ",\"role\":\"%s\"",
+                    s->config->role == CONFIG_ROLE_REPLICA ? "replica" : "trainer");
+    if (!s->config->watch_model)
+        return;
+    trainer_get_status(s->trainer, &st);
+    http_buf_printf(b, ",\"watch\":{\"reloads\":%llu,\"errors\":%llu,\"last_error\":",
+                    (unsigned long long) st.follow_reloads, (unsigned long long) st.follow_errors);
+    if (st.follow_errors > 0) {
+        http_buf_json_string(b, st.follow_error, strlen(st.follow_error));
+        http_buf_puts(b, ",\"last_error_time\":");
+        http_buf_json_double(b, st.follow_error_time);
+    } else {
+        http_buf_puts(b, "null,\"last_error_time\":null");
+    }
+    http_buf_puts(b, "}");
+}
 
 enum MHD_Result api_health(HttpRequest *req)
 {
@@ -21,9 +45,11 @@ enum MHD_Result api_health(HttpRequest *req)
     m = model_slot_acquire(s->slot, &version);
     if (m == NULL)
         return http_reply_error(req, HTTP_E_NO_MODEL, NULL, "no model is being served yet");
-    http_buf_printf(&b, "{\"status\":\"ok\",\"model_version\":%llu,\"model_id\":\"%s\"}\n",
+    http_buf_printf(&b, "{\"status\":\"ok\",\"model_version\":%llu,\"model_id\":\"%s\"",
                     (unsigned long long) version, m->meta.id);
     model_unref(m);
+    put_watch(&b, s);
+    http_buf_puts(&b, "}\n");
     ret = http_reply_json(req, 200, &b);
     return ret;
 }
@@ -45,13 +71,14 @@ enum MHD_Result api_metrics(HttpRequest *req)
     Model *m;
     char *text = NULL;
     size_t len = 0;
+    int r;
 
     m = model_slot_acquire(s->slot, &version);
     if (m != NULL) {
         g.has_model = true;
         g.model_version = version;
         g.model_age_seconds = http_now_unix() - (double) m->meta.created;
-        m = model_unref(m);
+        g.model_id = m->meta.id; /* m is held until metrics_render is done */
     }
     trainer_get_status(s->trainer, &st);
     g.jobs_succeeded = st.jobs_succeeded;
@@ -61,7 +88,11 @@ enum MHD_Result api_metrics(HttpRequest *req)
     g.training_last_loss =
         st.jobs_succeeded + st.jobs_failed + st.jobs_cancelled ? st.last_train_loss : NAN;
     g.training_running = st.state == TRAINER_RUNNING;
-    if (metrics_render(s->metrics, &g, &text, &len) < 0)
+    g.watch_errors = st.follow_errors;
+    g.watch_last_error_time = st.follow_error_time;
+    r = metrics_render(s->metrics, &g, &text, &len);
+    model_unref(m);
+    if (r < 0)
         return http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
     return http_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }

@@ -207,6 +207,22 @@ int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t 
                 g->has_model ? (double) g->model_version : 0);
     print_gauge(f, "aescore_model_age_seconds", "Seconds since the served model was created.",
                 g->has_model ? g->model_age_seconds : NAN);
+    /* info-style: the id is a label so dashboards can tell replicas serving different files */
+    fputs("# HELP aescore_model_info The served model's identity (content hash), the same on "
+          "every replica serving the same file.\n"
+          "# TYPE aescore_model_info gauge\n",
+          f);
+    if (g->model_id != NULL)
+        fprintf(f, "aescore_model_info{model_id=\"%s\"} 1\n", g->model_id);
+    fprintf(f,
+            "# HELP aescore_model_watch_errors_total Replaced model files that failed to load "
+            "or validate (follow mode); the served model was kept.\n"
+            "# TYPE aescore_model_watch_errors_total counter\n"
+            "aescore_model_watch_errors_total %llu\n",
+            (unsigned long long) g->watch_errors);
+    print_gauge(f, "aescore_model_watch_last_error_timestamp_seconds",
+                "Unix time of the last failed model file (follow mode); 0 = none.",
+                g->watch_last_error_time);
     fprintf(f,
             "# HELP aescore_training_jobs_total Finished training jobs by outcome.\n"
             "# TYPE aescore_training_jobs_total counter\n"

@@ -18,8 +18,8 @@ static Dataset *fixture_dataset(size_t normal, size_t anomalies, size_t f, uint6
     if (names == NULL)
         return NULL;
     for (size_t i = 0; i < f; i++) {
-        names[i] = malloc(16);
-        snprintf(names[i], 16, "f%zu", i);
+        names[i] = malloc(24);
+        snprintf(names[i], 24, "f%zu", i);
     }
     if (dataset_new(&ds, normal + anomalies, f, (const char *const *) names) == 0) {
         ds->label = calloc(normal + anomalies, 1);

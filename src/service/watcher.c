@@ -8,9 +8,9 @@
  * one interval (inotify's IN_CLOSE_WRITE says "finished" sooner where it works). A new
  * inode is a rename, complete by construction, and is loaded at once.
  *
- * The thread also follows once when it starts: the daemon loaded the model before the
- * watch existed, and a file replaced in between would otherwise go unnoticed. Reloading
- * the same file publishes nothing (trainer_follow compares model ids).
+ * The thread also follows once when it starts (when the file exists): the daemon loaded
+ * the model before the watch existed, and a file replaced in between would otherwise go
+ * unnoticed. Reloading the same file publishes nothing (trainer_follow compares model ids).
  *
  * State: `lock` guards `status` only (copied out by watcher_get_status); everything else
  * belongs to the thread between watcher_new and watcher_free.
@@ -143,7 +143,8 @@ static void *watch_main(void *arg)
 
     /* Closes the gap between the daemon's own load and the watch being in place. */
     take_signature(w->path, &w->seen);
-    follow(w, "initial check");
+    if (w->seen.exists) /* a missing file is no error yet: a replica waits for it to land */
+        follow(w, "initial check");
 
     for (;;) {
         struct pollfd fds[2] = {{.fd = w->stop_fd, .events = POLLIN},

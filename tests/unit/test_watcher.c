@@ -73,9 +73,9 @@ static Model *make_model(uint64_t seed)
     char err[256];
 
     quick_params(&p, seed);
-    assert_int_equal(train_model(ds, &p, 1700000000 + (int64_t) seed, NULL, NULL, NULL, &m, err,
-                                 sizeof(err)),
-                     0);
+    assert_int_equal(
+        train_model(ds, &p, 1700000000 + (int64_t) seed, NULL, NULL, NULL, &m, err, sizeof(err)),
+        0);
     dataset_free(ds);
     return m;
 }

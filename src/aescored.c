@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -207,14 +208,26 @@ static void format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t
     }
 }
 
+/* Other hosts may reach the daemon only when the admin endpoints are locked
+ * (admin_token_file) or the operator said so explicitly (allow_remote = yes). */
+static bool remote_allowed(const Config *config)
+{
+    return config->allow_remote || config->admin_token_file[0] != '\0';
+}
+
 static int check_config(const Config *config, char *err, size_t err_size)
 {
-    if (!config->allow_remote && !listen_is_loopback(config->listen)) {
+    if (!remote_allowed(config) && !listen_is_loopback(config->listen)) {
         snprintf(err, err_size,
-                 "refusing to listen on %s: not a loopback address; set allow_remote = yes "
-                 "to serve other hosts (and put TLS and a token in front)",
+                 "refusing to listen on %s: not a loopback address and no admin_token_file; "
+                 "set admin_token_file (and TLS) to serve other hosts, or allow_remote = yes "
+                 "to serve them without a token",
                  config->listen);
         return -EPERM;
+    }
+    if ((config->tls_cert_file[0] == '\0') != (config->tls_key_file[0] == '\0')) {
+        snprintf(err, err_size, "tls_cert_file and tls_key_file must be set together");
+        return -EINVAL;
     }
     return 0;
 }
@@ -343,8 +356,10 @@ static int bootstrap_model(const Config *config, Model **out)
         r = LOAD_FAILED;
         goto out;
     }
-    log_notice("main", "bootstrap: trained on %zu rows in %.1f s (threshold %.6g), saved to %s",
-               ds->n_rows, now_mono() - b.t0, (double) m->threshold, config->model);
+    log_notice("main",
+               "bootstrap: trained on %" PRIu64 " normal rows in %.1f s (threshold %.6g), "
+               "saved to %s",
+               m->meta.rows, now_mono() - b.t0, (double) m->threshold, config->model);
     *out = m;
     m = NULL;
 out:
@@ -479,15 +494,16 @@ static int run(const Config *config, const sigset_t *stop)
         listen_fd = 3;
         if (r > 1)
             log_warning("main", "socket activation passed %d sockets; serving fd 3 only", r);
-        if (!config->allow_remote) {
+        if (!remote_allowed(config)) {
             struct sockaddr_storage ss;
             socklen_t len = sizeof(ss);
 
             if (getsockname(listen_fd, (struct sockaddr *) &ss, &len) == 0 &&
                 !sockaddr_is_loopback((const struct sockaddr *) &ss)) {
                 format_sockaddr(&ss, where, sizeof(where));
-                fatal("refusing to serve the inherited socket %s: not a loopback address; set "
-                      "allow_remote = yes to serve other hosts",
+                fatal("refusing to serve the inherited socket %s: not a loopback address and "
+                      "no admin_token_file; set admin_token_file, or allow_remote = yes to "
+                      "serve other hosts without a token",
                       where);
                 goto out;
             }

@@ -8,6 +8,7 @@
  * and non-finite values as null.
  */
 #include "http_internal.h"
+#include "records_fast.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -93,21 +94,69 @@ static void put_top_features(HttpBuf *b, const Model *m, float *err, unsigned k)
     http_buf_put(b, "]", 1);
 }
 
-enum MHD_Result api_score(HttpRequest *req)
+/* Scores x (n_features values in buf, followed by room for the errors and the network's
+ * scratch) and queues the reply; the id comes from root (cJSON path) or id (fast path). */
+static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t version, float *buf,
+                                   const cJSON *root, const RecordId *id)
 {
     HttpServer *s = req->server;
     unsigned k = s->config->top_features;
+    size_t f = m->n_features;
+    float *x = buf, *err = buf + f;
+    HttpBuf b = HTTP_BUF_INIT;
+    ModelScore sc;
+    enum MHD_Result ret;
+
+    model_score(m, x, buf + 2 * f, k > 0 ? err : NULL, &sc);
+    metrics_observe_scores(s->metrics, &sc.score, 1, sc.threshold);
+
+    http_buf_reserve(&b, 512);
+    http_buf_puts(&b, "{\"id\":");
+    if (root != NULL)
+        records_id(root, &b);
+    else
+        records_put_id(&b, id);
+    http_buf_puts(&b, ",\"score\":");
+    http_buf_json_float(&b, sc.score);
+    http_buf_puts(&b, ",\"threshold\":");
+    http_buf_json_float(&b, sc.threshold);
+    http_buf_printf(&b, ",\"anomaly\":%s,\"percentile\":", sc.anomaly ? "true" : "false");
+    http_buf_json_float(&b, sc.percentile);
+    http_buf_printf(&b, ",\"model_version\":%llu,\"model_id\":\"%s\"", (unsigned long long) version,
+                    m->meta.id);
+    if (k > 0)
+        put_top_features(&b, m, err, k);
+    http_buf_puts(&b, "}\n");
+    ret = http_reply_json(req, 200, &b);
+    http_buf_deinit(&b);
+    return ret;
+}
+
+enum MHD_Result api_score(HttpRequest *req)
+{
+    HttpServer *s = req->server;
     cJSON *root = NULL;
     Model *m = NULL;
     uint64_t version = 0;
     RecordIssues iss;
-    HttpBuf b = HTTP_BUF_INIT;
-    ModelScore sc;
+    RecordId id;
     enum MHD_Result ret;
-    float *buf, *x, *err;
-    size_t f;
+    float *buf;
     int r;
 
+    /* the fast path: a well-formed record of the served schema, no allocation */
+    m = model_slot_acquire(s->slot, &version);
+    if (m != NULL) {
+        buf = thread_scratch(2 * m->n_features + model_scratch_size(m));
+        if (buf != NULL && records_fast_single(req->body, req->body_len, m, buf, &id)) {
+            ret = score_reply(req, m, version, buf, NULL, &id);
+            model_unref(m);
+            return ret;
+        }
+        m = model_unref(m);
+    }
+
+    /* everything else, errors included */
     records_issues_init(&iss);
     if (http_body_parse_json(req, &root, &ret) != HTTP_BODY_READY)
         return ret;
@@ -121,15 +170,12 @@ enum MHD_Result api_score(HttpRequest *req)
         ret = http_reply_error(req, HTTP_E_NO_MODEL, NULL, "no model is being served yet");
         goto out;
     }
-    f = m->n_features;
-    buf = thread_scratch(2 * f + model_scratch_size(m));
+    buf = thread_scratch(2 * m->n_features + model_scratch_size(m));
     if (buf == NULL) {
         ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
         goto out;
     }
-    x = buf;
-    err = buf + f;
-    r = records_read_model(root, m, x, &iss);
+    r = records_read_model(root, m, buf, &iss);
     if (r == RECORDS_E_SCHEMA) {
         ret = reply_schema(req, &iss, "");
         goto out;
@@ -138,29 +184,62 @@ enum MHD_Result api_score(HttpRequest *req)
         ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
         goto out;
     }
-    model_score(m, x, buf + 2 * f, k > 0 ? err : NULL, &sc);
-    metrics_observe_scores(s->metrics, &sc.score, 1, sc.threshold);
-
-    http_buf_puts(&b, "{\"id\":");
-    records_id(root, &b);
-    http_buf_puts(&b, ",\"score\":");
-    http_buf_json_float(&b, sc.score);
-    http_buf_puts(&b, ",\"threshold\":");
-    http_buf_json_float(&b, sc.threshold);
-    http_buf_printf(&b, ",\"anomaly\":%s,\"percentile\":", sc.anomaly ? "true" : "false");
-    http_buf_json_float(&b, sc.percentile);
-    http_buf_printf(&b, ",\"model_version\":%llu,\"model_id\":\"%s\"", (unsigned long long) version,
-                    m->meta.id);
-    if (k > 0)
-        put_top_features(&b, m, err, k);
-    http_buf_puts(&b, "}\n");
-    ret = http_reply_json(req, 200, &b);
+    ret = score_reply(req, m, version, buf, root, NULL);
 
 out:
-    http_buf_deinit(&b);
     records_issues_deinit(&iss);
     model_unref(m);
     cJSON_Delete(root);
+    return ret;
+}
+
+/* Scores n records x[n * n_features] and queues the reply; the ids come from records (cJSON
+ * path) or ids[n] (fast path). */
+static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t version,
+                                   const float *x, size_t n, const cJSON *records,
+                                   const RecordId *ids)
+{
+    HttpServer *s = req->server;
+    HttpBuf b = HTTP_BUF_INIT;
+    const cJSON *rec = records != NULL ? records->child : NULL;
+    float *scores = malloc(n * sizeof(*scores));
+    float *scratch = thread_scratch(model_scratch_size(m));
+    size_t anomalies = 0;
+    enum MHD_Result ret;
+
+    if (scores == NULL || scratch == NULL) {
+        free(scores);
+        return http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+    }
+    model_score_batch(m, x, n, scratch, scores);
+    metrics_observe_scores(s->metrics, scores, n, m->threshold);
+    for (size_t i = 0; i < n; i++)
+        anomalies += scores[i] > m->threshold;
+
+    http_buf_reserve(&b, 96 * n + 128);
+    http_buf_printf(&b, "{\"model_version\":%llu,\"model_id\":\"%s\",\"threshold\":",
+                    (unsigned long long) version, m->meta.id);
+    http_buf_json_float(&b, m->threshold);
+    http_buf_printf(&b, ",\"anomalies\":%zu,\"results\":[", anomalies);
+    for (size_t i = 0; i < n; i++) {
+        http_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        if (rec != NULL) {
+            records_id(rec, &b);
+            rec = rec->next;
+        } else {
+            records_put_id(&b, &ids[i]);
+        }
+        http_buf_puts(&b, ",\"score\":");
+        http_buf_json_float(&b, scores[i]);
+        http_buf_printf(
+            &b, ",\"anomaly\":%s,\"percentile\":", scores[i] > m->threshold ? "true" : "false");
+        http_buf_json_float(&b, threshold_percentile(m->percentiles, MODEL_PERCENTILES, scores[i]));
+        http_buf_put(&b, "}", 1);
+    }
+    http_buf_puts(&b, "]}\n");
+    ret = http_reply_json(req, 200, &b);
+    http_buf_deinit(&b);
+    free(scores);
     return ret;
 }
 
@@ -172,11 +251,25 @@ enum MHD_Result api_score_batch(HttpRequest *req)
     Model *m = NULL;
     uint64_t version = 0;
     RecordIssues iss;
-    HttpBuf b = HTTP_BUF_INIT;
+    RecordId *ids = NULL;
     enum MHD_Result ret;
-    float *x = NULL, *scores = NULL, *scratch;
-    size_t n = 0, f, i, anomalies = 0;
+    float *x = NULL;
+    size_t n = 0, f, i;
 
+    /* the fast path: well-formed records of the served schema, parsed in one pass */
+    m = model_slot_acquire(s->slot, &version);
+    if (m != NULL) {
+        if (records_fast_batch(req->body, req->body_len, m, s->config->max_batch, &x, &ids, &n)) {
+            ret = batch_reply(req, m, version, x, n, NULL, ids);
+            free(ids);
+            free(x);
+            model_unref(m);
+            return ret;
+        }
+        m = model_unref(m);
+    }
+
+    /* everything else, errors included */
     records_issues_init(&iss);
     if (http_body_parse_json(req, &root, &ret) != HTTP_BODY_READY)
         return ret;
@@ -221,9 +314,7 @@ enum MHD_Result api_score_batch(HttpRequest *req)
     }
     f = m->n_features;
     x = malloc(n * f * sizeof(*x)); /* n <= max_batch, f <= MODEL_MAX_FEATURES */
-    scores = malloc(n * sizeof(*scores));
-    scratch = thread_scratch(model_scratch_size(m));
-    if (x == NULL || scores == NULL || scratch == NULL) {
+    if (x == NULL || thread_scratch(model_scratch_size(m)) == NULL) {
         ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
         goto out;
     }
@@ -248,36 +339,10 @@ enum MHD_Result api_score_batch(HttpRequest *req)
         ret = reply_schema(req, &iss, prefix);
         goto out;
     }
-    model_score_batch(m, x, n, scratch, scores);
-    metrics_observe_scores(s->metrics, scores, n, m->threshold);
-    for (i = 0; i < n; i++)
-        anomalies += scores[i] > m->threshold;
-
-    http_buf_reserve(&b, 96 * n + 128);
-    http_buf_printf(&b, "{\"model_version\":%llu,\"model_id\":\"%s\",\"threshold\":",
-                    (unsigned long long) version, m->meta.id);
-    http_buf_json_float(&b, m->threshold);
-    http_buf_printf(&b, ",\"anomalies\":%zu,\"results\":[", anomalies);
-    i = 0;
-    cJSON_ArrayForEach(rec, records)
-    {
-        http_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        records_id(rec, &b);
-        http_buf_puts(&b, ",\"score\":");
-        http_buf_json_float(&b, scores[i]);
-        http_buf_printf(
-            &b, ",\"anomaly\":%s,\"percentile\":", scores[i] > m->threshold ? "true" : "false");
-        http_buf_json_float(&b, threshold_percentile(m->percentiles, MODEL_PERCENTILES, scores[i]));
-        http_buf_put(&b, "}", 1);
-        i++;
-    }
-    http_buf_puts(&b, "]}\n");
-    ret = http_reply_json(req, 200, &b);
+    ret = batch_reply(req, m, version, x, n, records, NULL);
 
 out:
-    http_buf_deinit(&b);
     records_issues_deinit(&iss);
-    free(scores);
     free(x);
     model_unref(m);
     cJSON_Delete(root);

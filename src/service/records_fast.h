@@ -1,0 +1,48 @@
+/* records_fast: the scoring fast path, a strict single-pass reader for the bodies clients
+ * send to POST /score and /score/batch (private to src/service; implemented in records.c).
+ *
+ * It accepts only a narrow, common subset of JSON and declines everything else:
+ *   record = {"features": {name: number, ...}} or {"values": [number, ...]}, plus an
+ *            optional "id" that is null, a number or a string; members in any order;
+ *   batch  = {"records": [record, ...]};
+ *   names and id strings printable ASCII without escapes, numbers in strict JSON grammar
+ *   (at most 63 characters, finite as a float), JSON whitespace only, nothing after.
+ * Within that subset it produces exactly what the cJSON path does (numbers go through the
+ * same strtod, or an exact shortcut that gives the same double), and it succeeds only when
+ * the cJSON path would too: any feature missing, unknown or repeated, any duplicate member,
+ * any other shape makes it decline, and the caller then runs the full cJSON path, which
+ * produces the error reply. So replies never depend on which path ran.
+ * Why: cJSON allocates two blocks per member and the checks around it (UTF-8, depth,
+ * duplicate keys) walk the body three more times; this path allocates nothing.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http_internal.h"
+
+typedef enum RecordIdKind {
+    RECORD_ID_ABSENT = 0,
+    RECORD_ID_NULL,
+    RECORD_ID_STRING, /* text[len]: printable ASCII, no '"' or '\\' */
+    RECORD_ID_NUMBER, /* number */
+} RecordIdKind;
+
+typedef struct RecordId {
+    RecordIdKind kind;
+    const char *text;
+    size_t len;
+    double number;
+} RecordId;
+
+/* One record as the whole body into x[m->n_features]. False: decline (x undefined). */
+bool records_fast_single(const char *body, size_t len, const Model *m, float *x, RecordId *id);
+
+/* A {"records": [...]} body of 1..max records. On success *n records, x[*n * n_features] and
+ * ids[*n] in *xs / *ids (caller frees both); false: decline (nothing to free). */
+bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max, float **xs,
+                        RecordId **ids, size_t *n);
+
+/* Appends the id as records_id does for the same record. */
+void records_put_id(HttpBuf *out, const RecordId *id);

@@ -39,6 +39,8 @@ enum {
     ARG_THRESHOLD_F1,
     ARG_THRESHOLD,
     ARG_QUIET,
+    ARG_IGNORE_COLUMNS,
+    ARG_MIN_CATEGORY_ROWS,
     ARG_OUT,
     ARG_MODEL,
     ARG_JSON,
@@ -117,12 +119,21 @@ static void help_train(FILE *out)
         "  --threshold-f1           threshold maximising F1 on validation normals and\n"
         "                           labelled anomalies\n"
         "  --threshold X            explicit threshold\n"
+        "  --ignore-columns A,B     columns that are not fields (ids, names) [none; a text\n"
+        "                           column with a distinct value in every row is left out\n"
+        "                           by itself]\n"
+        "  --min-category-rows N    categories seen in fewer normal rows fold into\n"
+        "                           '*other*' [%d]\n"
         "  --quiet                  no progress on stderr\n"
         "\n"
+        "Cells may be text: a column with any non-numeric cell is categorical (one-hot\n"
+        "encoded); an empty cell is a missing value, imputed with the median (numbers) or\n"
+        "the most frequent category. The schema is stored in the model ('aescore inspect').\n"
         "Same data, options and seed give the same model; with SOURCE_DATE_EPOCH set the\n"
         "file is byte-identical.\n",
         nn_activation_name(d.activation), d.epochs, d.batch, (double) d.lr, (double) d.weight_decay,
-        d.patience, (double) d.validation_split, d.seed, d.ensemble, d.threshold_q);
+        d.patience, (double) d.validation_split, d.seed, d.ensemble, d.threshold_q,
+        SCHEMA_DEFAULT_MIN_ROWS);
 }
 
 static void help_eval(FILE *out)
@@ -238,6 +249,8 @@ static const struct option train_options[] = {
     {"threshold-f1", no_argument, NULL, ARG_THRESHOLD_F1},
     {"threshold", required_argument, NULL, ARG_THRESHOLD},
     {"quiet", no_argument, NULL, ARG_QUIET},
+    {"ignore-columns", required_argument, NULL, ARG_IGNORE_COLUMNS},
+    {"min-category-rows", required_argument, NULL, ARG_MIN_CATEGORY_ROWS},
     {"help", no_argument, NULL, ARG_HELP},
     {0},
 };
@@ -266,7 +279,7 @@ static int load_model(const char *path, Model **out)
 
 static int load_data(const char *path, const char *label_column, Dataset **out)
 {
-    DatasetOptions opts = {.label_column = label_column};
+    DatasetOptions opts = {.label_column = label_column, .mixed = true};
     char err[512];
     int r = dataset_read_csv(path, &opts, out, err, sizeof(err));
 
@@ -277,57 +290,22 @@ static int load_data(const char *path, const char *label_column, Dataset **out)
     return 0;
 }
 
-/* Puts the data set's columns into the model's feature order (in place). Unknown and missing
- * columns are errors that name them. */
-static int align_columns(const Model *m, Dataset *ds, const char *path)
+/* Replaces *ds by its encoding into the model's input columns (schema.h): columns matched
+ * to the model's fields by name, missing cells imputed, text one-hot encoded. Errors name
+ * path:line. */
+static int encode_for_model(const Model *m, Dataset **ds, const char *path)
 {
-    size_t f = m->n_features;
-    long *col = NULL;
-    float *x = NULL;
-    int r = 1;
+    Dataset *enc = NULL;
+    char err[512];
+    int r = schema_encode_dataset(m->schema, *ds, &enc, err, sizeof(err));
 
-    for (size_t j = 0; j < ds->n_cols; j++)
-        if (model_feature_index(m, ds->names[j], strlen(ds->names[j])) < 0) {
-            fail_msg("%s:1: column '%s' is not a feature of the model", path, ds->names[j]);
-            return 1;
-        }
-    col = malloc(f * sizeof(*col));
-    if (col == NULL)
-        goto nomem;
-    for (size_t i = 0; i < f; i++) {
-        col[i] = -1;
-        for (size_t j = 0; j < ds->n_cols; j++)
-            if (strcmp(ds->names[j], m->names[i]) == 0)
-                col[i] = (long) j;
-        if (col[i] < 0) {
-            fail_msg("%s:1: the model's feature '%s' has no column", path, m->names[i]);
-            goto out;
-        }
+    if (r != 0) {
+        fail_msg("%s:%s", path, r == -ENOMEM ? " out of memory" : err);
+        return 1;
     }
-    /* every column is a distinct feature and every feature has a column: n_cols == f */
-    x = malloc(ds->n_rows * f * sizeof(*x));
-    if (x == NULL)
-        goto nomem;
-    for (size_t r_ = 0; r_ < ds->n_rows; r_++)
-        for (size_t i = 0; i < f; i++)
-            x[r_ * f + i] = ds->x[r_ * ds->n_cols + (size_t) col[i]];
-    free(ds->x);
-    ds->x = x;
-    for (size_t i = 0; i < f; i++) {
-        char *name = ds->names[col[i]];
-        ds->names[col[i]] = ds->names[i];
-        ds->names[i] = name;
-        for (size_t k = i + 1; k < f; k++)
-            if (col[k] == (long) i)
-                col[k] = col[i];
-    }
-    r = 0;
-    goto out;
-nomem:
-    fail_msg("out of memory");
-out:
-    free(col);
-    return r;
+    dataset_free(*ds);
+    *ds = enc;
+    return 0;
 }
 
 static float *score_all(const Model *m, const Dataset *ds)
@@ -464,6 +442,18 @@ static int cmd_train(int argc, char **argv)
         case ARG_QUIET:
             quiet = true;
             break;
+        case ARG_IGNORE_COLUMNS:
+            if (strlen(optarg) >= sizeof(p.ignore_columns)) {
+                usage_error("--ignore-columns: longer than %zu characters",
+                            sizeof(p.ignore_columns) - 1);
+                return EXIT_USAGE;
+            }
+            snprintf(p.ignore_columns, sizeof(p.ignore_columns), "%s", optarg);
+            break;
+        case ARG_MIN_CATEGORY_ROWS:
+            if (parse_size("--min-category-rows", optarg, &p.min_category_rows) < 0)
+                return EXIT_USAGE;
+            break;
         case ARG_HELP:
             help_train(stdout);
             return 0;
@@ -505,11 +495,16 @@ static int cmd_train(int argc, char **argv)
         r = 1;
         goto done;
     }
-    if (!quiet)
+    if (!quiet) {
+        for (size_t i = 0; i < m->schema->n_ignored; i++)
+            fprintf(stderr, "aescore: left out column '%s' (asked for, empty, or unique per row)\n",
+                    m->schema->ignored[i]);
         fprintf(stderr,
-                "aescore: wrote %s: model %s, %zu features, %" PRIu64 " normal rows, "
-                "threshold %.6g\n",
-                out, m->meta.id, m->n_features, m->meta.rows, (double) m->threshold);
+                "aescore: wrote %s: model %s, %zu fields (%zu input columns), %" PRIu64
+                " normal rows, threshold %.6g\n",
+                out, m->meta.id, m->schema->n_fields, m->n_features, m->meta.rows,
+                (double) m->threshold);
+    }
 done:
     model_unref(m);
     dataset_free(ds);
@@ -587,7 +582,7 @@ static int cmd_eval(int argc, char **argv)
         r = 1;
     }
     if (r == 0)
-        r = align_columns(m, ds, a.data);
+        r = encode_for_model(m, &ds, a.data);
     if (r == 0 && (scores = score_all(m, ds)) == NULL)
         r = 1;
     if (r != 0)
@@ -644,7 +639,7 @@ static int cmd_score(int argc, char **argv)
     if (r == 0)
         r = load_data(a.data, a.label, &ds);
     if (r == 0)
-        r = align_columns(m, ds, a.data);
+        r = encode_for_model(m, &ds, a.data);
     if (r == 0 && (scores = score_all(m, ds)) == NULL)
         r = 1;
     if (r != 0)
@@ -708,10 +703,25 @@ static int cmd_inspect(int argc, char **argv)
     printf("validation   score percentiles: 50%% %.6g, 90%% %.6g, 99%% %.6g, max %.6g\n",
            (double) m->percentiles[500], (double) m->percentiles[900], (double) m->percentiles[990],
            (double) m->percentiles[MODEL_PERCENTILES - 1]);
-    printf("features     %zu\n", m->n_features);
-    for (size_t i = 0; i < m->n_features; i++)
-        printf("  %-24s mean %-14.6g std %.6g\n", m->names[i], (double) m->mean[i],
-               (double) m->std[i]);
+    printf("fields       %zu (%zu input columns)\n", m->schema->n_fields, m->n_features);
+    for (size_t f = 0; f < m->schema->n_fields; f++) {
+        const SchemaField *fd = &m->schema->fields[f];
+
+        if (fd->kind == SCHEMA_NUMERIC) {
+            printf("  %-24s numeric      mean %-12.6g std %-12.6g missing -> %.6g\n", fd->name,
+                   (double) m->mean[fd->column], (double) m->std[fd->column], (double) fd->fill);
+            continue;
+        }
+        printf("  %-24s categorical  %zu categories%s, missing -> %s:", fd->name,
+               fd->n_categories, fd->has_other ? " + *other*" : "",
+               (size_t) fd->fill < fd->n_categories ? fd->categories[(size_t) fd->fill]
+                                                    : SCHEMA_OTHER);
+        for (size_t k = 0; k < fd->n_categories && k < 8; k++)
+            printf(" %s", fd->categories[k]);
+        printf("%s\n", fd->n_categories > 8 ? " ..." : "");
+    }
+    for (size_t i = 0; i < m->schema->n_ignored; i++)
+        printf("  %-24s ignored\n", m->schema->ignored[i]);
     model_unref(m);
     return 0;
 }

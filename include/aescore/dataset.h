@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum {
@@ -15,17 +16,26 @@ enum {
 
 #define DATASET_DEFAULT_MAX_COLUMNS 4096
 
+#define DATASET_TEXT_MAX 1024 /* longest text cell, in bytes (mixed mode) */
+
 typedef struct Dataset {
     size_t n_rows;
     size_t n_cols;        /* feature columns; the label column is not counted */
     char **names;         /* n_cols NUL-terminated feature names, in file order */
-    float *x;             /* n_rows * n_cols values, row-major */
+    float *x;             /* n_rows * n_cols values, row-major; NaN = missing or text */
     unsigned char *label; /* n_rows values of 0 or 1, or NULL when there is no label column */
+    /* Mixed mode only (all NULL otherwise, and when every column is numeric): */
+    unsigned char *is_text; /* n_cols flags: the column holds text */
+    const char **text;      /* n_rows * n_cols: a text column's cell, NULL when missing */
+    char *text_arena;       /* owns the strings text points to */
 } Dataset;
 
 typedef struct DatasetOptions {
     const char *label_column; /* name of the label column; NULL or absent: no labels */
     size_t max_columns;       /* more columns than this is an error; 0 = the default */
+    bool mixed; /* real-world records: an empty cell is a missing value (NaN), and a column
+                 * with any cell that is not a number is a text column (every cell kept as
+                 * text, up to DATASET_TEXT_MAX bytes); labels stay strict */
 } DatasetOptions;
 
 /* Parses CSV text of len bytes (need not be NUL-terminated; never read past len).

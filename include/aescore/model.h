@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "aescore/nn.h"
+#include "aescore/schema.h"
 
 #define MODEL_ID_LEN       16 /* hex digits */
 #define MODEL_MAX_FEATURES 4096
@@ -36,8 +37,9 @@ typedef struct ModelMeta {
 
 typedef struct Model {
     atomic_int refs;
-    size_t n_features; /* = nn.sizes[0] = nn.sizes[n_layers] */
-    char **names;      /* n_features names */
+    Schema *schema;    /* the record fields and their encoding into the n_features inputs */
+    size_t n_features; /* = nn.sizes[0] = nn.sizes[n_layers] = schema->n_columns */
+    char **names;      /* n_features input column names (schema_column_name) */
     float *mean;       /* n_features */
     float *std;        /* n_features, all > 0 */
     Nn nn;

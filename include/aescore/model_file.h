@@ -1,6 +1,8 @@
 /* model_file: the on-disk model format, strict loading and atomic saving.
  *
- * Format version 1, every integer and float little-endian, floats IEEE-754 binary32:
+ * Format version 2, every integer and float little-endian, floats IEEE-754 binary32
+ * (version 1 is the same without schema_bytes and the schema block; its columns load as
+ * numeric fields imputed with their mean):
  *
  *   offset  size  field
  *   0       8     magic "AESCORE\0"
@@ -10,7 +12,8 @@
  *   20      4     u32 n_members M            (1 .. MODEL_MAX_MEMBERS)
  *   24      4     u32 n_percentiles P        (= MODEL_PERCENTILES)
  *   28      4     u32 names_bytes N          (total bytes of the name block, <= 1 MiB)
- *   32      4*(L+1) u32 sizes[0..L]          (sizes[0] = sizes[L] = F; each 1..NN_MAX_WIDTH)
+ *   32      4     u32 schema_bytes S         (8 .. 16 MiB)
+ *   36      4*(L+1) u32 sizes[0..L]          (sizes[0] = sizes[L] = F; each 1..NN_MAX_WIDTH)
  *   ..      4*L   u32 activation of each layer (0 linear, 1 relu, 2 tanh, 3 sigmoid)
  *   ..      8     u64 rows
  *   ..      8     u64 seed
@@ -27,6 +30,10 @@
  *   ..      4*F   f32 std
  *   ..      4*P   f32 percentile table
  *   ..      4*M*n_params  f32 parameters, member after member, layout of nn.h
+ *   ..      S     schema: u32 n_fields, u32 n_ignored; per field u8 kind (0 numeric,
+ *                 1 categorical), u8 has_other, u16 0, u32 n_categories, f32 fill, the name
+ *                 and each category NUL-terminated; then the ignored names NUL-terminated.
+ *                 The input column names (the name block) must be those the fields imply.
  *   end-4   4     u32 CRC32 (zlib) of every byte before it
  *
  * The loader checks each count against its bound and the sizes implied by the header
@@ -45,7 +52,7 @@
 
 #include "aescore/model.h"
 
-#define MODEL_FILE_VERSION 1
+#define MODEL_FILE_VERSION 2 /* written; versions 1 and 2 are read */
 
 enum {
     MODEL_FILE_E_MAGIC = 1, /* not a model file */

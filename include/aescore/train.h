@@ -47,6 +47,8 @@ typedef struct TrainParams {
     ThresholdMethod threshold_method;
     double threshold_q;    /* for THRESHOLD_QUANTILE, 0 < q < 1 */
     float threshold_value; /* for THRESHOLD_EXPLICIT, >= 0 */
+    size_t min_category_rows;  /* rarer categories fold into "other"; 0 = schema's default */
+    char ignore_columns[1024]; /* comma-separated column names that are not fields */
 } TrainParams;
 
 void train_params_default(TrainParams *p);
@@ -70,7 +72,10 @@ typedef struct TrainProgress {
 typedef void (*TrainProgressFn)(const TrainProgress *progress, void *ctx);
 
 /* Trains on ds: rows with label 0 (all rows when ds has no labels) train and validate;
- * labelled anomalies are used only by THRESHOLD_F1. created is the unix time stored in the
+ * labelled anomalies are used only by THRESHOLD_F1. The record schema is learnt from the
+ * normal rows first (schema.h: text columns become one-hot categorical fields, missing cells
+ * are imputed, id-like text columns and p->ignore_columns are left out); the network trains
+ * on the encoded columns. created is the unix time stored in the
  * model. cancel and progress may be NULL. On success *out owns a new Model (refcount 1). */
 int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const atomic_bool *cancel,
                 TrainProgressFn progress, void *ctx, Model **out, char *err, size_t err_size);

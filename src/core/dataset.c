@@ -40,12 +40,26 @@
 typedef struct Parser {
     const char *p;   /* cursor; p <= end always */
     const char *end; /* one past the last byte of the text */
+    const char *begin; /* the first byte of the text (spans are offsets from here) */
     size_t line;     /* 1-based file line of the cursor */
     const char *source;
     char *err;
     size_t err_size;
     locale_t c_locale; /* created on the first slow-path number, or (locale_t) 0 */
+    bool mixed;        /* DatasetOptions.mixed */
 } Parser;
+
+/* Where one cell's text lies in the input (mixed mode keeps every cell's, since a column
+ * may turn out to be text only at its last row). */
+typedef struct CellSpan {
+    uint32_t off, len;
+} CellSpan;
+
+enum {
+    CELL_NUMBER = 0,
+    CELL_MISSING,
+    CELL_TEXT,
+};
 
 enum {
     NUM_OK = 0,
@@ -247,10 +261,14 @@ not_decimal:
 }
 
 /* Reads the cell at the cursor (up to ',' or the line end) into *value, leaving the
- * cursor on the delimiter. is_label asks for a 0/1 value instead of any finite number. */
-static int parse_cell(Parser *ps, size_t col, bool is_label, float *value)
+ * cursor on the delimiter and the cell's trimmed text in [*start, *stop). is_label asks for
+ * a 0/1 value instead of any finite number. *kind: CELL_NUMBER, or in mixed mode also
+ * CELL_MISSING (empty) and CELL_TEXT (not a number). Returns 0 or an error. */
+static int parse_cell(Parser *ps, size_t col, bool is_label, float *value, const char **start,
+                      const char **stop, int *kind)
 {
     const char *s, *e;
+    bool mixed = ps->mixed && !is_label;
     int r;
 
     skip_blanks(ps);
@@ -260,10 +278,25 @@ static int parse_cell(Parser *ps, size_t col, bool is_label, float *value)
     e = ps->p;
     while (e > s && is_blank(e[-1]))
         e--;
-    if (e == s)
-        return fail_at(ps, col, "empty cell");
-    if ((size_t) (e - s) > NUMBER_MAX)
-        return fail_at(ps, col, "number too long (more than %d characters)", NUMBER_MAX);
+    *start = s;
+    *stop = e;
+    *kind = CELL_NUMBER;
+    if (e == s) {
+        if (!mixed)
+            return fail_at(ps, col, "empty cell");
+        *value = NAN;
+        *kind = CELL_MISSING;
+        return 0;
+    }
+    if ((size_t) (e - s) > NUMBER_MAX) {
+        if (!mixed)
+            return fail_at(ps, col, "number too long (more than %d characters)", NUMBER_MAX);
+        if ((size_t) (e - s) > DATASET_TEXT_MAX)
+            return fail_at(ps, col, "text too long (more than %d characters)", DATASET_TEXT_MAX);
+        *value = NAN;
+        *kind = CELL_TEXT;
+        return 0;
+    }
 
     r = parse_number(ps, s, (size_t) (e - s), value);
     if (r == NUM_NOMEM)
@@ -281,7 +314,11 @@ static int parse_cell(Parser *ps, size_t col, bool is_label, float *value)
     case NUM_RANGE:
         return fail_at(ps, col, "number out of range");
     default:
-        return fail_at(ps, col, "not a number");
+        if (!mixed)
+            return fail_at(ps, col, "not a number");
+        *value = NAN;
+        *kind = CELL_TEXT;
+        return 0;
     }
 }
 
@@ -465,8 +502,10 @@ static int grow_rows(Dataset *ds, bool has_label, size_t *cap)
     return 0;
 }
 
-/* Parses the data rows after the header into ds. */
-static int parse_rows(Parser *ps, Dataset *ds, size_t n_fields, size_t label_col)
+/* Parses the data rows after the header into ds. In mixed mode also fills *spans (one per
+ * feature cell, grown with the rows) and marks text columns in ds->is_text. */
+static int parse_rows(Parser *ps, Dataset *ds, size_t n_fields, size_t label_col,
+                      CellSpan **spans)
 {
     size_t cap = 0;
     int r;
@@ -483,26 +522,49 @@ static int parse_rows(Parser *ps, Dataset *ds, size_t n_fields, size_t label_col
             return fail_at(ps, 1, "empty row");
         }
         if (ds->n_rows == cap) {
+            size_t old_cap = cap;
+
             r = grow_rows(ds, label_col != SIZE_MAX, &cap);
             if (r < 0)
                 return r;
+            if (ps->mixed) {
+                /* cap * n_cols <= the x array's element count: no overflow here */
+                CellSpan *grown = realloc(*spans, cap * ds->n_cols * sizeof(**spans));
+                if (grown == NULL) {
+                    cap = old_cap;
+                    return -ENOMEM;
+                }
+                *spans = grown;
+            }
         }
         row = ds->x + ds->n_rows * ds->n_cols;
-        for (size_t c = 0; c < n_fields; c++) {
+        for (size_t c = 0, feature = 0; c < n_fields; c++) {
+            const char *start, *stop;
             float v = 0.0f;
+            int kind;
 
             if (c > 0) {
                 if (at_line_end(ps))
                     return fail_at(ps, c + 1, "expected %zu fields, found %zu", n_fields, c);
                 ps->p++; /* the ',' */
             }
-            r = parse_cell(ps, c + 1, c == label_col, &v);
+            r = parse_cell(ps, c + 1, c == label_col, &v, &start, &stop, &kind);
             if (r != 0)
                 return r;
-            if (c == label_col)
+            if (c == label_col) {
                 ds->label[ds->n_rows] = v != 0.0f;
-            else
-                *row++ = v;
+                continue;
+            }
+            *row++ = v;
+            if (ps->mixed) {
+                if (kind == CELL_TEXT)
+                    ds->is_text[feature] = 1;
+                (*spans)[ds->n_rows * ds->n_cols + feature] = (CellSpan){
+                    .off = (uint32_t) (start - ps->begin),
+                    .len = kind == CELL_MISSING ? UINT32_MAX : (uint32_t) (stop - start),
+                };
+            }
+            feature++;
         }
         if (!at_line_end(ps)) {
             size_t found = n_fields; /* the cursor is on the ',' that starts one more */
@@ -530,6 +592,43 @@ static int parse_rows(Parser *ps, Dataset *ds, size_t n_fields, size_t label_col
     return 0;
 }
 
+/* Mixed mode, after the rows: copies the cells of the text columns into one arena and
+ * points ds->text at them; numbers seen in a text column become its text too. */
+static int collect_text(Dataset *ds, const CellSpan *spans, const char *base)
+{
+    size_t bytes = 1, cells = ds->n_rows * ds->n_cols;
+    bool any = false;
+    char *w;
+
+    for (size_t c = 0; c < ds->n_cols; c++)
+        any = any || ds->is_text[c];
+    if (!any) {
+        free(ds->is_text);
+        ds->is_text = NULL;
+        return 0;
+    }
+    for (size_t k = 0; k < cells; k++)
+        if (ds->is_text[k % ds->n_cols] && spans[k].len != UINT32_MAX)
+            bytes += (size_t) spans[k].len + 1;
+    ds->text = calloc(cells, sizeof(*ds->text));
+    ds->text_arena = malloc(bytes);
+    if (ds->text == NULL || ds->text_arena == NULL)
+        return -ENOMEM;
+    w = ds->text_arena;
+    for (size_t k = 0; k < cells; k++) {
+        if (!ds->is_text[k % ds->n_cols])
+            continue;
+        ds->x[k] = NAN;
+        if (spans[k].len == UINT32_MAX)
+            continue;
+        memcpy(w, base + spans[k].off, spans[k].len);
+        w[spans[k].len] = '\0';
+        ds->text[k] = w;
+        w += spans[k].len + 1;
+    }
+    return 0;
+}
+
 int dataset_parse_csv(const char *text, size_t len, const char *source, const DatasetOptions *opts,
                       Dataset **out, char *err, size_t err_size)
 {
@@ -544,6 +643,7 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
     const char *label_name = NULL;
     Dataset *ds = NULL;
     char **names = NULL;
+    CellSpan *spans = NULL;
     size_t n_fields = 0, label_col = SIZE_MAX;
     int r;
 
@@ -554,11 +654,17 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
     if (text == NULL)
         text = "";
     ps.p = text;
+    ps.begin = text;
     ps.end = text + len;
     if (opts != NULL) {
         if (opts->max_columns != 0)
             max_columns = opts->max_columns;
         label_name = opts->label_column;
+        ps.mixed = opts->mixed;
+    }
+    if (ps.mixed && len >= UINT32_MAX) {
+        set_err(err, err_size, "%s: too large for mixed columns (4 GiB at most)", ps.source);
+        return -EFBIG;
     }
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         ps.p += 3;
@@ -594,13 +700,20 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
     }
     next_line(&ps);
 
-    r = parse_rows(&ps, ds, n_fields, label_col);
+    if (ps.mixed && (ds->is_text = calloc(ds->n_cols, 1)) == NULL) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    r = parse_rows(&ps, ds, n_fields, label_col, &spans);
+    if (r == 0 && ps.mixed)
+        r = collect_text(ds, spans, text);
     if (r != 0)
         goto fail;
     *out = ds;
     ds = NULL;
 
 fail:
+    free(spans);
     if (r == -ENOMEM)
         set_err(err, err_size, "%s: out of memory", ps.source);
     dataset_free(ds);
@@ -716,6 +829,9 @@ Dataset *dataset_free(Dataset *ds)
     free(ds->names);
     free(ds->x);
     free(ds->label);
+    free(ds->is_text);
+    free(ds->text);
+    free(ds->text_arena);
     free(ds);
     return NULL;
 }

@@ -106,6 +106,7 @@ Model *model_unref(Model *m)
     /* acq_rel: every reader's last use happens before the free below. */
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return NULL;
+    schema_free(m->schema);
     if (m->names != NULL)
         for (size_t i = 0; i < m->n_features; i++)
             free(m->names[i]);
@@ -152,6 +153,9 @@ int model_validate(const Model *m)
     for (size_t k = 1; k < MODEL_PERCENTILES; k++)
         if (m->percentiles[k] < m->percentiles[k - 1])
             return -EINVAL;
+    if (m->schema != NULL &&
+        (schema_validate(m->schema) != 0 || m->schema->n_columns != m->n_features))
+        return -EINVAL;
     return 0;
 }
 

@@ -32,10 +32,12 @@
 
 #define MAGIC           "AESCORE\0"
 #define MAGIC_LEN       8
-#define FIXED_HEADER    32                                 /* magic .. names_bytes */
+#define FIXED_HEADER_V1 32 /* magic .. names_bytes */
+#define FIXED_HEADER_V2 36 /* magic .. schema_bytes */
 #define META_LEN        (8 + 8 + 8 + 4 * 6 + MODEL_ID_LEN) /* rows .. model id */
 #define CRC_LEN         4
 #define MAX_NAMES_BYTES (1024u * 1024u)
+#define MAX_SCHEMA_BYTES (16u * 1024u * 1024u)
 #define MAX_LOAD_BYTES  ((size_t) 2 << 30) /* files larger than 2 GiB are not models */
 
 /* ---------------------------------------------------------------- little-endian bytes */
@@ -138,15 +140,21 @@ static bool mul_ok(size_t a, size_t b, size_t *out)
 
 /* Counts of one file, as read from (or about to be written to) its header. */
 typedef struct Counts {
-    size_t f, l, m, p, names_bytes;
+    unsigned version;
+    size_t f, l, m, p, names_bytes, schema_bytes;
     size_t sizes[NN_MAX_LAYERS + 1];
 } Counts;
+
+static size_t fixed_header(const Counts *c)
+{
+    return c->version == 1 ? FIXED_HEADER_V1 : FIXED_HEADER_V2;
+}
 
 /* Total file length implied by c (and the floats of one member's parameter block), or false
  * when it does not fit in size_t. */
 static bool total_len(const Counts *c, size_t *out, size_t *params_out)
 {
-    size_t total = FIXED_HEADER + 4 * (2 * c->l + 1) + META_LEN + CRC_LEN;
+    size_t total = fixed_header(c) + 4 * (2 * c->l + 1) + META_LEN + CRC_LEN;
     size_t n_params = 0, t;
 
     for (size_t i = 0; i < c->l; i++) {
@@ -154,7 +162,8 @@ static bool total_len(const Counts *c, size_t *out, size_t *params_out)
             !add_ok(&n_params, t))
             return false;
     }
-    if (!add_ok(&total, c->names_bytes) || !mul_ok(c->f, 8, &t) || !add_ok(&total, t) ||
+    if (!add_ok(&total, c->names_bytes) || !add_ok(&total, c->schema_bytes) ||
+        !mul_ok(c->f, 8, &t) || !add_ok(&total, t) ||
         !mul_ok(c->p, 4, &t) || !add_ok(&total, t) || !mul_ok(c->m, n_params, &t) ||
         !mul_ok(t, 4, &t) || !add_ok(&total, t))
         return false;
@@ -163,33 +172,176 @@ static bool total_len(const Counts *c, size_t *out, size_t *params_out)
     return true;
 }
 
+/* ---------------------------------------------------------------- schema block */
+
+/* The schema block (version 2), after the parameters:
+ *   u32 n_fields, u32 n_ignored, then per field: u8 kind (0 numeric, 1 categorical),
+ *   u8 has_other, u16 0, u32 n_categories, f32 fill, the name and each category as
+ *   NUL-terminated strings; then the ignored column names, NUL-terminated.
+ * Input columns are not stored: they follow from the fields' order. */
+static size_t schema_block_size(const Schema *s)
+{
+    size_t n = 8;
+
+    for (size_t f = 0; f < s->n_fields; f++) {
+        n += 12 + strlen(s->fields[f].name) + 1;
+        for (size_t k = 0; k < s->fields[f].n_categories; k++)
+            n += strlen(s->fields[f].categories[k]) + 1;
+    }
+    for (size_t i = 0; i < s->n_ignored; i++)
+        n += strlen(s->ignored[i]) + 1;
+    return n;
+}
+
+static void put_schema(unsigned char **p, const Schema *s)
+{
+    put_u32(p, (uint32_t) s->n_fields);
+    put_u32(p, (uint32_t) s->n_ignored);
+    for (size_t f = 0; f < s->n_fields; f++) {
+        const SchemaField *fd = &s->fields[f];
+        unsigned char flags[4] = {(unsigned char) fd->kind, fd->has_other, 0, 0};
+
+        put_bytes(p, flags, 4);
+        put_u32(p, (uint32_t) fd->n_categories);
+        put_f32(p, fd->fill);
+        put_bytes(p, fd->name, strlen(fd->name) + 1);
+        for (size_t k = 0; k < fd->n_categories; k++)
+            put_bytes(p, fd->categories[k], strlen(fd->categories[k]) + 1);
+    }
+    for (size_t i = 0; i < s->n_ignored; i++)
+        put_bytes(p, s->ignored[i], strlen(s->ignored[i]) + 1);
+}
+
+/* A bounded reader over the schema block. */
+typedef struct Reader {
+    const unsigned char *p, *end;
+} Reader;
+
+static bool read_string(Reader *rd, char **out)
+{
+    const unsigned char *nul = memchr(rd->p, '\0', (size_t) (rd->end - rd->p));
+
+    if (nul == NULL || nul == rd->p)
+        return false;
+    *out = strdup((const char *) rd->p);
+    rd->p = nul + 1;
+    return *out != NULL;
+}
+
+static int decode_schema(const unsigned char *block, size_t len, const Model *m, Schema **out)
+{
+    Reader rd = {block, block + len};
+    Schema *s = NULL;
+    size_t n_fields, n_ignored, col = 0;
+    int r = MODEL_FILE_E_SHAPE;
+
+    if (len < 8)
+        return r;
+    n_fields = get_u32(&rd.p);
+    n_ignored = get_u32(&rd.p);
+    /* every field takes at least 14 bytes and every ignored name 2: bounds before calloc */
+    if (n_fields == 0 || n_fields > len / 14 || n_ignored > len / 2)
+        return r;
+    if ((s = calloc(1, sizeof(*s))) == NULL ||
+        (s->fields = calloc(n_fields, sizeof(*s->fields))) == NULL ||
+        (s->ignored = calloc(n_ignored ? n_ignored : 1, sizeof(*s->ignored))) == NULL)
+        goto nomem;
+    for (; s->n_fields < n_fields; s->n_fields++) {
+        SchemaField *fd = &s->fields[s->n_fields];
+        size_t n_categories;
+
+        if (rd.end - rd.p < 12)
+            goto fail;
+        fd->kind = rd.p[0] == 1 ? SCHEMA_CATEGORICAL : SCHEMA_NUMERIC;
+        fd->has_other = rd.p[1] == 1;
+        if (rd.p[0] > 1 || rd.p[1] > 1 || rd.p[2] != 0 || rd.p[3] != 0)
+            goto fail;
+        rd.p += 4;
+        n_categories = get_u32(&rd.p);
+        fd->fill = get_f32(&rd.p);
+        if (n_categories > SCHEMA_MAX_CATEGORIES ||
+            (fd->kind == SCHEMA_NUMERIC && (n_categories != 0 || fd->has_other)))
+            goto fail;
+        if (!read_string(&rd, &fd->name))
+            goto fail;
+        if (n_categories > 0 && (fd->categories = calloc(n_categories, sizeof(char *))) == NULL)
+            goto nomem;
+        for (; fd->n_categories < n_categories; fd->n_categories++)
+            if (!read_string(&rd, &fd->categories[fd->n_categories]))
+                goto fail;
+        fd->column = col;
+        fd->n_columns = fd->kind == SCHEMA_NUMERIC ? 1 : n_categories + fd->has_other;
+        col += fd->n_columns;
+    }
+    for (; s->n_ignored < n_ignored; s->n_ignored++)
+        if (!read_string(&rd, &s->ignored[s->n_ignored]))
+            goto fail;
+    s->n_columns = col;
+    if (rd.p != rd.end || schema_validate(s) != 0 || col != m->n_features)
+        goto fail;
+    /* the stored input column names must be the ones the fields imply */
+    for (size_t c = 0; c < col; c++) {
+        char *name = schema_column_name(s, c);
+        bool same = name != NULL && strcmp(name, m->names[c]) == 0;
+
+        free(name);
+        if (!same)
+            goto fail;
+    }
+    *out = s;
+    return 0;
+nomem:
+    r = -ENOMEM;
+fail:
+    schema_free(s);
+    return r;
+}
+
 /* ---------------------------------------------------------------- encode */
 
 int model_file_encode(const Model *m, unsigned char **buf, size_t *len)
 {
     Counts c = {
+        .version = MODEL_FILE_VERSION,
         .f = m->n_features,
         .l = m->nn.n_layers,
         .m = m->n_members,
         .p = MODEL_PERCENTILES,
     };
-    unsigned char *out, *p;
+    unsigned char *out = NULL, *p;
     size_t total, n_params;
+    Schema *numeric = NULL;
+    const Schema *schema = m->schema;
+    int r;
+
+    /* A model built without a schema (by hand, in tests) takes its columns as numeric
+     * fields, imputed with their mean: what a version 1 file means too. */
+    if (schema == NULL) {
+        r = schema_new_numeric(&numeric, m->n_features, (const char *const *) m->names, m->mean);
+        if (r < 0)
+            return r;
+        schema = numeric;
+    }
+    c.schema_bytes = schema_block_size(schema);
 
     for (size_t i = 0; i < c.f; i++)
         c.names_bytes += strlen(m->names[i]) + 1;
     /* Refuse to write a file the loader would refuse to read. */
-    if (c.names_bytes > MAX_NAMES_BYTES)
-        return -EINVAL;
+    r = -EINVAL;
+    if (c.names_bytes > MAX_NAMES_BYTES || c.schema_bytes > MAX_SCHEMA_BYTES)
+        goto out;
     for (size_t i = 0; i <= c.l; i++)
         c.sizes[i] = m->nn.sizes[i];
+    r = -ENOMEM;
     if (!total_len(&c, &total, &n_params))
-        return -ENOMEM;
+        goto out;
+    r = -EINVAL; /* an Nn not made by nn_init: its parameter block has another size */
     if (n_params != m->nn.n_params)
-        return -EINVAL; /* an Nn not made by nn_init: its parameter block has another size */
+        goto out;
+    r = -ENOMEM;
     out = malloc(total);
     if (out == NULL)
-        return -ENOMEM;
+        goto out;
 
     p = out;
     put_bytes(&p, MAGIC, MAGIC_LEN);
@@ -199,6 +351,7 @@ int model_file_encode(const Model *m, unsigned char **buf, size_t *len)
     put_u32(&p, (uint32_t) c.m);
     put_u32(&p, (uint32_t) c.p);
     put_u32(&p, (uint32_t) c.names_bytes);
+    put_u32(&p, (uint32_t) c.schema_bytes);
     for (size_t i = 0; i <= c.l; i++)
         put_u32(&p, (uint32_t) c.sizes[i]);
     for (size_t i = 0; i < c.l; i++)
@@ -223,11 +376,17 @@ int model_file_encode(const Model *m, unsigned char **buf, size_t *len)
         put_f32(&p, m->percentiles[i]);
     for (size_t i = 0; i < c.m * n_params; i++)
         put_f32(&p, m->params[i]);
+    put_schema(&p, schema);
     put_u32(&p, crc_of(out, total - CRC_LEN));
 
     *buf = out;
     *len = total;
-    return 0;
+    out = NULL;
+    r = 0;
+out:
+    free(out);
+    schema_free(numeric);
+    return r;
 }
 
 /* ---------------------------------------------------------------- decode */
@@ -246,9 +405,10 @@ static int check_header(const unsigned char *buf, size_t len, Counts *c, size_t 
     }
     if (memcmp(buf, MAGIC, MAGIC_LEN) != 0)
         return MODEL_FILE_E_MAGIC;
-    if (read_u32(buf + MAGIC_LEN) != MODEL_FILE_VERSION)
+    c->version = read_u32(buf + MAGIC_LEN);
+    if (c->version < 1 || c->version > MODEL_FILE_VERSION)
         return MODEL_FILE_E_VERSION;
-    if (len < FIXED_HEADER)
+    if (len < fixed_header(c))
         return MODEL_FILE_E_TRUNCATED;
 
     p = buf + MAGIC_LEN + 4;
@@ -257,11 +417,14 @@ static int check_header(const unsigned char *buf, size_t len, Counts *c, size_t 
     c->m = get_u32(&p);
     c->p = get_u32(&p);
     c->names_bytes = get_u32(&p);
+    c->schema_bytes = c->version >= 2 ? get_u32(&p) : 0;
     if (c->f < 1 || c->f > MODEL_MAX_FEATURES || c->l < 2 || c->l > NN_MAX_LAYERS || c->m < 1 ||
-        c->m > MODEL_MAX_MEMBERS || c->p != MODEL_PERCENTILES || c->names_bytes > MAX_NAMES_BYTES)
+        c->m > MODEL_MAX_MEMBERS || c->p != MODEL_PERCENTILES ||
+        c->names_bytes > MAX_NAMES_BYTES || c->schema_bytes > MAX_SCHEMA_BYTES ||
+        (c->version >= 2 && c->schema_bytes < 8))
         return MODEL_FILE_E_SHAPE;
 
-    if (len - FIXED_HEADER < 4 * (c->l + 1))
+    if (len - fixed_header(c) < 4 * (c->l + 1))
         return MODEL_FILE_E_TRUNCATED;
     for (size_t i = 0; i <= c->l; i++) {
         c->sizes[i] = get_u32(&p);
@@ -328,7 +491,7 @@ int model_file_decode(const unsigned char *buf, size_t len, Model **out)
     if (read_u32(buf + len - CRC_LEN) != crc_of(buf, len - CRC_LEN))
         return MODEL_FILE_E_CHECKSUM;
 
-    p = buf + FIXED_HEADER + 4 * (c.l + 1);
+    p = buf + fixed_header(&c) + 4 * (c.l + 1);
     for (size_t i = 0; i < c.l; i++) {
         uint32_t a = get_u32(&p);
         if (a > NN_SIGMOID)
@@ -370,6 +533,13 @@ int model_file_decode(const unsigned char *buf, size_t len, Model **out)
     get_f32s(&p, m->percentiles, c.p);
     get_f32s(&p, m->params, c.m * nn.n_params);
 
+    /* version 1 files are numeric: their columns are the fields, imputed with the mean */
+    if (c.version >= 2)
+        r = decode_schema(p, c.schema_bytes, m, &m->schema);
+    else
+        r = schema_new_numeric(&m->schema, c.f, (const char *const *) m->names, m->mean);
+    if (r != 0)
+        goto fail;
     if (model_validate(m) != 0) {
         r = MODEL_FILE_E_SHAPE;
         goto fail;

@@ -103,6 +103,9 @@ int train_params_check(const TrainParams *p, char *err, size_t err_size)
     CHECK(p->threshold_method != THRESHOLD_QUANTILE ||
               (isfinite(p->threshold_q) && p->threshold_q > 0 && p->threshold_q < 1),
           "threshold_quantile: must be in (0, 1)");
+    CHECK(p->min_category_rows <= 1000000000, "min_category_rows: must be 0..1000000000");
+    CHECK(memchr(p->ignore_columns, '\0', sizeof(p->ignore_columns)) != NULL,
+          "ignore_columns: too long");
     CHECK(p->threshold_method != THRESHOLD_EXPLICIT ||
               (isfinite(p->threshold_value) && p->threshold_value >= 0),
           "threshold: must be a finite number >= 0");
@@ -372,9 +375,10 @@ out:
     return r;
 }
 
-int train_model(const Dataset *ds, const TrainParams *p, int64_t created,
-                const atomic_bool *cancel, TrainProgressFn progress, void *ctx, Model **out,
-                char *err, size_t err_size)
+/* Trains on a purely numeric data set whose columns are the network's inputs. */
+static int train_numeric(const Dataset *ds, const TrainParams *p, int64_t created,
+                         const atomic_bool *cancel, TrainProgressFn progress, void *ctx,
+                         Model **out, char *err, size_t err_size)
 {
     size_t f = ds->n_cols, n_normal = 0, n_val, hidden[NN_MAX_LAYERS], n_hidden;
     size_t *normal = NULL;
@@ -516,5 +520,92 @@ done:
     free(w.v);
     free(w.batch);
     free(block);
+    return r;
+}
+
+/* Splits p->ignore_columns ("a,b,c") into names pointing into copy. Returns the count. */
+static size_t split_ignore(const TrainParams *p, char *copy, size_t copy_size,
+                           const char **names, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+
+    snprintf(copy, copy_size, "%s", p->ignore_columns);
+    for (char *t = strtok_r(copy, ",", &save); t != NULL && n < max;
+         t = strtok_r(NULL, ",", &save))
+        names[n++] = t;
+    return n;
+}
+
+/* The learnt schema is the identity when every column is a numeric field and no cell is
+ * missing: then ds already is the network's input and needs no encoded copy. */
+static bool schema_is_identity(const Schema *s, const Dataset *ds)
+{
+    if (ds->is_text != NULL || s->n_fields != ds->n_cols || s->n_columns != ds->n_cols)
+        return false;
+    for (size_t k = 0; k < ds->n_rows * ds->n_cols; k++)
+        if (isnan(ds->x[k]))
+            return false;
+    return true;
+}
+
+int train_model(const Dataset *ds, const TrainParams *p, int64_t created,
+                const atomic_bool *cancel, TrainProgressFn progress, void *ctx, Model **out,
+                char *err, size_t err_size)
+{
+    char ignore_copy[sizeof(p->ignore_columns)];
+    const char *ignore[MODEL_MAX_FEATURES];
+    SchemaOptions opts = {.min_category_rows = p->min_category_rows, .ignore = ignore};
+    size_t *normal = NULL, n_normal = 0;
+    Schema *schema = NULL;
+    Dataset *encoded = NULL;
+    Model *m = NULL;
+    int r;
+
+    r = train_params_check(p, err, err_size);
+    if (r != 0)
+        return r;
+    normal = malloc((ds->n_rows ? ds->n_rows : 1) * sizeof(*normal));
+    if (normal == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < ds->n_rows; i++)
+        if (ds->label == NULL || ds->label[i] == 0)
+            normal[n_normal++] = i;
+    if (n_normal < TRAIN_MIN_ROWS) {
+        snprintf(err, err_size, "%zu normal rows: at least %d are needed", n_normal,
+                 TRAIN_MIN_ROWS);
+        r = TRAIN_E_INPUT;
+        goto out;
+    }
+    opts.n_ignore = split_ignore(p, ignore_copy, sizeof(ignore_copy), ignore, MODEL_MAX_FEATURES);
+    r = schema_learn(ds, normal, n_normal, &opts, &schema, err, err_size);
+    if (r == 0 && !schema_is_identity(schema, ds))
+        r = schema_encode_dataset(schema, ds, &encoded, err, err_size);
+    if (r == SCHEMA_E_INPUT)
+        r = TRAIN_E_INPUT;
+    if (r != 0)
+        goto out;
+    r = train_numeric(encoded != NULL ? encoded : ds, p, created, cancel, progress, ctx, &m, err,
+                      err_size);
+    if (r != 0)
+        goto out;
+    m->schema = schema;
+    schema = NULL;
+    if (model_validate(m) != 0) {
+        snprintf(err, err_size, "the trained model is not valid (schema)");
+        r = TRAIN_E_DIVERGED;
+        goto out;
+    }
+    *out = m;
+    m = NULL;
+out:
+    if (r == -ENOMEM)
+        snprintf(err, err_size, "out of memory");
+    model_unref(m);
+    schema_free(schema);
+    dataset_free(encoded);
+    free(normal);
     return r;
 }

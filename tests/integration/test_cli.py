@@ -79,8 +79,10 @@ def test_train_eval_score_inspect_on_the_bundled_sample(model):
 
     r = run("inspect", model)
     assert r.returncode == 0, r.stderr
-    assert "features     %d" % (len(header) - 1) in r.stdout
-    assert "limit_bal" in r.stdout and "label" not in r.stdout.split("features")[1]
+    fields = r.stdout.split("\nfields ")[1]
+    assert fields.startswith("      %d (" % (len(header) - 1))
+    assert "limit_bal                numeric" in fields and "label" not in fields
+    assert "education                categorical" in fields
     assert "0.99 quantile" in r.stdout
 
 
@@ -203,10 +205,12 @@ def test_csv_errors_name_file_line_and_column(model, tmp_path):
     assert not os.path.exists(tmp_path / "m.aes")
 
     text = tmp_path / "text.csv"
-    text.write_text(",".join(header) + "\n" + ",".join(["abc"] + rows[0][1:]) + "\n")
+    text.write_text(",".join(header) + "\n" + ",".join(rows[0]) + "\n"
+                    + ",".join(["abc"] + rows[1][1:]) + "\n")
     r = run("score", "--model", model, "--data", str(text))
     assert r.returncode == 1
-    assert r.stderr.startswith("aescore: %s:2:1: " % text), r.stderr
+    assert r.stderr == ("aescore: %s:3: field 'limit_bal': text where the model expects a "
+                        "number\n" % text)
 
     missing = str(tmp_path / "absent.csv")
     r = run("train", "--data", missing, "--out", str(tmp_path / "m.aes"))
@@ -220,14 +224,14 @@ def test_columns_must_match_the_model(model, tmp_path):
     fewer.write_text("\n".join(",".join(row[1:]) for row in [header] + rows[:5]) + "\n")
     r = run("score", "--model", model, "--data", str(fewer))
     assert r.returncode == 1
-    assert "the model's feature '%s' has no column" % header[0] in r.stderr
+    assert r.stderr == "aescore: %s:1: the model's field '%s' has no column\n" % (fewer, header[0])
 
     extra = tmp_path / "extra.csv"
     lines = [header + ["surprise"]] + [row + ["1"] for row in rows[:5]]
     extra.write_text("\n".join(",".join(line) for line in lines) + "\n")
     r = run("score", "--model", model, "--data", str(extra))
     assert r.returncode == 1
-    assert "column 'surprise' is not a feature of the model" in r.stderr
+    assert r.stderr == "aescore: %s:1: column 'surprise' is not a field of the model\n" % extra
 
     unlabelled = tmp_path / "unlabelled.csv"
     unlabelled.write_text("\n".join(",".join(row[:-1]) for row in [header] + rows[:5]) + "\n")
@@ -251,3 +255,57 @@ def test_an_unwritable_output_fails_cleanly(tmp_path):
     r = run("train", "--data", SAMPLE, "--out", out, "--quiet", *FAST)
     assert r.returncode == 1
     assert r.stderr.startswith("aescore: %s: " % out)
+
+
+def test_text_and_missing_cells_are_encoded_as_the_model_learnt(model, tmp_path):
+    header, rows = sample_rows()
+    col = {name: i for i, name in enumerate(header)}
+    base = list(rows[1])
+    base[col["age"]] = "70"              # neither is the value imputed below
+    base[col["marriage"]] = "married"
+    variants = [list(base) for _ in range(4)]
+    variants[1][col["age"]] = ""                       # missing number: imputed
+    variants[2][col["education"]] = "phd"              # unseen category: "other"
+    variants[3][col["marriage"]] = ""                  # missing category: the most frequent
+    path = tmp_path / "variants.csv"
+    path.write_text("\n".join(",".join(r) for r in [header] + variants) + "\n")
+    r = run("score", "--model", model, "--data", str(path))
+    assert r.returncode == 0, r.stderr
+    scores = [float(line.split(",")[1]) for line in r.stdout.splitlines()[1:]]
+    assert len(scores) == 4
+    assert len(set(scores)) == 4  # each change moved the score
+
+    # the imputed values are the ones inspect shows: writing them out gives the same score
+    info = run("inspect", model).stdout
+    median_age = info.split("\n  age ")[1].split("missing -> ")[1].split()[0]
+    mode_marriage = info.split("\n  marriage ")[1].split("missing -> ")[1].split(":")[0]
+    explicit = [list(base), list(base)]
+    explicit[0][col["age"]] = median_age
+    explicit[1][col["marriage"]] = mode_marriage
+    path2 = tmp_path / "explicit.csv"
+    path2.write_text("\n".join(",".join(r) for r in [header] + explicit) + "\n")
+    again = [float(line.split(",")[1]) for line in
+             run("score", "--model", model, "--data", str(path2)).stdout.splitlines()[1:]]
+    assert again == [scores[1], scores[3]]
+
+
+def test_id_like_and_ignored_columns_are_left_out(tmp_path):
+    header, rows = sample_rows()
+    path = tmp_path / "with_ids.csv"
+    lines = [["customer_id", "branch"] + header]
+    lines += [["c%05d" % i, "north" if i % 2 else "south"] + row for i, row in enumerate(rows)]
+    path.write_text("\n".join(",".join(r) for r in lines) + "\n")
+    out = str(tmp_path / "ids.aes")
+    r = run("train", "--data", str(path), "--out", out, "--ignore-columns", "branch", *FAST)
+    assert r.returncode == 0, r.stderr
+    assert "left out column 'customer_id'" in r.stderr
+    assert "left out column 'branch'" in r.stderr
+    info = run("inspect", out).stdout
+    assert "  customer_id              ignored" in info
+    assert "  branch                   ignored" in info
+    # scoring the same file works: ignored columns may be present
+    r = run("score", "--model", out, "--data", str(path))
+    assert r.returncode == 0, r.stderr
+    r = run("train", "--data", str(path), "--out", out, "--ignore-columns", "nope", *FAST)
+    assert r.returncode == 1
+    assert "no column 'nope' to ignore" in r.stderr

@@ -35,7 +35,8 @@
 #define OFF_M       20
 #define OFF_P       24
 #define OFF_N       28
-#define OFF_SIZES   32
+#define OFF_S       32 /* schema_bytes */
+#define OFF_SIZES   36
 #define OFF_ACT     (OFF_SIZES + 4 * 3)
 #define OFF_NAMES   (OFF_ACT + 4 * 2 + 48 + MODEL_ID_LEN)
 
@@ -182,10 +183,12 @@ static void assert_decode_fails(const unsigned char *buf, size_t len, int code)
     assert_null(m);
 }
 
-/* Offset of member 0's first parameter in an encoded test model of length len. */
-static size_t params_offset(size_t len)
+static uint32_t get_le32(const unsigned char *p);
+
+/* Offset of member 0's first parameter in an encoded test model buf of length len. */
+static size_t params_offset_of(const unsigned char *buf, size_t len)
 {
-    return len - 4 - 4 * N_MEMBERS * hand_nn().n_params;
+    return len - 4 - get_le32(buf + OFF_S) - 4 * N_MEMBERS * hand_nn().n_params;
 }
 
 static char *path_in_tmpdir(const char *name)
@@ -294,7 +297,7 @@ static void test_encoding_is_little_endian_and_follows_the_documented_layout(voi
         names_bytes += strlen(feature_names[i]) + 1;
     encode_model(&buf, &len);
     assert_memory_equal(buf, "AESCORE\0", 8);
-    assert_memory_equal(buf + OFF_VERSION, "\x01\x00\x00\x00", 4);
+    assert_memory_equal(buf + OFF_VERSION, "\x02\x00\x00\x00", 4);
     assert_memory_equal(buf + OFF_F, "\x05\x00\x00\x00", 4);
     assert_int_equal(get_le32(buf + OFF_L), 2);
     assert_int_equal(get_le32(buf + OFF_M), N_MEMBERS);
@@ -304,8 +307,15 @@ static void test_encoding_is_little_endian_and_follows_the_documented_layout(voi
     assert_int_equal(get_le32(buf + OFF_ACT), NN_RELU);
     assert_int_equal(get_le32(buf + OFF_ACT + 4), NN_LINEAR);
     assert_memory_equal(buf + OFF_NAMES, "bytes_in\0bytes_out\0", 19);
+    /* a hand-built model has no schema: its columns are written as numeric fields */
+    size_t schema_bytes = 8 + 12 * N_FEATURES + names_bytes;
+    assert_int_equal(get_le32(buf + OFF_S), schema_bytes);
     assert_int_equal(len, OFF_NAMES + names_bytes + 4 * (2 * N_FEATURES) + 4 * MODEL_PERCENTILES +
-                              4 * N_MEMBERS * nn.n_params + 4);
+                              4 * N_MEMBERS * nn.n_params + schema_bytes + 4);
+    size_t schema_at = len - 4 - schema_bytes;
+    assert_int_equal(get_le32(buf + schema_at), N_FEATURES); /* n_fields */
+    assert_int_equal(get_le32(buf + schema_at + 4), 0);      /* n_ignored */
+    assert_memory_equal(buf + schema_at + 8, "\0\0\0\0", 4); /* numeric, no other */
     assert_int_equal(get_le32(buf + len - 4), (uint32_t) crc32(0L, buf, (uInt) (len - 4)));
     free(buf);
 }
@@ -393,14 +403,14 @@ static void test_wrong_magic_is_rejected_as_magic(void **state)
     free(buf);
 }
 
-static void test_version_2_is_rejected_even_with_a_valid_checksum(void **state)
+static void test_version_3_is_rejected_even_with_a_valid_checksum(void **state)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
 
     (void) state;
     encode_model(&buf, &len);
-    put_le32(buf + OFF_VERSION, 2);
+    put_le32(buf + OFF_VERSION, 3);
     reseal(buf, len);
     assert_decode_fails(buf, len, MODEL_FILE_E_VERSION);
     free(buf);
@@ -427,6 +437,9 @@ static void test_huge_counts_are_rejected_before_allocating(void **state)
         {OFF_P, MODEL_PERCENTILES + 1},
         {OFF_N, 0xffffffffu},
         {OFF_N, (1u << 20) + 1},
+        {OFF_S, 0xffffffffu},
+        {OFF_S, (16u << 20) + 1},
+        {OFF_S, 7},
         {OFF_SIZES + 4, 0xffffffffu},
         {OFF_SIZES + 4, NN_MAX_WIDTH + 1},
         {OFF_SIZES + 4, NN_MAX_WIDTH},
@@ -462,16 +475,137 @@ static void test_a_maximal_header_alone_is_truncated_not_allocated(void **state)
 
     (void) state;
     memcpy(hdr, "AESCORE\0", 8);
-    put_le32(hdr + OFF_VERSION, 1);
+    put_le32(hdr + OFF_VERSION, 2);
     put_le32(hdr + OFF_F, MODEL_MAX_FEATURES);
     put_le32(hdr + OFF_L, NN_MAX_LAYERS);
     put_le32(hdr + OFF_M, MODEL_MAX_MEMBERS);
     put_le32(hdr + OFF_P, MODEL_PERCENTILES);
     put_le32(hdr + OFF_N, 1u << 20);
+    put_le32(hdr + OFF_S, 16u << 20);
     for (size_t l = 0; l <= NN_MAX_LAYERS; l++)
         put_le32(hdr + OFF_SIZES + 4 * l, NN_MAX_WIDTH);
     assert_decode_fails(hdr, sizeof(hdr), MODEL_FILE_E_TRUNCATED);
     assert_decode_fails(hdr, OFF_SIZES + 8, MODEL_FILE_E_TRUNCATED);
+}
+
+
+/* ---------------------------------------------------------------- schema */
+
+/* The test model with a schema: bytes_in numeric (fill 7.5), then "kind" one-hot over
+ * {rent, own} + other, then x numeric; one ignored column. */
+static Model *make_model_with_schema(void)
+{
+    Model *m = make_model();
+    Schema *s = calloc(1, sizeof(*s));
+
+    assert_non_null(s);
+    s->n_fields = 3;
+    s->fields = calloc(3, sizeof(*s->fields));
+    s->n_ignored = 1;
+    s->ignored = calloc(1, sizeof(char *));
+    s->ignored[0] = strdup("customer_id");
+    s->fields[0] = (SchemaField){.name = strdup("bytes_in"), .fill = 7.5f};
+    s->fields[1] = (SchemaField){.name = strdup("kind"), .kind = SCHEMA_CATEGORICAL,
+                                 .n_categories = 2, .has_other = true, .fill = 1};
+    s->fields[1].categories = calloc(2, sizeof(char *));
+    s->fields[1].categories[0] = strdup("rent");
+    s->fields[1].categories[1] = strdup("own");
+    s->fields[2] = (SchemaField){.name = strdup("x"), .fill = -1};
+    for (size_t f = 0, col = 0; f < 3; f++) {
+        s->fields[f].column = col;
+        s->fields[f].n_columns = f == 1 ? 3 : 1;
+        col += s->fields[f].n_columns;
+    }
+    s->n_columns = N_FEATURES;
+    for (size_t c = 0; c < N_FEATURES; c++) {
+        char *name = schema_column_name(s, c);
+        assert_int_equal(model_set_name(m, c, name), 0);
+        free(name);
+    }
+    assert_int_equal(schema_validate(s), 0);
+    m->schema = s;
+    model_compute_id(m);
+    return m;
+}
+
+static void test_a_schema_round_trips_exactly(void **state)
+{
+    Model *a = make_model_with_schema(), *b = NULL;
+    unsigned char *buf = NULL, *again = NULL;
+    size_t len = 0, len2 = 0;
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    assert_int_equal(model_file_decode(buf, len, &b), 0);
+    assert_models_equal(a, b);
+    assert_string_equal(b->names[2], "kind=own");
+    assert_string_equal(b->names[3], "kind=*other*");
+    assert_int_equal(b->schema->n_fields, 3);
+    assert_int_equal(b->schema->fields[1].kind, SCHEMA_CATEGORICAL);
+    assert_true(b->schema->fields[1].has_other);
+    assert_string_equal(b->schema->fields[1].categories[1], "own");
+    assert_int_equal(b->schema->fields[1].column, 1);
+    assert_int_equal(b->schema->fields[2].column, 4);
+    assert_true(b->schema->fields[0].fill == 7.5f);
+    assert_string_equal(b->schema->ignored[0], "customer_id");
+    assert_int_equal(model_file_encode(b, &again, &len2), 0);
+    assert_int_equal(len2, len);
+    assert_memory_equal(again, buf, len);
+    free(buf);
+    free(again);
+    model_unref(a);
+    model_unref(b);
+}
+
+static void test_a_schema_that_disagrees_with_the_names_is_rejected_as_shape(void **state)
+{
+    Model *a = make_model_with_schema();
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    size_t at;
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    /* rename category "rent" to "rant" inside the schema block only */
+    at = len - 4 - get_le32(buf + OFF_S);
+    unsigned char *hit = memmem(buf + at, len - at, "rent", 4);
+    assert_non_null(hit);
+    hit[1] = 'a';
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+    model_unref(a);
+}
+
+/* A version 1 file is the version 2 layout without schema_bytes and the schema block. */
+static void test_a_version_1_file_still_loads_as_numeric_fields(void **state)
+{
+    Model *a = make_model(), *b = NULL;
+    unsigned char *buf = NULL, *v1;
+    size_t len = 0, schema_bytes, v1_len;
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    schema_bytes = get_le32(buf + OFF_S);
+    v1_len = len - 4 - schema_bytes;
+    v1 = malloc(v1_len);
+    assert_non_null(v1);
+    memcpy(v1, buf, OFF_S);
+    memcpy(v1 + OFF_S, buf + OFF_S + 4, len - 4 - schema_bytes - (OFF_S + 4));
+    put_le32(v1 + OFF_VERSION, 1);
+    reseal(v1, v1_len);
+    assert_int_equal(model_file_decode(v1, v1_len, &b), 0);
+    assert_models_equal(a, b);
+    assert_int_equal(b->schema->n_fields, N_FEATURES);
+    for (size_t f = 0; f < N_FEATURES; f++) {
+        assert_int_equal(b->schema->fields[f].kind, SCHEMA_NUMERIC);
+        assert_string_equal(b->schema->fields[f].name, a->names[f]);
+        assert_true(b->schema->fields[f].fill == a->mean[f]);
+    }
+    free(v1);
+    free(buf);
+    model_unref(a);
+    model_unref(b);
 }
 
 /* ---------------------------------------------------------------- invalid contents */
@@ -483,7 +617,7 @@ static void test_a_nan_parameter_with_a_valid_checksum_is_rejected_as_shape(void
 
     (void) state;
     encode_model(&buf, &len);
-    put_le32(buf + params_offset(len) + 4 * 7, 0x7fc00000u);
+    put_le32(buf + params_offset_of(buf, len) + 4 * 7, 0x7fc00000u);
     reseal(buf, len);
     assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
     free(buf);
@@ -497,7 +631,7 @@ static void test_a_descending_percentile_table_is_rejected_as_shape(void **state
 
     (void) state;
     encode_model(&buf, &len);
-    table = params_offset(len) - 4 * MODEL_PERCENTILES;
+    table = params_offset_of(buf, len) - 4 * MODEL_PERCENTILES;
     put_le32(buf + table + 4 * 500, 0x7f000000u); /* a huge value mid-table */
     reseal(buf, len);
     assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
@@ -512,7 +646,7 @@ static void test_a_zero_std_is_rejected_as_shape(void **state)
 
     (void) state;
     encode_model(&buf, &len);
-    std_off = params_offset(len) - 4 * MODEL_PERCENTILES - 4 * N_FEATURES;
+    std_off = params_offset_of(buf, len) - 4 * MODEL_PERCENTILES - 4 * N_FEATURES;
     put_le32(buf + std_off + 4 * 2, 0);
     reseal(buf, len);
     assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
@@ -793,7 +927,10 @@ int main(void)
         cmocka_unit_test(test_a_short_prefix_that_is_not_the_magic_is_reported_as_magic),
         cmocka_unit_test(test_trailing_bytes_are_rejected_as_shape),
         cmocka_unit_test(test_wrong_magic_is_rejected_as_magic),
-        cmocka_unit_test(test_version_2_is_rejected_even_with_a_valid_checksum),
+        cmocka_unit_test(test_version_3_is_rejected_even_with_a_valid_checksum),
+        cmocka_unit_test(test_a_schema_round_trips_exactly),
+        cmocka_unit_test(test_a_schema_that_disagrees_with_the_names_is_rejected_as_shape),
+        cmocka_unit_test(test_a_version_1_file_still_loads_as_numeric_fields),
         cmocka_unit_test(test_huge_counts_are_rejected_before_allocating),
         cmocka_unit_test(test_a_maximal_header_alone_is_truncated_not_allocated),
         cmocka_unit_test(test_a_nan_parameter_with_a_valid_checksum_is_rejected_as_shape),

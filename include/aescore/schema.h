@@ -1,0 +1,122 @@
+/* schema: the record fields a model takes, learnt from training data, and their encoding
+ * into the network's input columns.
+ *
+ * A record has named fields. A numeric field is one input column; a missing value is
+ * imputed with its fill value (the median of the normal training rows). A categorical
+ * field (a text column in the training CSV) is one-hot expanded: one input column per
+ * category seen in at least min_category_rows training rows, plus an "other" column when
+ * rarer categories were folded into it; a missing value is imputed with the most frequent
+ * category, and a category never seen maps to "other" when the field has it, else to all
+ * zeros. Ignored columns (asked for, or text columns unique per row such as ids and names)
+ * are listed but take no input column. A purely numeric data set gives one numeric field per
+ * column, and then records and input columns coincide.
+ *
+ * Expanded input column names: a numeric field's own name; "field=category" for a
+ * category, "field=*other*" for the other column.
+ * Ownership: a Schema is immutable once built and owned by its Model.
+ * Threads: reentrant; encoding only reads the schema.
+ * Errors: 0, SCHEMA_E_INPUT (message in err), -ENOMEM, -EINVAL.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "aescore/dataset.h"
+
+enum {
+    SCHEMA_E_INPUT = 1, /* the data cannot give a schema (no usable column, too many ...) */
+};
+
+#define SCHEMA_MAX_CATEGORIES   256 /* per field, "other" included */
+#define SCHEMA_DEFAULT_MIN_ROWS 10
+#define SCHEMA_OTHER            "*other*"
+
+typedef enum SchemaKind {
+    SCHEMA_NUMERIC = 0,
+    SCHEMA_CATEGORICAL = 1,
+} SchemaKind;
+
+typedef struct SchemaField {
+    char *name;
+    SchemaKind kind;
+    size_t column;     /* first input column */
+    size_t n_columns;  /* 1 for numeric; n_categories (+ 1 with other) for categorical */
+    float fill;        /* numeric: imputed value; categorical: index of the imputed category */
+    char **categories; /* categorical: n_categories strings, column + k is category k */
+    size_t n_categories;
+    bool has_other; /* categorical: column + n_categories is "other" */
+} SchemaField;
+
+typedef struct Schema {
+    size_t n_fields;
+    SchemaField *fields;
+    size_t n_columns; /* input columns: the sum of the fields' n_columns */
+    size_t n_ignored;
+    char **ignored; /* names of the training columns that are not fields */
+} Schema;
+
+typedef struct SchemaOptions {
+    size_t min_category_rows;  /* rarer categories fold into "other"; 0 = default */
+    const char *const *ignore; /* column names to leave out */
+    size_t n_ignore;
+} SchemaOptions;
+
+/* One raw field value of a record. */
+typedef enum SchemaValueType {
+    SCHEMA_MISSING = 0,
+    SCHEMA_NUMBER,
+    SCHEMA_TEXT,
+} SchemaValueType;
+
+typedef struct SchemaValue {
+    SchemaValueType type;
+    double number;    /* SCHEMA_NUMBER: finite */
+    const char *text; /* SCHEMA_TEXT: len bytes, not necessarily NUL-terminated */
+    size_t len;
+} SchemaValue;
+
+/* What encoding one record did besides filling the columns. */
+typedef struct SchemaEncodeInfo {
+    size_t n_imputed; /* fields that were missing and got their fill value */
+    size_t n_unseen;  /* categorical fields whose category the model never saw */
+} SchemaEncodeInfo;
+
+/* Learns a schema from the rows rows[0..n_rows-1] of ds (the normal training rows): text
+ * columns become categorical fields, numeric ones numeric fields; text columns with a
+ * distinct value in every row, and opts->ignore, are ignored. *out owns a new Schema. */
+int schema_learn(const Dataset *ds, const size_t *rows, size_t n_rows, const SchemaOptions *opts,
+                 Schema **out, char *err, size_t err_size);
+
+/* A schema of n numeric fields named names[0..n-1] with the given fill values (v1 model
+ * files, and callers that have numbers only). */
+int schema_new_numeric(Schema **out, size_t n, const char *const *names, const float *fill);
+
+/* Deep copy. */
+int schema_copy(const Schema *s, Schema **out);
+
+/* The name of input column c ("field", "field=category" or "field=*other*") into a new
+ * string (caller frees), or NULL on allocation failure. */
+char *schema_column_name(const Schema *s, size_t c);
+
+/* Index of the field called name (len bytes), or -1. */
+long schema_field_index(const Schema *s, const char *name, size_t len);
+
+/* Encodes one record: values[f] for every field f -> x[0..n_columns-1]. Returns 0 or
+ * -EINVAL when a value has the wrong type for its field (a number for a categorical field,
+ * text for a numeric one: the caller decides what text may become a number). */
+int schema_encode(const Schema *s, const SchemaValue *values, float *x, SchemaEncodeInfo *info);
+
+/* Encodes every row of ds (columns matched to fields by name, in any order; columns that
+ * the schema ignores are skipped) into a new purely numeric Dataset of n_columns named
+ * columns (labels copied). Errors (SCHEMA_E_INPUT) start with the file line they concern,
+ * counting the header as line 1 and one line per row ("1: column 'x' is not a field of
+ * the model", "7: field 'age': text where the model expects a number"). */
+int schema_encode_dataset(const Schema *s, const Dataset *ds, Dataset **out, char *err,
+                          size_t err_size);
+
+/* Checks invariants a loader must guarantee: distinct non-empty names, column ranges that
+ * tile [0, n_columns), finite fills, category indexes in range. 0 or -EINVAL. */
+int schema_validate(const Schema *s);
+
+Schema *schema_free(Schema *s); /* accepts NULL; returns NULL */

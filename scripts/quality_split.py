@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Novelty-detection split for scripts/quality.sh, identical to the peers' protocol.
 
-For every DATADIR/NAME.csv (header row, numeric cells, last column `label`, 1 = anomaly):
+For every DATADIR/NAME.csv (header row, last column `label`, 1 = anomaly):
 the indices of the normal rows (label 0) are shuffled with numpy's default_rng(20261129);
 the first 60 % (rounded) of them, back in file order, form NAME.train.csv; the other normal
-rows and every anomaly, in file order, form NAME.test.csv. Cells are written as "%.10g"
-(label "%d"), so the files match the peers' split byte for byte and figures are comparable.
+rows and every anomaly, in file order, form NAME.test.csv. Numeric cells are written as
+"%.10g" (label "%d"), so the files match the peers' split byte for byte and figures are
+comparable; text and empty cells (records as they come) are copied as they are.
 
 usage: quality_split.py DATADIR OUTDIR [NAME ...]     (default: every *.csv in DATADIR)
 prints one line per data set: NAME TRAIN_ROWS TEST_ROWS TEST_ANOMALIES
@@ -31,17 +32,24 @@ def read_csv(path):
     header = lines[0].split(",")
     if header[-1] != "label":
         sys.exit(f"{path}: the last column is {header[-1]!r}, expected 'label'")
-    rows = np.array([[float(cell) for cell in line.split(",")] for line in lines[1:]])
-    if rows.ndim != 2 or rows.shape[1] != len(header):
+    rows = [line.split(",") for line in lines[1:]]
+    if any(len(row) != len(header) for row in rows):
         sys.exit(f"{path}: rows do not all have {len(header)} cells")
     return header, rows
+
+
+def cell(text):
+    try:
+        return "%.10g" % float(text)
+    except ValueError:
+        return text
 
 
 def write_csv(path, header, rows):
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(",".join(header) + "\n")
         for row in rows:
-            cells = ["%.10g" % v for v in row[:-1]] + ["%d" % row[-1]]
+            cells = [cell(c) for c in row[:-1]] + ["%d" % float(row[-1])]
             f.write(",".join(cells) + "\n")
 
 
@@ -50,16 +58,16 @@ def split(datadir, name, outdir):
     prefix = DROP_PREFIX.get(name)
     keep = [i for i, h in enumerate(header) if not (prefix and h.startswith(prefix))]
     header = [header[i] for i in keep]
-    rows = rows[:, keep]
-    label = rows[:, -1]
+    rows = [[row[i] for i in keep] for row in rows]
+    label = np.array([float(row[-1]) for row in rows])
     if not np.all((label == 0) | (label == 1)):
         sys.exit(f"{name}: label must be 0 or 1")
     normal = np.flatnonzero(label == 0)
     anomalous = np.flatnonzero(label == 1)
     np.random.default_rng(SEED).shuffle(normal)
     cut = int(round(len(normal) * TRAIN_SHARE))
-    train = rows[np.sort(normal[:cut])]
-    test = rows[np.sort(np.concatenate([normal[cut:], anomalous]))]
+    train = [rows[i] for i in np.sort(normal[:cut])]
+    test = [rows[i] for i in np.sort(np.concatenate([normal[cut:], anomalous]))]
     write_csv(os.path.join(outdir, name + ".train.csv"), header, train)
     write_csv(os.path.join(outdir, name + ".test.csv"), header, test)
     return len(train), len(test), len(anomalous)

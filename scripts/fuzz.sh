@@ -68,10 +68,15 @@ dict_of() {
     esac
 }
 
-# Prints the sanitizer's summary and the first frames of the crashing stack in log $1.
+# Prints the sanitizer's first line and the top frames of the crashing stack in log $1 (the
+# first stack only, without sanitizer, libFuzzer and libc frames).
 stack_top() {
-    grep -m1 -E '^(SUMMARY|==[0-9]+==ERROR)|check failed|runtime error' "$1" || true
-    grep -E '^ +#[0-9]+ ' "$1" | grep -v -E 'in (__sanitizer|__asan|__ubsan|abort|raise|__GI_|fuzzer::|LLVMFuzzerTestOneInput$)|libc\.so' | head -n 4 || true
+    grep -m1 -E '^==[0-9]+==ERROR|check failed|runtime error|^SUMMARY' "$1" || true
+    awk '/^==[0-9]+==ERROR|check failed|runtime error/ { on = 1 }
+         on && /^ +#[0-9]+ / { print; seen = 1; next }
+         on && seen { exit }' "$1" |
+        grep -v -E ' in (__sanitizer|__asan|__ubsan|__interceptor|abort|raise|fuzzer::|main|_start|__libc)' |
+        head -n 4 || true
 }
 
 declare -A execs new_crashes known_crashes corpus_before corpus_after

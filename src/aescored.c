@@ -319,7 +319,7 @@ static void bootstrap_progress(const TrainProgress *p, void *ctx)
  * meanwhile, or LOAD_FAILED (logged). */
 static int bootstrap_model(const Config *config, Model **out)
 {
-    DatasetOptions opts = {.label_column = "label"};
+    DatasetOptions opts = {.label_column = "label", .mixed = true};
     Dataset *ds = NULL;
     Model *m = NULL;
     TrainParams params;

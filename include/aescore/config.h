@@ -42,8 +42,13 @@ typedef struct Config {
     size_t max_batch;               /* records in one /score/batch */
     size_t min_retrain_rows;
     unsigned top_features;                  /* k in top_features; 0 = off */
+    unsigned max_missing_percent;           /* fields a scored record may miss, in % */
+    bool lenient_numbers;                   /* "12.5" accepted for numeric fields */
     int log_level;                          /* LOG_LEVEL_* */
     char admin_token_file[CONFIG_PATH_MAX]; /* "" = admin endpoints open */
+    char score_token_file[CONFIG_PATH_MAX]; /* "" = /score and /score/batch open */
+    char tls_cert_file[CONFIG_PATH_MAX];    /* PEM; "" = plain HTTP */
+    char tls_key_file[CONFIG_PATH_MAX];     /* PEM, with tls_cert_file */
     bool allow_remote;                      /* allow a non-loopback listen address */
     ConfigRole role;
     bool watch_model; /* reload the model file when it is replaced (watcher.h) */

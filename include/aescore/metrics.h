@@ -30,6 +30,10 @@ void metrics_observe_request(Metrics *m, size_t endpoint, unsigned status, doubl
 /* n scored records: counts them, the anomalies among them, and the score histogram. */
 void metrics_observe_scores(Metrics *m, const float *scores, size_t n, float threshold);
 
+/* Fields imputed and categories never seen while reading scored records: a surge of
+ * either is a data-drift signal. */
+void metrics_observe_encoding(Metrics *m, size_t imputed, size_t unseen);
+
 /* State owned by other modules, sampled by the caller at render time. */
 typedef struct MetricsGauges {
     bool has_model;

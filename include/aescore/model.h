@@ -65,6 +65,10 @@ int model_new(Model **out, const Nn *nn, size_t n_members);
 /* Copies name into feature slot i (builders only). Returns 0, -EINVAL, -ENOMEM. */
 int model_set_name(Model *m, size_t i, const char *name);
 
+/* Gives the model the schema a version 1 file implies: one numeric field per input column,
+ * imputed with the column's mean (builders only; names and mean must be set). 0, -ENOMEM. */
+int model_set_numeric_schema(Model *m);
+
 /* Computes meta.id from the model's contents (builders only, after every other field). */
 void model_compute_id(Model *m);
 

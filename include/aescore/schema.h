@@ -99,6 +99,13 @@ int schema_copy(const Schema *s, Schema **out);
  * string (caller frees), or NULL on allocation failure. */
 char *schema_column_name(const Schema *s, size_t c);
 
+/* Index of category text (len bytes) in a categorical field, or -1 (unseen). */
+long schema_category_index(const SchemaField *fd, const char *text, size_t len);
+
+/* True when every field is numeric and none is left out of the columns: records and input
+ * columns then coincide (the fast scoring path relies on it). */
+bool schema_is_plain(const Schema *s);
+
 /* Index of the field called name (len bytes), or -1. */
 long schema_field_index(const Schema *s, const char *name, size_t len);
 

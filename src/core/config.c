@@ -59,8 +59,8 @@ static const Key keys[] = {
      "Address and port to serve HTTP on, as HOST:PORT ([::1]:PORT for IPv6); port 0 picks a "
      "free one. Ignored under systemd socket activation."},
     {"allow_remote", KEY_BOOL, NUM(allow_remote), "no", 0, 1,
-     "Allow a listen address other than loopback. Without TLS or a token, keep this off and "
-     "put a proxy in front."},
+     "Allow a listen address other than loopback without an admin_token_file (with one, any "
+     "address is allowed). Without TLS or a token, keep this off and put a proxy in front."},
     {"model", KEY_STRING, STR(model), "/var/lib/aescored/model.aes", 1, 0,
      "Model file served at startup, reloaded on SIGHUP and replaced by retraining (the "
      "replaced file is kept as MODEL.prev)."},
@@ -84,11 +84,25 @@ static const Key keys[] = {
      "Fewest records POST /retrain accepts."},
     {"top_features", KEY_UINT, NUM(top_features), "5", 0, 100,
      "Features with the largest reconstruction error reported per score; 0 = none."},
+    {"max_missing_percent", KEY_UINT, NUM(max_missing_percent), "0", 0, 100,
+     "Percent of a scored record's fields that may be null or absent and are then imputed "
+     "(the reply lists them); more gets 422. 0 = every field is required."},
+    {"lenient_numbers", KEY_BOOL, NUM(lenient_numbers), "no", 0, 1,
+     "Accept numbers sent as JSON strings (\"12.5\") for numeric fields, as legacy systems "
+     "send them; no = such a field gets 422."},
     {"log_level", KEY_LOG_LEVEL, NUM(log_level), "info", 0, 0,
      "Most verbose level logged: err, warning, notice, info or debug."},
     {"admin_token_file", KEY_STRING, STR(admin_token_file), "", 0, 0,
      "File holding a bearer token required by /retrain and /model/*; empty = those "
      "endpoints are open to anyone who can connect."},
+    {"score_token_file", KEY_STRING, STR(score_token_file), "", 0, 0,
+     "File holding a bearer token required by /score and /score/batch (a different one from "
+     "the admin token); empty = scoring is open to anyone who can connect."},
+    {"tls_cert_file", KEY_STRING, STR(tls_cert_file), "", 0, 0,
+     "PEM certificate (chain) to serve HTTPS with; set together with tls_key_file. Empty = "
+     "plain HTTP."},
+    {"tls_key_file", KEY_STRING, STR(tls_key_file), "", 0, 0,
+     "PEM private key of tls_cert_file; keep it readable by the daemon only."},
     {"role", KEY_ROLE, NUM(role), "trainer", 0, 0,
      "trainer: POST /retrain trains and writes the model file. replica: serve the file only; "
      "/retrain answers 409 not_trainer (exactly one process per model file trains)."},

@@ -62,6 +62,18 @@ int model_set_name(Model *m, size_t i, const char *name)
     return 0;
 }
 
+int model_set_numeric_schema(Model *m)
+{
+    Schema *s = NULL;
+    int r = schema_new_numeric(&s, m->n_features, (const char *const *) m->names, m->mean);
+
+    if (r == 0) {
+        schema_free(m->schema);
+        m->schema = s;
+    }
+    return r;
+}
+
 static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 {
     const unsigned char *p = data;

@@ -537,7 +537,7 @@ int model_file_decode(const unsigned char *buf, size_t len, Model **out)
     if (c.version >= 2)
         r = decode_schema(p, c.schema_bytes, m, &m->schema);
     else
-        r = schema_new_numeric(&m->schema, c.f, (const char *const *) m->names, m->mean);
+        r = model_set_numeric_schema(m);
     if (r != 0)
         goto fail;
     if (model_validate(m) != 0) {

@@ -333,7 +333,15 @@ long schema_field_index(const Schema *s, const char *name, size_t len)
     return -1;
 }
 
-static long category_index(const SchemaField *fd, const char *text, size_t len)
+bool schema_is_plain(const Schema *s)
+{
+    for (size_t f = 0; f < s->n_fields; f++)
+        if (s->fields[f].kind != SCHEMA_NUMERIC)
+            return false;
+    return true;
+}
+
+long schema_category_index(const SchemaField *fd, const char *text, size_t len)
 {
     for (size_t k = 0; k < fd->n_categories; k++)
         if (strncmp(fd->categories[k], text, len) == 0 && fd->categories[k][len] == '\0')
@@ -364,7 +372,7 @@ int schema_encode(const Schema *s, const SchemaValue *values, float *x, SchemaEn
         long k = (long) fd->fill;
         if (v->type == SCHEMA_MISSING) {
             local.n_imputed++;
-        } else if ((k = category_index(fd, v->text, v->len)) < 0) {
+        } else if ((k = schema_category_index(fd, v->text, v->len)) < 0) {
             local.n_unseen++;
             k = fd->has_other ? (long) fd->n_categories : -1;
         }

@@ -21,6 +21,41 @@ static void put_version(HttpBuf *b, ModelSlot *slot, uint64_t version)
     model_unref(m);
 }
 
+/* One object per field: {"name","kind":"numeric","mean","std","fill"} or
+ * {"name","kind":"categorical","categories":[...],"other":bool,"fill":"<category>"}. */
+static void put_schema_fields(HttpBuf *b, const Model *m)
+{
+    const Schema *sc = m->schema;
+
+    for (size_t f = 0; f < sc->n_fields; f++) {
+        const SchemaField *fd = &sc->fields[f];
+
+        http_buf_puts(b, f > 0 ? ",{\"name\":" : "{\"name\":");
+        http_buf_json_string(b, fd->name, strlen(fd->name));
+        if (fd->kind == SCHEMA_NUMERIC) {
+            http_buf_puts(b, ",\"kind\":\"numeric\",\"mean\":");
+            http_buf_json_float(b, m->mean[fd->column]);
+            http_buf_puts(b, ",\"std\":");
+            http_buf_json_float(b, m->std[fd->column]);
+            http_buf_puts(b, ",\"fill\":");
+            http_buf_json_float(b, fd->fill);
+            http_buf_put(b, "}", 1);
+            continue;
+        }
+        const char *fill =
+            (size_t) fd->fill < fd->n_categories ? fd->categories[(size_t) fd->fill] : SCHEMA_OTHER;
+        http_buf_puts(b, ",\"kind\":\"categorical\",\"categories\":[");
+        for (size_t k = 0; k < fd->n_categories; k++) {
+            if (k > 0)
+                http_buf_put(b, ",", 1);
+            http_buf_json_string(b, fd->categories[k], strlen(fd->categories[k]));
+        }
+        http_buf_printf(b, "],\"other\":%s,\"fill\":", fd->has_other ? "true" : "false");
+        http_buf_json_string(b, fill, strlen(fill));
+        http_buf_put(b, "}", 1);
+    }
+}
+
 enum MHD_Result api_model_get(HttpRequest *req)
 {
     HttpServer *s = req->server;
@@ -35,11 +70,21 @@ enum MHD_Result api_model_get(HttpRequest *req)
     meta = &m->meta;
     http_buf_printf(&b, "{\"model_version\":%llu,\"model_id\":\"%s\",\"created\":%lld,",
                     (unsigned long long) version, meta->id, (long long) meta->created);
-    http_buf_printf(&b, "\"n_features\":%zu,\"features\":[", m->n_features);
-    for (size_t i = 0; i < m->n_features; i++) {
+    /* "features" are the record's fields, what clients send; "schema" says how each is read
+     * and what a missing value becomes; "input" counts the network's columns */
+    http_buf_printf(&b, "\"n_features\":%zu,\"features\":[", m->schema->n_fields);
+    for (size_t f = 0; f < m->schema->n_fields; f++) {
+        if (f > 0)
+            http_buf_put(&b, ",", 1);
+        http_buf_json_string(&b, m->schema->fields[f].name, strlen(m->schema->fields[f].name));
+    }
+    http_buf_puts(&b, "],\"schema\":[");
+    put_schema_fields(&b, m);
+    http_buf_puts(&b, "],\"ignored\":[");
+    for (size_t i = 0; i < m->schema->n_ignored; i++) {
         if (i > 0)
             http_buf_put(&b, ",", 1);
-        http_buf_json_string(&b, m->names[i], strlen(m->names[i]));
+        http_buf_json_string(&b, m->schema->ignored[i], strlen(m->schema->ignored[i]));
     }
     http_buf_printf(&b, "],\"input\":%zu,\"layers\":[", m->nn.sizes[0]);
     for (size_t l = 0; l < m->nn.n_layers; l++)

@@ -236,41 +236,104 @@ static size_t normal_rows(const Dataset *ds)
     return n;
 }
 
-/* CSV columns against the served schema: same set required; reordered to served order. */
+/* Puts ds's columns in the order order[0..n_cols-1] (old indexes), text cells included. */
+static int reorder_columns(Dataset *ds, const size_t *order)
+{
+    size_t nc = ds->n_cols, cells = ds->n_rows * nc;
+    char **names = malloc(nc * sizeof(*names));
+    float *x = malloc((cells ? cells : 1) * sizeof(*x));
+    unsigned char *is_text = ds->is_text != NULL ? malloc(nc) : NULL;
+    const char **text = ds->text != NULL ? malloc(cells * sizeof(*text)) : NULL;
+
+    if (names == NULL || x == NULL || (ds->is_text != NULL && is_text == NULL) ||
+        (ds->text != NULL && text == NULL)) {
+        free(names);
+        free(x);
+        free(is_text);
+        free(text);
+        return -ENOMEM;
+    }
+    for (size_t j = 0; j < nc; j++) {
+        names[j] = ds->names[order[j]];
+        if (is_text != NULL)
+            is_text[j] = ds->is_text[order[j]];
+    }
+    for (size_t r = 0; r < ds->n_rows; r++)
+        for (size_t j = 0; j < nc; j++) {
+            x[r * nc + j] = ds->x[r * nc + order[j]];
+            if (text != NULL)
+                text[r * nc + j] = ds->text[r * nc + order[j]];
+        }
+    free(ds->names);
+    free(ds->x);
+    free(ds->is_text);
+    free(ds->text);
+    ds->names = names;
+    ds->x = x;
+    ds->is_text = is_text;
+    ds->text = text;
+    return 0;
+}
+
+static bool is_ignored(const Schema *sc, const char *name)
+{
+    for (size_t i = 0; i < sc->n_ignored; i++)
+        if (strcmp(sc->ignored[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* CSV columns against the served schema: every field required, nothing unknown (columns the
+ * served model ignored may come along); fields put in served order, so clients sending
+ * "values" arrays keep their meaning across the swap. */
 static enum MHD_Result csv_to_schema(HttpRequest *req, const Model *m, Dataset **ds_io,
                                      bool *replied)
 {
-    Dataset *ds = *ds_io, *out = NULL;
+    const Schema *sc = m->schema;
+    Dataset *ds = *ds_io;
     RecordIssues iss;
-    long *map = NULL;
-    bool same_order = ds->n_cols == m->n_features;
+    size_t *order = NULL, next = 0;
+    unsigned char *used = NULL;
     enum MHD_Result ret = MHD_YES;
     char *details;
 
     *replied = false;
     records_issues_init(&iss);
     for (size_t j = 0; j < ds->n_cols; j++)
-        if (model_feature_index(m, ds->names[j], strlen(ds->names[j])) < 0) {
+        if (schema_field_index(sc, ds->names[j], strlen(ds->names[j])) < 0 &&
+            !is_ignored(sc, ds->names[j]) && iss.n_unknown < RECORDS_MAX_NAMES) {
             http_buf_printf(&iss.unknown, "%s", iss.n_unknown ? "," : "");
             http_buf_json_string(&iss.unknown, ds->names[j], strlen(ds->names[j]));
             iss.n_unknown++;
         }
-    map = calloc(m->n_features, sizeof(*map));
-    if (map == NULL)
+    order = calloc(ds->n_cols, sizeof(*order));
+    used = calloc(ds->n_cols, 1);
+    if (order == NULL || used == NULL)
         goto oom;
-    for (size_t i = 0; i < m->n_features; i++) {
-        map[i] = -1;
-        for (size_t j = 0; j < ds->n_cols; j++)
-            if (strcmp(m->names[i], ds->names[j]) == 0)
-                map[i] = (long) j;
-        if (map[i] < 0 && iss.n_missing < RECORDS_MAX_NAMES) {
-            http_buf_printf(&iss.missing, "%s", iss.n_missing ? "," : "");
-            http_buf_json_string(&iss.missing, m->names[i], strlen(m->names[i]));
-            iss.n_missing++;
+    for (size_t f = 0; f < sc->n_fields; f++) {
+        size_t j = 0;
+
+        while (j < ds->n_cols && strcmp(sc->fields[f].name, ds->names[j]) != 0)
+            j++;
+        if (j == ds->n_cols) {
+            if (iss.n_missing < RECORDS_MAX_NAMES) {
+                http_buf_printf(&iss.missing, "%s", iss.n_missing ? "," : "");
+                http_buf_json_string(&iss.missing, sc->fields[f].name, strlen(sc->fields[f].name));
+                iss.n_missing++;
+            }
+            continue;
         }
-        same_order = same_order && map[i] == (long) i;
+        order[next++] = j;
+        used[j] = 1;
+        /* text where the served model reads numbers: a broken export, not a new category */
+        if (sc->fields[f].kind == SCHEMA_NUMERIC && ds->is_text != NULL && ds->is_text[j] &&
+            iss.n_invalid < RECORDS_MAX_NAMES) {
+            http_buf_printf(&iss.invalid, "%s", iss.n_invalid ? "," : "");
+            http_buf_json_string(&iss.invalid, ds->names[j], strlen(ds->names[j]));
+            iss.n_invalid++;
+        }
     }
-    if (iss.n_missing || iss.n_unknown) {
+    if (iss.n_missing || iss.n_unknown || iss.n_invalid) {
         details = records_issues_details(&iss);
         ret = http_reply_error(req, HTTP_E_SCHEMA_MISMATCH, details,
                                "the CSV columns do not match the served model's features");
@@ -278,24 +341,19 @@ static enum MHD_Result csv_to_schema(HttpRequest *req, const Model *m, Dataset *
         *replied = true;
         goto done;
     }
-    if (!same_order) {
-        if (dataset_new(&out, ds->n_rows, m->n_features, (const char *const *) m->names) < 0)
-            goto oom;
-        for (size_t r = 0; r < ds->n_rows; r++)
-            for (size_t i = 0; i < m->n_features; i++)
-                out->x[r * m->n_features + i] = ds->x[r * ds->n_cols + (size_t) map[i]];
-        out->label = ds->label;
-        ds->label = NULL;
-        dataset_free(ds);
-        *ds_io = out;
-    }
+    for (size_t j = 0; j < ds->n_cols; j++) /* the ignored columns, after the fields */
+        if (!used[j])
+            order[next++] = j;
+    if (reorder_columns(ds, order) < 0)
+        goto oom;
     goto done;
 
 oom:
     ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
     *replied = true;
 done:
-    free(map);
+    free(order);
+    free(used);
     records_issues_deinit(&iss);
     return ret;
 }
@@ -469,7 +527,7 @@ enum MHD_Result api_retrain_start(HttpRequest *req)
     train_params_default(&p);
     m = model_slot_acquire(s->slot, NULL);
     if (req->is_csv) {
-        DatasetOptions opts = {.label_column = "label", .max_columns = 0};
+        DatasetOptions opts = {.label_column = "label", .max_columns = 0, .mixed = true};
         QueryCtx q = {&p, NULL, false};
 
         MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_param, &q);

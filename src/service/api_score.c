@@ -69,23 +69,33 @@ static enum MHD_Result reply_schema(HttpRequest *req, RecordIssues *iss, const c
     return r;
 }
 
+/* The k fields with the largest errors; a categorical field's error is the sum over its
+ * one-hot columns, so the reply names "purpose", never "purpose=used_car". */
 static void put_top_features(HttpBuf *b, const Model *m, float *err, unsigned k)
 {
-    size_t f = m->n_features;
+    const Schema *sc = m->schema;
+    size_t n = sc->n_fields;
 
-    if (k > f)
-        k = (unsigned) f;
+    /* per-field sums, in place: field f's columns start at or after f */
+    for (size_t f = 0; f < n; f++) {
+        float sum = 0;
+        for (size_t c = 0; c < sc->fields[f].n_columns; c++)
+            sum += err[sc->fields[f].column + c];
+        err[f] = sum;
+    }
+    if (k > n)
+        k = (unsigned) n;
     http_buf_puts(b, ",\"top_features\":[");
-    /* k is small: k passes of selection beat sorting f indices; err is ours to mark */
+    /* k is small: k passes of selection beat sorting n indices; err is ours to mark */
     for (unsigned j = 0; j < k; j++) {
         size_t best = 0;
-        for (size_t i = 1; i < f; i++)
+        for (size_t i = 1; i < n; i++)
             if (err[i] > err[best])
                 best = i;
         if (j > 0)
             http_buf_put(b, ",", 1);
         http_buf_puts(b, "{\"name\":");
-        http_buf_json_string(b, m->names[best], strlen(m->names[best]));
+        http_buf_json_string(b, sc->fields[best].name, strlen(sc->fields[best].name));
         http_buf_puts(b, ",\"error\":");
         http_buf_json_float(b, err[best]);
         http_buf_put(b, "}", 1);
@@ -94,10 +104,16 @@ static void put_top_features(HttpBuf *b, const Model *m, float *err, unsigned k)
     http_buf_put(b, "]", 1);
 }
 
+static RecordPolicy policy_of(const HttpServer *s)
+{
+    return (RecordPolicy){.max_missing_percent = s->config->max_missing_percent,
+                          .lenient_numbers = s->config->lenient_numbers};
+}
+
 /* Scores x (n_features values in buf, followed by room for the errors and the network's
  * scratch) and queues the reply; the id comes from root (cJSON path) or id (fast path). */
 static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t version, float *buf,
-                                   const cJSON *root, const RecordId *id)
+                                   const cJSON *root, const RecordId *id, const RecordNotes *notes)
 {
     HttpServer *s = req->server;
     unsigned k = s->config->top_features;
@@ -124,6 +140,10 @@ static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t ve
     http_buf_json_float(&b, sc.percentile);
     http_buf_printf(&b, ",\"model_version\":%llu,\"model_id\":\"%s\"", (unsigned long long) version,
                     m->meta.id);
+    if (notes != NULL) {
+        records_put_notes(&b, notes);
+        metrics_observe_encoding(s->metrics, notes->n_imputed, notes->n_unseen);
+    }
     if (k > 0)
         put_top_features(&b, m, err, k);
     http_buf_puts(&b, "}\n");
@@ -139,6 +159,8 @@ enum MHD_Result api_score(HttpRequest *req)
     Model *m = NULL;
     uint64_t version = 0;
     RecordIssues iss;
+    RecordNotes notes;
+    RecordPolicy policy = policy_of(s);
     RecordId id;
     enum MHD_Result ret;
     float *buf;
@@ -149,7 +171,7 @@ enum MHD_Result api_score(HttpRequest *req)
     if (m != NULL) {
         buf = thread_scratch(2 * m->n_features + model_scratch_size(m));
         if (buf != NULL && records_fast_single(req->body, req->body_len, m, buf, &id)) {
-            ret = score_reply(req, m, version, buf, NULL, &id);
+            ret = score_reply(req, m, version, buf, NULL, &id, NULL);
             model_unref(m);
             return ret;
         }
@@ -158,6 +180,7 @@ enum MHD_Result api_score(HttpRequest *req)
 
     /* everything else, errors included */
     records_issues_init(&iss);
+    records_notes_init(&notes);
     if (http_body_parse_json(req, &root, &ret) != HTTP_BODY_READY)
         return ret;
     if (!cJSON_IsObject(root)) {
@@ -175,7 +198,7 @@ enum MHD_Result api_score(HttpRequest *req)
         ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
         goto out;
     }
-    r = records_read_model(root, m, buf, &iss);
+    r = records_read_model(root, m, &policy, buf, &notes, &iss);
     if (r == RECORDS_E_SCHEMA) {
         ret = reply_schema(req, &iss, "");
         goto out;
@@ -184,9 +207,10 @@ enum MHD_Result api_score(HttpRequest *req)
         ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
         goto out;
     }
-    ret = score_reply(req, m, version, buf, root, NULL);
+    ret = score_reply(req, m, version, buf, root, NULL, &notes);
 
 out:
+    records_notes_deinit(&notes);
     records_issues_deinit(&iss);
     model_unref(m);
     cJSON_Delete(root);
@@ -197,7 +221,7 @@ out:
  * path) or ids[n] (fast path). */
 static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t version,
                                    const float *x, size_t n, const cJSON *records,
-                                   const RecordId *ids)
+                                   const RecordId *ids, const RecordNotes *notes)
 {
     HttpServer *s = req->server;
     HttpBuf b = HTTP_BUF_INIT;
@@ -234,6 +258,10 @@ static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t ve
         http_buf_printf(
             &b, ",\"anomaly\":%s,\"percentile\":", scores[i] > m->threshold ? "true" : "false");
         http_buf_json_float(&b, threshold_percentile(m->percentiles, MODEL_PERCENTILES, scores[i]));
+        if (notes != NULL) {
+            records_put_notes(&b, &notes[i]);
+            metrics_observe_encoding(s->metrics, notes[i].n_imputed, notes[i].n_unseen);
+        }
         http_buf_put(&b, "}", 1);
     }
     http_buf_puts(&b, "]}\n");
@@ -251,6 +279,8 @@ enum MHD_Result api_score_batch(HttpRequest *req)
     Model *m = NULL;
     uint64_t version = 0;
     RecordIssues iss;
+    RecordNotes *notes = NULL;
+    RecordPolicy policy = policy_of(s);
     RecordId *ids = NULL;
     enum MHD_Result ret;
     float *x = NULL;
@@ -260,7 +290,7 @@ enum MHD_Result api_score_batch(HttpRequest *req)
     m = model_slot_acquire(s->slot, &version);
     if (m != NULL) {
         if (records_fast_batch(req->body, req->body_len, m, s->config->max_batch, &x, &ids, &n)) {
-            ret = batch_reply(req, m, version, x, n, NULL, ids);
+            ret = batch_reply(req, m, version, x, n, NULL, ids, NULL);
             free(ids);
             free(x);
             model_unref(m);
@@ -313,15 +343,16 @@ enum MHD_Result api_score_batch(HttpRequest *req)
         goto out;
     }
     f = m->n_features;
-    x = malloc(n * f * sizeof(*x)); /* n <= max_batch, f <= MODEL_MAX_FEATURES */
-    if (x == NULL || thread_scratch(model_scratch_size(m)) == NULL) {
+    x = malloc(n * f * sizeof(*x));    /* n <= max_batch, f <= MODEL_MAX_FEATURES */
+    notes = calloc(n, sizeof(*notes)); /* zeroed = records_notes_init */
+    if (x == NULL || notes == NULL || thread_scratch(model_scratch_size(m)) == NULL) {
         ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
         goto out;
     }
     i = 0;
     cJSON_ArrayForEach(rec, records)
     {
-        int r = records_read_model(rec, m, x + i * f, &iss);
+        int r = records_read_model(rec, m, &policy, x + i * f, &notes[i], &iss);
         if (r < 0) {
             ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
             goto out;
@@ -339,9 +370,12 @@ enum MHD_Result api_score_batch(HttpRequest *req)
         ret = reply_schema(req, &iss, prefix);
         goto out;
     }
-    ret = batch_reply(req, m, version, x, n, records, NULL);
+    ret = batch_reply(req, m, version, x, n, records, NULL, notes);
 
 out:
+    for (size_t k = 0; notes != NULL && k < n; k++)
+        records_notes_deinit(&notes[k]);
+    free(notes);
     records_issues_deinit(&iss);
     free(x);
     model_unref(m);

@@ -44,6 +44,7 @@ struct Metrics {
     Histogram duration;
     Histogram score;
     atomic_uint_fast64_t records, anomalies;
+    atomic_uint_fast64_t imputed, unseen; /* fields imputed, categories never seen */
 };
 
 int metrics_new(Metrics **out, const char *const *endpoints, size_t n_endpoints)
@@ -118,6 +119,14 @@ void metrics_observe_scores(Metrics *m, const float *scores, size_t n, float thr
     }
     atomic_fetch_add_explicit(&m->records, n, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->anomalies, anomalies, memory_order_relaxed);
+}
+
+void metrics_observe_encoding(Metrics *m, size_t imputed, size_t unseen)
+{
+    if (imputed > 0)
+        atomic_fetch_add_explicit(&m->imputed, imputed, memory_order_relaxed);
+    if (unseen > 0)
+        atomic_fetch_add_explicit(&m->unseen, unseen, memory_order_relaxed);
 }
 
 static uint64_t load(const atomic_uint_fast64_t *a)
@@ -199,8 +208,17 @@ int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t 
             "aescore_records_scored_total %llu\n"
             "# HELP aescore_anomalies_total Records scored above the threshold.\n"
             "# TYPE aescore_anomalies_total counter\n"
-            "aescore_anomalies_total %llu\n",
-            (unsigned long long) load(&m->records), (unsigned long long) load(&m->anomalies));
+            "aescore_anomalies_total %llu\n"
+            "# HELP aescore_imputed_fields_total Missing fields of scored records filled in "
+            "with the model's fill values.\n"
+            "# TYPE aescore_imputed_fields_total counter\n"
+            "aescore_imputed_fields_total %llu\n"
+            "# HELP aescore_unseen_categories_total Categories of scored records the model "
+            "never saw (a data-drift signal).\n"
+            "# TYPE aescore_unseen_categories_total counter\n"
+            "aescore_unseen_categories_total %llu\n",
+            (unsigned long long) load(&m->records), (unsigned long long) load(&m->anomalies),
+            (unsigned long long) load(&m->imputed), (unsigned long long) load(&m->unseen));
     print_histogram(f, "aescore_score", "Anomaly scores (mean squared reconstruction error).",
                     &m->score, score_bounds, N_SCORE);
     print_gauge(f, "aescore_model_version", "Version of the served model (0 = none).",

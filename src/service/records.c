@@ -1,7 +1,11 @@
 /* records: the only place where a JSON record becomes a float[] in a model's feature order.
  *
- * A record is {"id"?: string|number, "features": {name: number, ...}} or
- * {"id"?, "values": [number, ...]} in schema order (plus "label": 0|1 when retraining).
+ * A record is {"id"?: string|number, "features": {name: value, ...}} or
+ * {"id"?, "values": [value, ...]} in field order (plus "label": 0|1 when retraining). For
+ * scoring, values follow the model's schema (schema.h): a number for a numeric field (a
+ * number in a string only with lenient_numbers), a string for a categorical one, null or
+ * absent for a missing value, imputed when the record misses at most max_missing_percent of
+ * its fields; the reply names the imputed fields and the unseen categories.
  * Everything that can be wrong is collected rather than stopped at, so one 422 names every
  * missing, unknown, repeated and invalid feature at once (capped at RECORDS_MAX_NAMES each).
  * x doubles as the "seen" set: it starts as NaN and a parsed value is always finite, so a
@@ -256,9 +260,185 @@ int records_read(const cJSON *rec, char *const *names, size_t n, unsigned flags,
     return 0;
 }
 
-int records_read_model(const cJSON *rec, const Model *m, float *x, RecordIssues *iss)
+void records_notes_init(RecordNotes *notes)
 {
-    return records_read(rec, m->names, m->n_features, 0, x, NULL, iss);
+    memset(notes, 0, sizeof(*notes));
+}
+
+void records_notes_deinit(RecordNotes *notes)
+{
+    http_buf_deinit(&notes->imputed);
+    http_buf_deinit(&notes->unseen);
+    records_notes_init(notes);
+}
+
+/* One field's value from JSON, checked against the field's kind. false: invalid (noted). */
+static bool field_value(const cJSON *v, const SchemaField *fd, const RecordPolicy *policy,
+                        SchemaValue *out, RecordIssues *iss)
+{
+    float f;
+
+    if (cJSON_IsNull(v)) {
+        *out = (SchemaValue){.type = SCHEMA_MISSING};
+        return true;
+    }
+    if (fd->kind == SCHEMA_CATEGORICAL) {
+        if (cJSON_IsString(v)) {
+            *out = (SchemaValue){
+                .type = SCHEMA_TEXT, .text = v->valuestring, .len = strlen(v->valuestring)};
+            return true;
+        }
+        note(iss, "field \"%s\" takes a category (a string)", fd->name);
+    } else if (number_value(v, &f)) {
+        *out = (SchemaValue){.type = SCHEMA_NUMBER, .number = f};
+        return true;
+    } else if (cJSON_IsString(v) && policy->lenient_numbers) {
+        char *end;
+        double d = strtod(v->valuestring, &end);
+
+        if (end != v->valuestring && *end == '\0' && isfinite(d) && fabs(d) <= FLT_MAX) {
+            *out = (SchemaValue){.type = SCHEMA_NUMBER, .number = (float) d};
+            return true;
+        }
+        note(iss, "field \"%s\" is not a finite number", fd->name);
+    } else if (cJSON_IsString(v)) {
+        note(iss, "field \"%s\" is a number sent as a string (lenient_numbers is off)", fd->name);
+    } else {
+        note(iss, "field \"%s\" is not a finite number", fd->name);
+    }
+    add_name(&iss->invalid, &iss->n_invalid, fd->name, strlen(fd->name));
+    *out = (SchemaValue){.type = SCHEMA_NUMBER}; /* present, so not also reported missing */
+    return false;
+}
+
+int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
+                       RecordNotes *notes, RecordIssues *iss)
+{
+    const Schema *s = m->schema;
+    const cJSON *features = NULL, *values = NULL;
+    size_t n = s->n_fields, hits = iss->hits, missing = 0, hint = 0;
+    SchemaValue *v = malloc(n * sizeof(*v));
+    unsigned char *seen = calloc(n, 1);
+    int r = RECORDS_E_SCHEMA;
+
+    if (v == NULL || seen == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    if (!cJSON_IsObject(rec)) {
+        note(iss, "%s", "a record must be a JSON object");
+        goto out;
+    }
+    for (const cJSON *mb = rec->child; mb != NULL; mb = mb->next) {
+        if (strcmp(mb->string, "features") == 0) {
+            features = mb;
+        } else if (strcmp(mb->string, "values") == 0) {
+            values = mb;
+        } else if (strcmp(mb->string, "id") == 0) {
+            if (!cJSON_IsString(mb) && !cJSON_IsNumber(mb) && !cJSON_IsNull(mb)) {
+                add_name(&iss->invalid, &iss->n_invalid, "id", 2);
+                note(iss, "%s", "\"id\" must be a string or a number");
+            }
+        } else {
+            add_name(&iss->invalid, &iss->n_invalid, mb->string, strlen(mb->string));
+            note(iss, "unexpected member \"%s\" in a record", mb->string);
+        }
+    }
+    if ((features == NULL) == (values == NULL)) {
+        note(iss, "%s",
+             "a record needs exactly one of \"features\" (an object) or \"values\" (an array)");
+        goto out;
+    }
+    for (size_t f = 0; f < n; f++)
+        v[f] = (SchemaValue){.type = SCHEMA_MISSING};
+    if (features != NULL) {
+        if (!cJSON_IsObject(features)) {
+            add_name(&iss->invalid, &iss->n_invalid, "features", 8);
+            note(iss, "%s", "\"features\" must be an object of name: value");
+            goto out;
+        }
+        for (const cJSON *c = features->child; c != NULL; c = c->next) {
+            size_t len = strlen(c->string);
+            long f = hint < n && strcmp(s->fields[hint].name, c->string) == 0
+                         ? (long) hint
+                         : schema_field_index(s, c->string, len);
+
+            if (f < 0) {
+                add_name(&iss->unknown, &iss->n_unknown, c->string, len);
+                note(iss, "unknown feature \"%s\"", c->string);
+            } else if (seen[f]) {
+                add_name(&iss->repeated, &iss->n_repeated, c->string, len);
+                note(iss, "feature \"%s\" given more than once", c->string);
+            } else {
+                seen[f] = 1;
+                hint = (size_t) f + 1;
+                field_value(c, &s->fields[f], policy, &v[f], iss);
+            }
+        }
+    } else {
+        size_t count = 0;
+
+        if (!cJSON_IsArray(values)) {
+            add_name(&iss->invalid, &iss->n_invalid, "values", 6);
+            note(iss, "%s", "\"values\" must be an array with one value per field");
+            goto out;
+        }
+        for (const cJSON *c = values->child; c != NULL; c = c->next)
+            count++;
+        if (count != n) {
+            add_name(&iss->invalid, &iss->n_invalid, "values", 6);
+            note(iss, "\"values\" has %zu values; the model has %zu fields", count, n);
+            goto out;
+        }
+        count = 0;
+        for (const cJSON *c = values->child; c != NULL; c = c->next, count++)
+            field_value(c, &s->fields[count], policy, &v[count], iss);
+    }
+    for (size_t f = 0; f < n; f++)
+        missing += v[f].type == SCHEMA_MISSING;
+    if (missing * 100 > (size_t) policy->max_missing_percent * n) {
+        for (size_t f = 0; f < n; f++)
+            if (v[f].type == SCHEMA_MISSING) {
+                add_name(&iss->missing, &iss->n_missing, s->fields[f].name,
+                         strlen(s->fields[f].name));
+                note(iss,
+                     "missing feature \"%s\" (%zu of %zu missing; at most %u%% may be "
+                     "imputed)",
+                     s->fields[f].name, missing, n, policy->max_missing_percent);
+            }
+    }
+    if (iss->hits != hits)
+        goto out;
+
+    schema_encode(s, v, x, NULL); /* every value was checked against its field above */
+    for (size_t f = 0; notes != NULL && f < n; f++) {
+        const SchemaField *fd = &s->fields[f];
+
+        if (v[f].type == SCHEMA_MISSING)
+            add_name(&notes->imputed, &notes->n_imputed, fd->name, strlen(fd->name));
+        else if (fd->kind == SCHEMA_CATEGORICAL &&
+                 schema_category_index(fd, v[f].text, v[f].len) < 0)
+            add_name(&notes->unseen, &notes->n_unseen, fd->name, strlen(fd->name));
+    }
+    r = notes != NULL && (notes->imputed.oom || notes->unseen.oom) ? -ENOMEM : 0;
+out:
+    free(v);
+    free(seen);
+    return r;
+}
+
+void records_put_notes(HttpBuf *out, const RecordNotes *notes)
+{
+    if (notes->n_imputed > 0) {
+        http_buf_puts(out, ",\"imputed\":[");
+        http_buf_put(out, notes->imputed.data, notes->imputed.len);
+        http_buf_put(out, "]", 1);
+    }
+    if (notes->n_unseen > 0) {
+        http_buf_puts(out, ",\"unseen\":[");
+        http_buf_put(out, notes->unseen.data, notes->unseen.len);
+        http_buf_put(out, "]", 1);
+    }
 }
 
 static void put_id_number(HttpBuf *out, double v)
@@ -577,7 +757,7 @@ bool records_fast_single(const char *body, size_t len, const Model *m, float *x,
 {
     const char *p = body, *end = body + len;
 
-    if (body == NULL || !fast_record(&p, end, m, x, id))
+    if (body == NULL || !schema_is_plain(m->schema) || !fast_record(&p, end, m, x, id))
         return false;
     return skip_ws(p, end) == end;
 }
@@ -590,7 +770,7 @@ bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max
     float *x = NULL;
     RecordId *id = NULL;
 
-    if (body == NULL)
+    if (body == NULL || !schema_is_plain(m->schema))
         return false;
     p = skip_ws(p, end);
     if (p >= end || *p != '{')

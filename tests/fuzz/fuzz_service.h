@@ -146,6 +146,7 @@ static Model *fuzz_make_model(void)
     m->meta.epochs_run = 1;
     m->meta.best_epoch = 1;
     m->meta.threshold_q = 0.99f;
+    FUZZ_CHECK(model_set_numeric_schema(m) == 0);
     model_compute_id(m);
     FUZZ_CHECK(model_validate(m) == 0);
     return m;

@@ -444,8 +444,9 @@ def test_sighup_reloads_a_new_file(model, tmp, daemon_factory):
 def test_sigterm_lets_requests_in_flight_complete(model, daemon_factory):
     d = daemon_factory(["--listen", "127.0.0.1:0", "--model", str(model)])
     _, info = d.json("GET", "/model")
-    n = info["n_features"]
-    body = json.dumps({"records": [{"id": i, "values": [0.5] * n} for i in range(500)]})
+    # one value per field: a number, or a category the model knows
+    values = [0.5 if f["kind"] == "numeric" else f["fill"] for f in info["schema"]]
+    body = json.dumps({"records": [{"id": i, "values": values} for i in range(500)]})
     body = body.encode()
     half = len(body) // 2
 

@@ -78,7 +78,34 @@ static void test_defaults_match_the_contract(void **state)
     assert_int_equal(c.top_features, 5);
     assert_int_equal(c.log_level, LOG_LEVEL_INFO);
     assert_string_equal(c.admin_token_file, "");
+    assert_string_equal(c.score_token_file, "");
+    assert_string_equal(c.tls_cert_file, "");
+    assert_string_equal(c.tls_key_file, "");
     assert_false(c.allow_remote);
+}
+
+static void test_security_keys_take_paths(void **state)
+{
+    Config c;
+    char err[512];
+
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "score_token_file", "/etc/aescored/score.token", "t", 1, err,
+                                sizeof(err)),
+                     0);
+    assert_int_equal(
+        config_set(&c, "tls_cert_file", "/etc/aescored/cert.pem", "t", 2, err, sizeof(err)), 0);
+    assert_int_equal(
+        config_set(&c, "tls_key_file", "/etc/aescored/key.pem", "t", 3, err, sizeof(err)), 0);
+    assert_string_equal(c.score_token_file, "/etc/aescored/score.token");
+    assert_string_equal(c.tls_cert_file, "/etc/aescored/cert.pem");
+    assert_string_equal(c.tls_key_file, "/etc/aescored/key.pem");
+    /* empty is allowed (the default: off) */
+    assert_int_equal(config_set(&c, "tls_key_file", "", "t", 4, err, sizeof(err)), 0);
+    assert_string_equal(c.tls_key_file, "");
+    assert_int_equal(config_set(&c, "score_token", "/x", "t", 5, err, sizeof(err)),
+                     CONFIG_E_INVALID);
+    assert_string_equal(err, "t:5: unknown key 'score_token'");
 }
 
 static void test_load_reads_every_value_form(void **state)
@@ -271,6 +298,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_match_the_contract),
+        cmocka_unit_test(test_security_keys_take_paths),
         cmocka_unit_test(test_load_reads_every_value_form),
         cmocka_unit_test(test_load_rejects_unknown_key),
         cmocka_unit_test(test_load_rejects_out_of_range_integer),

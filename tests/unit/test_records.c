@@ -187,21 +187,166 @@ static void test_issues_accumulate_over_a_batch(void **state)
     records_issues_deinit(&iss);
 }
 
+/* A model with fields amount (numeric, fill 10), housing (rent/own + other) and age
+ * (numeric, fill 40): five input columns. Only the schema is read by records_read_model. */
+static Model *schema_model(void)
+{
+    static Model m;
+    static char *names[5] = {"amount", "housing=rent", "housing=own", "housing=*other*", "age"};
+    Schema *sc = calloc(1, sizeof(*sc));
+
+    assert_non_null(sc);
+    sc->n_fields = 3;
+    sc->fields = calloc(3, sizeof(*sc->fields));
+    sc->fields[0] = (SchemaField){.name = strdup("amount"), .fill = 10, .n_columns = 1};
+    sc->fields[1] = (SchemaField){.name = strdup("housing"),
+                                  .kind = SCHEMA_CATEGORICAL,
+                                  .column = 1,
+                                  .n_columns = 3,
+                                  .n_categories = 2,
+                                  .has_other = true,
+                                  .fill = 1};
+    sc->fields[1].categories = calloc(2, sizeof(char *));
+    sc->fields[1].categories[0] = strdup("rent");
+    sc->fields[1].categories[1] = strdup("own");
+    sc->fields[2] = (SchemaField){.name = strdup("age"), .column = 4, .n_columns = 1, .fill = 40};
+    sc->n_columns = 5;
+    assert_int_equal(schema_validate(sc), 0);
+    memset(&m, 0, sizeof(m));
+    m.schema = sc;
+    m.n_features = 5;
+    m.names = names;
+    return &m;
+}
+
+static int read_model_text(const char *text, const RecordPolicy *policy, float *x,
+                           RecordNotes *notes, RecordIssues *iss)
+{
+    Model *m = schema_model();
+    cJSON *j = parse(text);
+    int r = records_read_model(j, m, policy, x, notes, iss);
+
+    cJSON_Delete(j);
+    schema_free(m->schema);
+    return r;
+}
+
 static void test_model_schema_is_used(void **state)
 {
-    Model m;
+    RecordPolicy strict = {0};
     RecordIssues iss;
-    float x[N_SCHEMA];
-    cJSON *j = parse("{\"features\":{\"amount\":1,\"age\":2,\"limit\":3}}");
+    RecordNotes notes;
+    float x[5];
 
     (void) state;
-    memset(&m, 0, sizeof(m));
-    m.n_features = N_SCHEMA;
-    m.names = schema;
     records_issues_init(&iss);
-    assert_int_equal(records_read_model(j, &m, x, &iss), 0);
-    assert_true(x[2] == 3.0f);
-    cJSON_Delete(j);
+    records_notes_init(&notes);
+    assert_int_equal(read_model_text("{\"features\":{\"age\":30,\"housing\":\"own\","
+                                     "\"amount\":3}}",
+                                     &strict, x, &notes, &iss),
+                     0);
+    const float want[] = {3, 0, 1, 0, 30};
+    assert_memory_equal(x, want, sizeof(want));
+    assert_int_equal(notes.n_imputed + notes.n_unseen, 0);
+    assert_int_equal(read_model_text("{\"values\":[1,\"rent\",2]}", &strict, x, &notes, &iss), 0);
+    const float want2[] = {1, 1, 0, 0, 2};
+    assert_memory_equal(x, want2, sizeof(want2));
+    records_notes_deinit(&notes);
+    records_issues_deinit(&iss);
+}
+
+static void test_missing_fields_are_imputed_up_to_the_allowed_share(void **state)
+{
+    RecordPolicy strict = {0}, third = {.max_missing_percent = 34};
+    RecordIssues iss;
+    RecordNotes notes;
+    float x[5];
+
+    (void) state;
+    records_issues_init(&iss);
+    records_notes_init(&notes);
+    /* strict: a null and an absent field are both missing and named */
+    assert_int_equal(read_model_text("{\"features\":{\"amount\":null,\"housing\":\"own\"}}",
+                                     &strict, x, &notes, &iss),
+                     RECORDS_E_SCHEMA);
+    assert_list(&iss.missing, "\"amount\",\"age\"");
+    records_issues_deinit(&iss);
+
+    /* one of three missing is within 34 %: imputed with the fill value and reported */
+    records_issues_init(&iss);
+    assert_int_equal(read_model_text("{\"features\":{\"amount\":null,\"housing\":\"own\","
+                                     "\"age\":5}}",
+                                     &third, x, &notes, &iss),
+                     0);
+    assert_true(x[0] == 10);
+    assert_list(&notes.imputed, "\"amount\"");
+    /* a missing category takes the mode (own, fill 1) */
+    records_notes_deinit(&notes);
+    assert_int_equal(
+        read_model_text("{\"features\":{\"amount\":1,\"age\":5}}", &third, x, &notes, &iss), 0);
+    assert_true(x[1] == 0 && x[2] == 1 && x[3] == 0);
+    assert_list(&notes.imputed, "\"housing\"");
+    records_notes_deinit(&notes);
+    /* two of three is over the share */
+    assert_int_equal(read_model_text("{\"features\":{\"age\":5}}", &third, x, &notes, &iss),
+                     RECORDS_E_SCHEMA);
+    assert_list(&iss.missing, "\"amount\",\"housing\"");
+    records_notes_deinit(&notes);
+    records_issues_deinit(&iss);
+}
+
+static void test_unseen_categories_map_to_other_and_are_reported(void **state)
+{
+    RecordPolicy strict = {0};
+    RecordIssues iss;
+    RecordNotes notes;
+    float x[5];
+
+    (void) state;
+    records_issues_init(&iss);
+    records_notes_init(&notes);
+    assert_int_equal(read_model_text("{\"features\":{\"amount\":1,\"housing\":\"castle\","
+                                     "\"age\":2}}",
+                                     &strict, x, &notes, &iss),
+                     0);
+    assert_true(x[1] == 0 && x[2] == 0 && x[3] == 1);
+    assert_list(&notes.unseen, "\"housing\"");
+    HttpBuf b = HTTP_BUF_INIT;
+    records_put_notes(&b, &notes);
+    assert_string_equal(b.data, ",\"unseen\":[\"housing\"]");
+    http_buf_deinit(&b);
+    records_notes_deinit(&notes);
+    records_issues_deinit(&iss);
+}
+
+static void test_numbers_as_strings_need_lenient_numbers(void **state)
+{
+    RecordPolicy strict = {0}, lenient = {.lenient_numbers = true};
+    const char *rec = "{\"features\":{\"amount\":\"12.5\",\"housing\":\"rent\",\"age\":2}}";
+    RecordIssues iss;
+    float x[5];
+
+    (void) state;
+    records_issues_init(&iss);
+    assert_int_equal(read_model_text(rec, &strict, x, NULL, &iss), RECORDS_E_SCHEMA);
+    assert_list(&iss.invalid, "\"amount\"");
+    assert_string_equal(iss.message,
+                        "field \"amount\" is a number sent as a string (lenient_numbers is off)");
+    records_issues_deinit(&iss);
+    records_issues_init(&iss);
+    assert_int_equal(read_model_text(rec, &lenient, x, NULL, &iss), 0);
+    assert_true(x[0] == 12.5f);
+    assert_int_equal(read_model_text("{\"features\":{\"amount\":\"12x\",\"housing\":\"rent\","
+                                     "\"age\":2}}",
+                                     &lenient, x, NULL, &iss),
+                     RECORDS_E_SCHEMA);
+    /* a number where a category belongs is never accepted */
+    records_issues_deinit(&iss);
+    records_issues_init(&iss);
+    assert_int_equal(read_model_text("{\"features\":{\"amount\":1,\"housing\":3,\"age\":2}}",
+                                     &lenient, x, NULL, &iss),
+                     RECORDS_E_SCHEMA);
+    assert_list(&iss.invalid, "\"housing\"");
     records_issues_deinit(&iss);
 }
 
@@ -291,6 +436,9 @@ int main(void)
         cmocka_unit_test(test_label_is_read_when_allowed),
         cmocka_unit_test(test_issues_accumulate_over_a_batch),
         cmocka_unit_test(test_model_schema_is_used),
+        cmocka_unit_test(test_missing_fields_are_imputed_up_to_the_allowed_share),
+        cmocka_unit_test(test_unseen_categories_map_to_other_and_are_reported),
+        cmocka_unit_test(test_numbers_as_strings_need_lenient_numbers),
         cmocka_unit_test(test_id_is_echoed_as_given),
         cmocka_unit_test(test_depth_scan_skips_strings),
         cmocka_unit_test(test_utf8_check_refuses_bad_sequences),

@@ -1,0 +1,157 @@
+"""Records as a credit service sends them: text fields, missing values, numbers as strings.
+
+A model is trained with the real CLI on a small CSV with a categorical column and an id
+column; the real daemon then scores records against it.
+"""
+
+import json
+import os
+import random
+import subprocess
+
+import pytest
+
+from daemon_util import AESCORE, Daemon
+
+
+def write_mixed_csv(path, rows=300, seed=3):
+    rnd = random.Random(seed)
+    with open(path, "w") as f:
+        f.write("customer_id,amount,months_employed,housing,label\n")
+        for i in range(rows):
+            housing = rnd.choice(["rent"] * 5 + ["own"] * 4 + ["free"])
+            amount = rnd.gauss(1000 if housing == "own" else 400, 50)
+            f.write("c%04d,%.2f,%d,%s,0\n" % (i, amount, rnd.randint(1, 120), housing))
+        # a rare category (fewer rows than --min-category-rows) folds into *other*
+        f.write("c9999,500,12,boat,0\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mixed")
+    out = str(d / "mixed.aes")
+    r = subprocess.run([AESCORE, "train", "--data", write_mixed_csv(str(d / "train.csv")),
+                        "--out", out, "--epochs", "10", "--ensemble", "1", "--quiet"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def config(tmp_path, **keys):
+    path = tmp_path / "aescored.conf"
+    path.write_text("".join("%s = %s\n" % kv for kv in keys.items()))
+    return path
+
+
+def record(**fields):
+    base = {"amount": 410.0, "months_employed": 30, "housing": "rent"}
+    base.update(fields)
+    return {"id": "r1", "features": {k: v for k, v in base.items() if v is not ...}}
+
+
+def test_model_reports_its_schema(model, tmp_path):
+    with Daemon(model) as d:
+        status, m = d.get_json("/model")
+    assert status == 200
+    assert m["features"] == ["amount", "months_employed", "housing"]
+    assert m["ignored"] == ["customer_id"]
+    housing = m["schema"][2]
+    assert housing["kind"] == "categorical"
+    assert sorted(housing["categories"]) == ["free", "own", "rent"]  # boat: too rare
+    assert housing["other"] is True
+    assert housing["fill"] == housing["categories"][0]  # the most frequent
+    assert m["schema"][0]["kind"] == "numeric" and m["input"] == 2 + 4
+
+
+def test_text_fields_are_scored_and_explained_by_field(model, tmp_path):
+    with Daemon(model) as d:
+        status, r = d.post_json("/score", record())
+        status2, odd = d.post_json("/score", record(amount=5000.0))
+    assert status == 200 and status2 == 200
+    assert "imputed" not in r and "unseen" not in r
+    assert odd["score"] > r["score"]
+    names = [t["name"] for t in odd["top_features"]]
+    assert set(names) <= {"amount", "months_employed", "housing"}  # fields, not columns
+
+
+def test_unseen_category_maps_to_other_and_is_counted(model, tmp_path):
+    with Daemon(model) as d:
+        status, r = d.post_json("/score", record(housing="castle"))
+        _, boat = d.post_json("/score", record(housing="boat"))  # folded into *other* too
+        metrics = d.request("GET", "/metrics")[2]
+    assert status == 200
+    assert r["unseen"] == ["housing"]
+    assert boat["unseen"] == ["housing"] and boat["score"] == r["score"]
+    assert b"aescore_unseen_categories_total 2" in metrics
+
+
+def test_missing_fields_are_refused_by_default(model, tmp_path):
+    with Daemon(model) as d:
+        status, r = d.post_json("/score", record(months_employed=...))
+        status2, r2 = d.post_json("/score", record(months_employed=None))
+    for s, body in ((status, r), (status2, r2)):
+        assert s == 422
+        assert body["error"]["code"] == "schema_mismatch"
+        assert body["error"]["missing"] == ["months_employed"]
+
+
+def test_missing_fields_are_imputed_within_the_configured_share(model, tmp_path):
+    with Daemon(model, config=config(tmp_path, max_missing_percent=34)) as d:
+        status, r = d.post_json("/score", record(months_employed=None))
+        _, m = d.get_json("/model")
+        fill = m["schema"][1]["fill"]
+        _, explicit = d.post_json("/score", record(months_employed=fill))
+        status3, r3 = d.post_json("/score", record(months_employed=..., housing=None))
+        metrics = d.request("GET", "/metrics")[2]
+    assert status == 200
+    assert r["imputed"] == ["months_employed"]
+    assert r["score"] == explicit["score"]  # imputed with the fill /model shows
+    assert status3 == 422
+    assert r3["error"]["missing"] == ["months_employed", "housing"]
+    assert b"aescore_imputed_fields_total 1" in metrics
+
+
+def test_numbers_as_strings_only_when_lenient(model, tmp_path):
+    with Daemon(model) as d:
+        status, r = d.post_json("/score", record(amount="410.0"))
+    assert status == 422
+    assert r["error"]["invalid"] == ["amount"]
+    assert "lenient_numbers" in r["error"]["message"]
+    with Daemon(model, config=config(tmp_path, lenient_numbers="yes")) as d:
+        status, r = d.post_json("/score", record(amount="410.0"))
+        _, plain = d.post_json("/score", record(amount=410.0))
+        status3, r3 = d.post_json("/score", record(amount="4l0"))
+    assert status == 200 and r["score"] == plain["score"]
+    assert status3 == 422 and r3["error"]["invalid"] == ["amount"]
+
+
+def test_a_category_must_be_a_string(model, tmp_path):
+    with Daemon(model, config=config(tmp_path, lenient_numbers="yes")) as d:
+        status, r = d.post_json("/score", record(housing=3))
+    assert status == 422 and r["error"]["invalid"] == ["housing"]
+
+
+def test_values_arrays_take_one_value_per_field(model, tmp_path):
+    with Daemon(model) as d:
+        status, r = d.post_json("/score", {"values": [410.0, 30, "rent"]})
+        _, named = d.post_json("/score", record())
+        status2, r2 = d.post_json("/score/batch", {"records": [
+            {"values": [410.0, 30, "rent"]}, {"values": [410.0, 30, "castle"]}]})
+    assert status == 200 and r["score"] == named["score"]
+    assert status2 == 200
+    assert "unseen" not in r2["results"][0] and r2["results"][1]["unseen"] == ["housing"]
+
+
+def test_retrain_takes_text_csv_and_keeps_the_schema(model, tmp_path):
+    csv = open(write_mixed_csv(str(tmp_path / "new.csv"), seed=9)).read()
+    with Daemon(model) as d:
+        status, _, body = d.request("POST", "/retrain", body=csv.encode(),
+                                    headers={"Content-Type": "text/csv"})
+        assert status == 202, body
+        st = d.wait_job()
+        assert st["state"] == "succeeded", st
+        _, m = d.get_json("/model")
+    assert m["model_version"] == 2
+    assert m["features"] == ["amount", "months_employed", "housing"]
+    assert m["ignored"] == ["customer_id"]

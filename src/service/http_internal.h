@@ -99,6 +99,10 @@ typedef struct HttpServer {
     Metrics *metrics;
     char *admin_token; /* NULL: admin endpoints are open */
     size_t admin_token_len;
+    char *score_token; /* NULL: /score and /score/batch are open */
+    size_t score_token_len;
+    struct HttpGuard *guard; /* connection admission and deadlines (http_guard.c) */
+    char *tls_cert, *tls_key; /* PEM text handed to MHD; NULL: plain HTTP */
     int listen_fd; /* socket handed to MHD, or -1 when MHD bound its own */
     uint16_t port;
     atomic_bool stopping;
@@ -139,6 +143,26 @@ struct HttpRequest {
     bool replied;    /* a response was queued */
     unsigned status; /* of the queued response */
 };
+
+/* ---- http_guard.c: connection limit, eviction of idle connections, receive deadlines ---- */
+typedef struct HttpGuard HttpGuard;
+typedef struct HttpConn HttpConn;
+
+/* raw_replies: plain HTTP, so a 503/408 may be written on a connection MHD has not
+ * answered yet. Starts the reaper thread. Returns 0 or -errno. */
+int http_guard_new(HttpGuard **out, unsigned max_connections, unsigned timeout_s,
+                   bool raw_replies);
+/* After MHD_stop_daemon. Accepts NULL. */
+HttpGuard *http_guard_free(HttpGuard *g);
+/* MHD_OPTION_NOTIFY_CONNECTION callback; cls is the HttpGuard. */
+void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+/* The request's life on its connection: headers in, n body bytes in, body complete,
+ * reply done (the connection is idle again). Each accepts g == NULL. */
+void http_guard_request_started(HttpGuard *g, struct MHD_Connection *conn);
+void http_guard_body(HttpGuard *g, struct MHD_Connection *conn, size_t n);
+void http_guard_request_received(HttpGuard *g, struct MHD_Connection *conn);
+void http_guard_request_done(HttpGuard *g, struct MHD_Connection *conn);
 
 /* ---- http_body.c ---- */
 enum {
@@ -210,29 +234,8 @@ typedef enum RecordFlags {
 int records_read(const cJSON *rec, char *const *names, size_t n, unsigned flags, float *x,
                  int *label, RecordIssues *iss);
 
-/* How strictly scoring records are read (from the Config). */
-typedef struct RecordPolicy {
-    unsigned max_missing_percent; /* more missing fields than this share: 422 */
-    bool lenient_numbers;         /* "12.5" accepted for a numeric field */
-} RecordPolicy;
-
-/* What reading a record did besides filling x: fields imputed, categories never seen. */
-typedef struct RecordNotes {
-    HttpBuf imputed, unseen; /* comma-separated JSON strings (field names) */
-    size_t n_imputed, n_unseen;
-} RecordNotes;
-
-void records_notes_init(RecordNotes *notes);
-void records_notes_deinit(RecordNotes *notes);
-/* Appends ,"imputed":[...] and ,"unseen":[...] when they are not empty. */
-void records_put_notes(HttpBuf *out, const RecordNotes *notes);
-
-/* Reads one scoring record against the model's schema (fields by name, or "values" in field
- * order; see records.c) and encodes it into x[m->n_features]. notes (may be NULL) collects
- * the imputed fields and unseen categories. Returns 0, RECORDS_E_SCHEMA (iss says why) or
- * -ENOMEM. */
-int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
-                       RecordNotes *notes, RecordIssues *iss);
+/* Same against a model's schema, with index lookups through model_feature_index. */
+int records_read_model(const cJSON *rec, const Model *m, float *x, RecordIssues *iss);
 
 /* The record's "id" (string or number) as a JSON fragment for echoing ("null" when
  * absent). Returns 0 or RECORDS_E_SCHEMA for another type. */

@@ -28,6 +28,7 @@
 #include "http_internal.h"
 
 #define LOG_PATH_MAX 160 /* request paths are cut to this in logs */
+#define TLS_PEM_MAX  (1024 * 1024)
 
 static const HttpRoute routes[] = {
     {"/score", "POST", HTTP_EP_SCORE, HTTP_BODY_JSON, false, api_score},
@@ -104,12 +105,12 @@ static bool token_equal(const char *given, size_t glen, const char *token, size_
     return diff == 0;
 }
 
-static bool authorized(HttpRequest *req)
+/* Does the request carry "Authorization: Bearer <token>"? A NULL token lets everyone in. */
+static bool authorized(HttpRequest *req, const char *token, size_t token_len)
 {
-    const HttpServer *s = req->server;
     const char *auth;
 
-    if (s->admin_token == NULL)
+    if (token == NULL)
         return true;
     auth = header(req, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
@@ -117,7 +118,7 @@ static bool authorized(HttpRequest *req)
     auth += 7;
     while (*auth == ' ')
         auth++;
-    return token_equal(auth, strlen(auth), s->admin_token, s->admin_token_len);
+    return token_equal(auth, strlen(auth), token, token_len);
 }
 
 /* Everything decided before the body: returns MHD_YES to go on reading, or the result of
@@ -154,9 +155,13 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url)
     if (cl != NULL && te != NULL)
         return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
                                 "Content-Length together with Transfer-Encoding is refused");
-    if (req->route->admin && !authorized(req))
+    if (req->route->admin && !authorized(req, s->admin_token, s->admin_token_len))
         return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,
                                 "this endpoint needs Authorization: Bearer <admin token>");
+    if ((req->endpoint == HTTP_EP_SCORE || req->endpoint == HTTP_EP_SCORE_BATCH) &&
+        !authorized(req, s->score_token, s->score_token_len))
+        return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,
+                                "this endpoint needs Authorization: Bearer <scoring token>");
 
     switch (req->route->body) {
     case HTTP_BODY_NONE:
@@ -222,6 +227,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &req->start);
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = req;
+        http_guard_request_started(s->guard, conn);
         return first_call(req, url);
     }
     if (req->replied) {
@@ -229,8 +235,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (*upload_data_size > 0)
+    if (*upload_data_size > 0) {
+        http_guard_body(s->guard, conn, *upload_data_size);
         return http_body_append(req, upload_data, upload_data_size) < 0 ? MHD_NO : MHD_YES;
+    }
+    http_guard_request_received(s->guard, conn);
     if (req->too_large)
         return http_reply_error(req, HTTP_E_BODY_TOO_LARGE, NULL,
                                 "the body is larger than this endpoint accepts (%zu bytes)",
@@ -246,9 +255,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct timespec now;
     double seconds;
 
-    (void) conn;
     if (req == NULL)
         return;
+    http_guard_request_done(s->guard, conn);
     clock_gettime(CLOCK_MONOTONIC, &now);
     seconds = (double) (now.tv_sec - req->start.tv_sec) +
               (double) (now.tv_nsec - req->start.tv_nsec) * 1e-9;
@@ -279,42 +288,74 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     log_write(LOG_LEVEL_WARNING, "http", "libmicrohttpd: %s", line);
 }
 
-static int read_token(HttpServer *s, const char *path, char *err, size_t err_size)
+/* Reads a whole small file (a token, a PEM certificate or key) into a NUL-terminated buffer
+ * that the caller wipes and frees. `what` names it in errors. */
+static int read_secret(const char *path, const char *what, size_t max, char **out, size_t *len,
+                       char *err, size_t err_size)
 {
-    char buf[4097];
-    size_t n;
     FILE *f = fopen(path, "re");
+    char *buf;
+    size_t n;
     int r;
 
     if (f == NULL) {
         r = -errno;
-        snprintf(err, err_size, "%s: cannot read the admin token: %s", path, strerror(errno));
+        snprintf(err, err_size, "%s: cannot read the %s: %s", path, what, strerror(errno));
         return r;
     }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf = malloc(max + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    n = fread(buf, 1, max + 1, f);
     r = ferror(f) ? -EIO : 0;
     fclose(f);
+    if (r == 0 && n > max)
+        r = -EFBIG;
     if (r < 0) {
-        snprintf(err, err_size, "%s: cannot read the admin token", path);
+        snprintf(err, err_size, "%s: cannot read the %s: %s", path, what, strerror(-r));
+        explicit_bzero(buf, max + 1);
+        free(buf);
         return r;
     }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static void free_secret(char *p, size_t len)
+{
+    if (p != NULL) {
+        explicit_bzero(p, len);
+        free(p);
+    }
+}
+
+/* A bearer token: one non-empty line (trailing blanks and newline dropped). */
+static int read_token(const char *path, const char *what, char **token, size_t *token_len,
+                      char *err, size_t err_size)
+{
+    char *buf = NULL;
+    size_t n = 0, cap;
+    int r = read_secret(path, what, 4096, &buf, &n, err, err_size);
+
+    if (r < 0)
+        return r;
+    cap = n;
     while (n > 0 &&
            (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         n--;
     if (n == 0 || memchr(buf, '\0', n) != NULL || memchr(buf, '\n', n) != NULL) {
-        snprintf(err, err_size, "%s: the admin token must be one non-empty line", path);
-        explicit_bzero(buf, sizeof(buf));
+        snprintf(err, err_size, "%s: the %s must be one non-empty line", path, what);
+        free_secret(buf, cap);
         return -EINVAL;
     }
-    s->admin_token = malloc(n + 1);
-    if (s->admin_token == NULL) {
-        explicit_bzero(buf, sizeof(buf));
-        return -ENOMEM;
-    }
-    memcpy(s->admin_token, buf, n);
-    s->admin_token[n] = '\0';
-    s->admin_token_len = n;
-    explicit_bzero(buf, sizeof(buf));
+    explicit_bzero(buf + n, cap - n);
+    buf[n] = '\0';
+    *token = buf;
+    *token_len = n;
     return 0;
 }
 
@@ -380,6 +421,8 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     unsigned threads = config->threads, limit;
+    struct MHD_OptionItem extra[4]; /* ours, passed as one MHD_OPTION_ARRAY */
+    size_t n_extra = 0;
     const union MHD_DaemonInfo *info;
     int r;
 
@@ -397,16 +440,65 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
     if (r < 0)
         goto fail;
     if (config->admin_token_file[0] != '\0') {
-        r = read_token(s, config->admin_token_file, err, err_size);
+        r = read_token(config->admin_token_file, "admin token", &s->admin_token,
+                       &s->admin_token_len, err, err_size);
         if (r < 0)
             goto fail;
+    }
+    if (config->score_token_file[0] != '\0') {
+        r = read_token(config->score_token_file, "scoring token", &s->score_token,
+                       &s->score_token_len, err, err_size);
+        if (r < 0)
+            goto fail;
+    }
+    if (config->tls_cert_file[0] != '\0' || config->tls_key_file[0] != '\0') {
+        size_t unused;
+
+        if (config->tls_cert_file[0] == '\0' || config->tls_key_file[0] == '\0') {
+            r = -EINVAL;
+            snprintf(err, err_size, "tls_cert_file and tls_key_file must be set together");
+            goto fail;
+        }
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+            r = -ENOTSUP;
+            snprintf(err, err_size, "this libmicrohttpd was built without TLS support");
+            goto fail;
+        }
+        r = read_secret(config->tls_cert_file, "TLS certificate", TLS_PEM_MAX, &s->tls_cert,
+                        &unused, err, err_size);
+        if (r < 0)
+            goto fail;
+        r = read_secret(config->tls_key_file, "TLS key", TLS_PEM_MAX, &s->tls_key, &unused, err,
+                        err_size);
+        if (r < 0)
+            goto fail;
+        flags |= MHD_USE_TLS;
     }
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned) n : 1;
     }
-    /* MHD divides the limit among the pool threads and refuses one below the pool size */
-    limit = config->max_connections < threads ? threads : config->max_connections;
+    /* http_guard admits max_connections. MHD's own limit sits above it, with room for the
+     * connections the guard has shut down and MHD has not cleaned up yet (a flood of new
+     * connections outpaces the cleanup within one poll round): at its limit MHD drops new
+     * connections, or stops accepting and leaves clients in the backlog. MHD divides the
+     * limit among the pool threads and refuses one below the pool size. */
+    limit = 2 * config->max_connections + 64;
+    if (limit < threads)
+        limit = threads;
+    r = http_guard_new(&s->guard, config->max_connections, config->connection_timeout,
+                       s->tls_cert == NULL);
+    if (r < 0) {
+        snprintf(err, err_size, "cannot start the connection guard: %s", strerror(-r));
+        goto fail;
+    }
+    extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                               (intptr_t) http_guard_notify, s->guard};
+    if (s->tls_cert != NULL) {
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+    }
+    extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
     if (listen_fd >= 0) {
         int fl = fcntl(listen_fd, F_GETFL);
@@ -432,7 +524,7 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
             MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, config->connection_memory_limit,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTEN_SOCKET,
-            (MHD_socket) listen_fd, MHD_OPTION_END);
+            (MHD_socket) listen_fd, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
     else
         s->daemon = MHD_start_daemon(
             flags, sockaddr_port(&ss), NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
@@ -440,7 +532,7 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
             MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, config->connection_memory_limit,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *) &ss, MHD_OPTION_END);
+            (struct sockaddr *) &ss, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
     (void) sslen;
     if (s->daemon == NULL) {
         r = -EADDRNOTAVAIL;
@@ -458,8 +550,9 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
                 ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &bound)->sin6_port
                                                   : ((struct sockaddr_in *) &bound)->sin_port);
     }
-    log_debug("http", "%u worker threads, %u connections, %us timeout", threads, limit,
-              config->connection_timeout);
+    log_debug("http", "%u worker threads, %u connections (%u with those closing), %us timeout%s",
+              threads, config->max_connections, limit, config->connection_timeout,
+              s->tls_cert != NULL ? ", TLS" : "");
     *out = s;
     return 0;
 
@@ -495,10 +588,11 @@ HttpServer *http_server_free(HttpServer *s)
             close(fd);
     }
     metrics_free(s->metrics);
-    if (s->admin_token != NULL) {
-        explicit_bzero(s->admin_token, s->admin_token_len);
-        free(s->admin_token);
-    }
+    http_guard_free(s->guard);
+    free_secret(s->admin_token, s->admin_token_len);
+    free_secret(s->score_token, s->score_token_len);
+    free_secret(s->tls_key, s->tls_key != NULL ? strlen(s->tls_key) : 0);
+    free(s->tls_cert);
     free(s);
     return NULL;
 }

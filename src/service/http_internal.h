@@ -234,8 +234,37 @@ typedef enum RecordFlags {
 int records_read(const cJSON *rec, char *const *names, size_t n, unsigned flags, float *x,
                  int *label, RecordIssues *iss);
 
-/* Same against a model's schema, with index lookups through model_feature_index. */
-int records_read_model(const cJSON *rec, const Model *m, float *x, RecordIssues *iss);
+/* How strictly scoring records are read (from the Config). */
+typedef struct RecordPolicy {
+    unsigned max_missing_percent; /* more missing fields than this share: 422 */
+    bool lenient_numbers;         /* "12.5" accepted for a numeric field */
+} RecordPolicy;
+
+/* What reading a record did besides filling x: fields imputed, categories never seen. */
+typedef struct RecordNotes {
+    HttpBuf imputed, unseen; /* comma-separated JSON strings (field names) */
+    size_t n_imputed, n_unseen;
+} RecordNotes;
+
+void records_notes_init(RecordNotes *notes);
+void records_notes_deinit(RecordNotes *notes);
+/* Appends ,"imputed":[...] and ,"unseen":[...] when they are not empty. */
+void records_put_notes(HttpBuf *out, const RecordNotes *notes);
+
+/* Reads one scoring record against the model's schema (fields by name, or "values" in field
+ * order; see records.c) and encodes it into x[m->n_features]. notes (may be NULL) collects
+ * the imputed fields and unseen categories. Returns 0, RECORDS_E_SCHEMA (iss says why) or
+ * -ENOMEM. */
+int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
+                       RecordNotes *notes, RecordIssues *iss);
+
+/* Training records (POST /retrain): {"features": {name: value}} or {"values": [...]} in the
+ * order of names[n], values numbers, strings (a column with any string is a text column),
+ * null or absent (missing); "label": 0|1 and "id" allowed. Builds a mixed Dataset as
+ * dataset_parse_csv's mixed mode does. Returns 0, RECORDS_E_SCHEMA (iss names the record
+ * indices and fields) or -ENOMEM. */
+int records_to_dataset(const cJSON *records, char *const *names, size_t n, Dataset **out,
+                       RecordIssues *iss);
 
 /* The record's "id" (string or number) as a JSON fragment for echoing ("null" when
  * absent). Returns 0 or RECORDS_E_SCHEMA for another type. */

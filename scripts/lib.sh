@@ -7,8 +7,9 @@ AE_BUILD_PACKAGES=(meson ninja-build gcc pkg-config libc6-dev zlib1g-dev libinih
                    libmicrohttpd-dev libcjson-dev libsystemd-dev)
 # Extra packages for `meson test`: cmocka (tests/unit), pytest (tests/integration), systemd
 # for systemd-socket-activate / systemd-analyze used by the daemon tests, nginx for the
-# cluster test (tests/integration/test_cluster.py).
-AE_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest systemd curl nginx)
+# cluster test (tests/integration/test_cluster.py), openssl for the self-signed certificate
+# of the TLS test (tests/integration/test_security.py).
+AE_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest systemd curl nginx openssl)
 
 # Debian's own tools first (python3 with the python3-* packages apt installs, meson, gcc), even
 # when a user-level python (pyenv, a virtualenv) comes earlier in PATH.

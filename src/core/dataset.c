@@ -38,10 +38,10 @@
 #define INITIAL_ROWS 256 /* first row capacity; doubled from there */
 
 typedef struct Parser {
-    const char *p;   /* cursor; p <= end always */
-    const char *end; /* one past the last byte of the text */
+    const char *p;     /* cursor; p <= end always */
+    const char *end;   /* one past the last byte of the text */
     const char *begin; /* the first byte of the text (spans are offsets from here) */
-    size_t line;     /* 1-based file line of the cursor */
+    size_t line;       /* 1-based file line of the cursor */
     const char *source;
     char *err;
     size_t err_size;
@@ -281,6 +281,8 @@ static int parse_cell(Parser *ps, size_t col, bool is_label, float *value, const
     *start = s;
     *stop = e;
     *kind = CELL_NUMBER;
+    if (mixed && memchr(s, '\0', (size_t) (e - s)) != NULL)
+        return fail_at(ps, col, "NUL byte in a cell");
     if (e == s) {
         if (!mixed)
             return fail_at(ps, col, "empty cell");
@@ -504,8 +506,7 @@ static int grow_rows(Dataset *ds, bool has_label, size_t *cap)
 
 /* Parses the data rows after the header into ds. In mixed mode also fills *spans (one per
  * feature cell, grown with the rows) and marks text columns in ds->is_text. */
-static int parse_rows(Parser *ps, Dataset *ds, size_t n_fields, size_t label_col,
-                      CellSpan **spans)
+static int parse_rows(Parser *ps, Dataset *ds, size_t n_fields, size_t label_col, CellSpan **spans)
 {
     size_t cap = 0;
     int r;

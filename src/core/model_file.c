@@ -30,15 +30,15 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define MAGIC           "AESCORE\0"
-#define MAGIC_LEN       8
-#define FIXED_HEADER_V1 32 /* magic .. names_bytes */
-#define FIXED_HEADER_V2 36 /* magic .. schema_bytes */
-#define META_LEN        (8 + 8 + 8 + 4 * 6 + MODEL_ID_LEN) /* rows .. model id */
-#define CRC_LEN         4
-#define MAX_NAMES_BYTES (1024u * 1024u)
+#define MAGIC            "AESCORE\0"
+#define MAGIC_LEN        8
+#define FIXED_HEADER_V1  32                                 /* magic .. names_bytes */
+#define FIXED_HEADER_V2  36                                 /* magic .. schema_bytes */
+#define META_LEN         (8 + 8 + 8 + 4 * 6 + MODEL_ID_LEN) /* rows .. model id */
+#define CRC_LEN          4
+#define MAX_NAMES_BYTES  (1024u * 1024u)
 #define MAX_SCHEMA_BYTES (16u * 1024u * 1024u)
-#define MAX_LOAD_BYTES  ((size_t) 2 << 30) /* files larger than 2 GiB are not models */
+#define MAX_LOAD_BYTES   ((size_t) 2 << 30) /* files larger than 2 GiB are not models */
 
 /* ---------------------------------------------------------------- little-endian bytes */
 
@@ -163,9 +163,8 @@ static bool total_len(const Counts *c, size_t *out, size_t *params_out)
             return false;
     }
     if (!add_ok(&total, c->names_bytes) || !add_ok(&total, c->schema_bytes) ||
-        !mul_ok(c->f, 8, &t) || !add_ok(&total, t) ||
-        !mul_ok(c->p, 4, &t) || !add_ok(&total, t) || !mul_ok(c->m, n_params, &t) ||
-        !mul_ok(t, 4, &t) || !add_ok(&total, t))
+        !mul_ok(c->f, 8, &t) || !add_ok(&total, t) || !mul_ok(c->p, 4, &t) || !add_ok(&total, t) ||
+        !mul_ok(c->m, n_params, &t) || !mul_ok(t, 4, &t) || !add_ok(&total, t))
         return false;
     *out = total;
     *params_out = n_params;
@@ -246,8 +245,9 @@ static int decode_schema(const unsigned char *block, size_t len, const Model *m,
         (s->fields = calloc(n_fields, sizeof(*s->fields))) == NULL ||
         (s->ignored = calloc(n_ignored ? n_ignored : 1, sizeof(*s->ignored))) == NULL)
         goto nomem;
-    for (; s->n_fields < n_fields; s->n_fields++) {
-        SchemaField *fd = &s->fields[s->n_fields];
+    while (s->n_fields < n_fields) {
+        /* counted before it is filled, so schema_free frees what a failure leaves behind */
+        SchemaField *fd = &s->fields[s->n_fields++];
         size_t n_categories;
 
         if (rd.end - rd.p < 12)
@@ -419,9 +419,8 @@ static int check_header(const unsigned char *buf, size_t len, Counts *c, size_t 
     c->names_bytes = get_u32(&p);
     c->schema_bytes = c->version >= 2 ? get_u32(&p) : 0;
     if (c->f < 1 || c->f > MODEL_MAX_FEATURES || c->l < 2 || c->l > NN_MAX_LAYERS || c->m < 1 ||
-        c->m > MODEL_MAX_MEMBERS || c->p != MODEL_PERCENTILES ||
-        c->names_bytes > MAX_NAMES_BYTES || c->schema_bytes > MAX_SCHEMA_BYTES ||
-        (c->version >= 2 && c->schema_bytes < 8))
+        c->m > MODEL_MAX_MEMBERS || c->p != MODEL_PERCENTILES || c->names_bytes > MAX_NAMES_BYTES ||
+        c->schema_bytes > MAX_SCHEMA_BYTES || (c->version >= 2 && c->schema_bytes < 8))
         return MODEL_FILE_E_SHAPE;
 
     if (len - fixed_header(c) < 4 * (c->l + 1))

@@ -150,7 +150,12 @@ typedef struct Work {
     float *params, *best, *grads, *m, *v;
     float *batch;        /* batch * f */
     float *scratch;      /* nn scratch for max(batch, VAL_BLOCK) rows */
+    double baseline;     /* loss of reconstructing every row as the mean: mean z^2 */
 } Work;
+
+/* A loss this many times the baseline is no fit at all: the weights have blown up (with
+ * tanh or sigmoid a huge learning rate saturates the units and the loss stays finite). */
+#define DIVERGED_FACTOR 1e4
 
 static double validation_loss(const Work *w, const float *params)
 {
@@ -218,10 +223,17 @@ static int train_member(Work *w, const TrainParams *p, size_t member, const atom
         double elapsed = now_seconds() - t0;
 
         if (!isfinite(train_loss) || !isfinite(val_loss) ||
-            !all_finite(w->params, nn->n_params)) {
-            snprintf(err, err_size,
-                     "training diverged at epoch %zu (loss is not finite); try a smaller lr",
-                     epoch);
+            !all_finite(w->params, nn->n_params) ||
+            train_loss > DIVERGED_FACTOR * w->baseline) {
+            if (isfinite(train_loss) && isfinite(val_loss))
+                snprintf(err, err_size,
+                         "training diverged at epoch %zu (loss %.3g, %.0f times that of "
+                         "predicting the mean); try a smaller lr",
+                         epoch, train_loss, train_loss / w->baseline);
+            else
+                snprintf(err, err_size,
+                         "training diverged at epoch %zu (loss is not finite); try a smaller lr",
+                         epoch);
             return TRAIN_E_DIVERGED;
         }
         res->epochs_run = epoch;
@@ -462,6 +474,10 @@ static int train_numeric(const Dataset *ds, const TrainParams *p, int64_t create
     w.nn = &nn;
     w.f = f;
     w.z = z;
+    for (size_t k = 0; k < w.n_train * f; k++)
+        w.baseline += (double) z[k] * z[k];
+    /* at least 1: constant columns standardise to 0 and would make the baseline tiny */
+    w.baseline = fmax(w.baseline / (double) (w.n_train * f), 1.0);
     w.z_val = z_val;
     w.scratch = block;
 

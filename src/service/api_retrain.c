@@ -369,7 +369,6 @@ static enum MHD_Result json_to_dataset(HttpRequest *req, const Model *m, TrainPa
     Dataset *ds = NULL;
     RecordIssues iss;
     enum MHD_Result ret = MHD_YES;
-    bool any_label = false;
 
     *replied = true;
     records_issues_init(&iss);
@@ -418,10 +417,17 @@ static enum MHD_Result json_to_dataset(HttpRequest *req, const Model *m, TrainPa
         goto done;
     }
     if (m != NULL) {
-        names = m->names;
-        n_names = m->n_features;
-    } else {
-        /* no served schema: the first record's feature names define it */
+        /* the served model's fields, then the columns it ignored (they may come along) */
+        const Schema *sc = m->schema;
+        n_names = sc->n_fields + sc->n_ignored;
+        names = calloc(n_names, sizeof(*names));
+        if (names == NULL)
+            goto oom;
+        for (i = 0; i < sc->n_fields; i++)
+            names[i] = sc->fields[i].name;
+        for (i = 0; i < sc->n_ignored; i++)
+            names[sc->n_fields + i] = sc->ignored[i];
+    } else { /* no served schema: the first record's feature names define it */
         const cJSON *first = records->child;
         const cJSON *f =
             cJSON_IsObject(first) ? cJSON_GetObjectItemCaseSensitive(first, "features") : NULL;
@@ -443,28 +449,14 @@ static enum MHD_Result json_to_dataset(HttpRequest *req, const Model *m, TrainPa
         for (const cJSON *c = f->child; c != NULL; c = c->next)
             names[i++] = c->string; /* borrowed from the tree until dataset_new copies */
     }
-    if (dataset_new(&ds, n_rows, n_names, (const char *const *) names) < 0)
+    switch (records_to_dataset(records, names, n_names, m != NULL ? m->schema->n_fields : n_names,
+                               &ds, &iss)) {
+    case 0:
+        break;
+    case RECORDS_E_SCHEMA:
+        break; /* reported below with the record indices */
+    default:
         goto oom;
-    ds->label = calloc(n_rows, 1);
-    if (ds->label == NULL)
-        goto oom;
-    i = 0;
-    cJSON_ArrayForEach(rec, records)
-    {
-        int label = -1;
-        int r = records_read(rec, names, n_names, RECORDS_ALLOW_LABEL, ds->x + i * n_names, &label,
-                             &iss);
-        if (r < 0)
-            goto oom;
-        if (r == RECORDS_E_SCHEMA && iss.n_indices < RECORDS_MAX_NAMES) {
-            http_buf_printf(&iss.indices, "%s%zu", iss.n_indices ? "," : "", i);
-            iss.n_indices++;
-        }
-        if (label == 1) {
-            ds->label[i] = 1;
-            any_label = true;
-        }
-        i++;
     }
     if (iss.n_indices > 0) {
         char *details = records_issues_details(&iss);
@@ -474,10 +466,6 @@ static enum MHD_Result json_to_dataset(HttpRequest *req, const Model *m, TrainPa
         free(details);
         goto done;
     }
-    if (!any_label) {
-        free(ds->label);
-        ds->label = NULL;
-    }
     *out = ds;
     ds = NULL;
     *replied = false;
@@ -486,8 +474,7 @@ static enum MHD_Result json_to_dataset(HttpRequest *req, const Model *m, TrainPa
 oom:
     ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
 done:
-    if (m == NULL)
-        free(names);
+    free(names); /* the strings are borrowed from the model or the tree */
     dataset_free(ds);
     records_issues_deinit(&iss);
     cJSON_Delete(root);

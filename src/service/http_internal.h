@@ -223,17 +223,6 @@ void records_issues_deinit(RecordIssues *iss);
 /* Renders issues as envelope details ("missing":[..],"unknown":[..],...). Caller frees. */
 char *records_issues_details(RecordIssues *iss);
 
-/* Record members this caller accepts besides id/features/values. */
-typedef enum RecordFlags {
-    RECORDS_ALLOW_LABEL = 1, /* "label": 0 or 1 (retrain) */
-} RecordFlags;
-
-/* Reads one record {"id"?, "features": {name: number} | "values": [numbers], "label"?}
- * against names[n] (a model's schema) into x[n]. *label (may be NULL) gets 0/1 or -1 when
- * absent. Returns 0, RECORDS_E_SCHEMA (iss says why; x undefined) or -ENOMEM. */
-int records_read(const cJSON *rec, char *const *names, size_t n, unsigned flags, float *x,
-                 int *label, RecordIssues *iss);
-
 /* How strictly scoring records are read (from the Config). */
 typedef struct RecordPolicy {
     unsigned max_missing_percent; /* more missing fields than this share: 422 */
@@ -258,13 +247,13 @@ void records_put_notes(HttpBuf *out, const RecordNotes *notes);
 int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
                        RecordNotes *notes, RecordIssues *iss);
 
-/* Training records (POST /retrain): {"features": {name: value}} or {"values": [...]} in the
- * order of names[n], values numbers, strings (a column with any string is a text column),
- * null or absent (missing); "label": 0|1 and "id" allowed. Builds a mixed Dataset as
- * dataset_parse_csv's mixed mode does. Returns 0, RECORDS_E_SCHEMA (iss names the record
+/* Training records (POST /retrain): {"features": {name: value}} or {"values": [...]} filling
+ * the first n_values of names[n] in order; values are numbers, strings (a column with any
+ * string is a text column), null or absent (missing); "label": 0|1 and "id" are allowed.
+ * Builds a mixed Dataset as dataset_parse_csv's mixed mode does. Returns 0, RECORDS_E_SCHEMA (iss names the record
  * indices and fields) or -ENOMEM. */
-int records_to_dataset(const cJSON *records, char *const *names, size_t n, Dataset **out,
-                       RecordIssues *iss);
+int records_to_dataset(const cJSON *records, char *const *names, size_t n, size_t n_values,
+                       Dataset **out, RecordIssues *iss);
 
 /* The record's "id" (string or number) as a JSON fragment for echoing ("null" when
  * absent). Returns 0 or RECORDS_E_SCHEMA for another type. */

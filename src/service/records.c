@@ -141,125 +141,6 @@ static bool number_value(const cJSON *v, float *out)
     return true;
 }
 
-static void read_features(const cJSON *obj, char *const *names, size_t n, float *x,
-                          RecordIssues *iss)
-{
-    size_t hint = 0;
-
-    for (const cJSON *f = obj->child; f != NULL; f = f->next) {
-        long i = find_name(names, n, f->string, &hint);
-        float v;
-
-        if (i < 0) {
-            add_name(&iss->unknown, &iss->n_unknown, f->string, strlen(f->string));
-            note(iss, "unknown feature \"%s\"", f->string);
-        } else if (!isnan(x[i])) {
-            add_name(&iss->repeated, &iss->n_repeated, f->string, strlen(f->string));
-            note(iss, "feature \"%s\" given more than once", f->string);
-        } else if (!number_value(f, &v)) {
-            add_name(&iss->invalid, &iss->n_invalid, f->string, strlen(f->string));
-            note(iss, "feature \"%s\" is not a finite number", f->string);
-            x[i] = 0; /* present, so not also reported missing */
-        } else {
-            x[i] = v;
-        }
-    }
-}
-
-static void read_values(const cJSON *arr, char *const *names, size_t n, float *x, RecordIssues *iss)
-{
-    size_t count = 0;
-    char label[32];
-
-    for (const cJSON *v = arr->child; v != NULL; v = v->next)
-        count++;
-    if (count != n) {
-        add_name(&iss->invalid, &iss->n_invalid, "values", 6);
-        note(iss, "\"values\" has %zu numbers; the model has %zu features", count, n);
-        return;
-    }
-    count = 0;
-    for (const cJSON *v = arr->child; v != NULL; v = v->next, count++) {
-        float f;
-
-        if (number_value(v, &f)) {
-            x[count] = f;
-            continue;
-        }
-        x[count] = 0;
-        add_name(&iss->invalid, &iss->n_invalid, names[count], strlen(names[count]));
-        snprintf(label, sizeof(label), "values[%zu]", count);
-        note(iss, "%s is not a finite number", label);
-    }
-}
-
-int records_read(const cJSON *rec, char *const *names, size_t n, unsigned flags, float *x,
-                 int *label, RecordIssues *iss)
-{
-    const cJSON *features = NULL, *values = NULL;
-    size_t hits = iss->hits;
-
-    if (label != NULL)
-        *label = -1;
-    if (!cJSON_IsObject(rec)) {
-        note(iss, "%s", "a record must be a JSON object");
-        return RECORDS_E_SCHEMA;
-    }
-    for (const cJSON *m = rec->child; m != NULL; m = m->next) {
-        if (strcmp(m->string, "features") == 0) {
-            features = m;
-        } else if (strcmp(m->string, "values") == 0) {
-            values = m;
-        } else if (strcmp(m->string, "id") == 0) {
-            if (!cJSON_IsString(m) && !cJSON_IsNumber(m) && !cJSON_IsNull(m)) {
-                add_name(&iss->invalid, &iss->n_invalid, "id", 2);
-                note(iss, "%s", "\"id\" must be a string or a number");
-            }
-        } else if (strcmp(m->string, "label") == 0 && (flags & RECORDS_ALLOW_LABEL)) {
-            if (!cJSON_IsNumber(m) || (m->valuedouble != 0 && m->valuedouble != 1)) {
-                add_name(&iss->invalid, &iss->n_invalid, "label", 5);
-                note(iss, "%s", "\"label\" must be 0 or 1");
-            } else if (label != NULL) {
-                *label = m->valuedouble == 1 ? 1 : 0;
-            }
-        } else {
-            add_name(&iss->invalid, &iss->n_invalid, m->string, strlen(m->string));
-            note(iss, "unexpected member \"%s\" in a record", m->string);
-        }
-    }
-    if ((features == NULL) == (values == NULL)) {
-        note(iss, "%s",
-             "a record needs exactly one of \"features\" (an object) or "
-             "\"values\" (an array)");
-        return RECORDS_E_SCHEMA;
-    }
-    for (size_t i = 0; i < n; i++)
-        x[i] = NAN;
-    if (features != NULL) {
-        if (!cJSON_IsObject(features)) {
-            add_name(&iss->invalid, &iss->n_invalid, "features", 8);
-            note(iss, "%s", "\"features\" must be an object of name: number");
-            return RECORDS_E_SCHEMA;
-        }
-        read_features(features, names, n, x, iss);
-        for (size_t i = 0; i < n; i++)
-            if (isnan(x[i])) {
-                add_name(&iss->missing, &iss->n_missing, names[i], strlen(names[i]));
-                note(iss, "missing feature \"%s\"", names[i]);
-            }
-    } else {
-        if (!cJSON_IsArray(values)) {
-            add_name(&iss->invalid, &iss->n_invalid, "values", 6);
-            note(iss, "%s", "\"values\" must be an array of numbers");
-            return RECORDS_E_SCHEMA;
-        }
-        read_values(values, names, n, x, iss);
-    }
-    if (iss->hits != hits)
-        return RECORDS_E_SCHEMA;
-    return 0;
-}
-
 void records_notes_init(RecordNotes *notes)
 {
     memset(notes, 0, sizeof(*notes));
@@ -845,4 +726,179 @@ void records_put_id(HttpBuf *out, const RecordId *id)
         put_id_number(out, id->number);
         break;
     }
+}
+
+/* ---- training records (POST /retrain with JSON) ---- */
+
+enum { CELL_ABSENT = 0, CELL_NUMBER, CELL_TEXT };
+
+/* Indexes one record's cells by column into cells[n] (NULL = absent). false: it does not
+ * fit (noted in iss). */
+static bool index_record(const cJSON *rec, char *const *names, size_t n, size_t n_values,
+                         const cJSON **cells, int *label, RecordIssues *iss)
+{
+    const cJSON *features = NULL, *values = NULL;
+    size_t hits = iss->hits, hint = 0;
+
+    *label = -1;
+    for (size_t c = 0; c < n; c++)
+        cells[c] = NULL;
+    if (!cJSON_IsObject(rec)) {
+        note(iss, "%s", "a record must be a JSON object");
+        return false;
+    }
+    for (const cJSON *mb = rec->child; mb != NULL; mb = mb->next) {
+        if (strcmp(mb->string, "features") == 0) {
+            features = mb;
+        } else if (strcmp(mb->string, "values") == 0) {
+            values = mb;
+        } else if (strcmp(mb->string, "id") == 0) {
+            /* ids of training records are not kept */
+        } else if (strcmp(mb->string, "label") == 0 && cJSON_IsNumber(mb) &&
+                   (mb->valuedouble == 0 || mb->valuedouble == 1)) {
+            *label = mb->valuedouble == 1;
+        } else {
+            add_name(&iss->invalid, &iss->n_invalid, mb->string, strlen(mb->string));
+            note(iss, "unexpected member \"%s\" in a record", mb->string);
+        }
+    }
+    if ((features == NULL) == (values == NULL) || (features != NULL && !cJSON_IsObject(features)) ||
+        (values != NULL && !cJSON_IsArray(values))) {
+        note(iss, "%s",
+             "a record needs exactly one of \"features\" (an object) or \"values\" (an array)");
+        return false;
+    }
+    if (values != NULL) {
+        size_t count = 0;
+        for (const cJSON *v = values->child; v != NULL; v = v->next, count++)
+            if (count < n_values)
+                cells[count] = v;
+        if (count != n_values) {
+            add_name(&iss->invalid, &iss->n_invalid, "values", 6);
+            note(iss, "\"values\" has %zu values; there are %zu fields", count, n_values);
+        }
+        return iss->hits == hits;
+    }
+    for (const cJSON *f = features->child; f != NULL; f = f->next) {
+        long c = find_name(names, n, f->string, &hint);
+        if (c < 0) {
+            add_name(&iss->unknown, &iss->n_unknown, f->string, strlen(f->string));
+            note(iss, "unknown feature \"%s\"", f->string);
+        } else if (cells[c] != NULL) {
+            add_name(&iss->repeated, &iss->n_repeated, f->string, strlen(f->string));
+            note(iss, "feature \"%s\" given more than once", f->string);
+        } else {
+            cells[c] = f;
+        }
+    }
+    return iss->hits == hits;
+}
+
+/* A cell's kind: absent/null, a number finite as a float, a string, or -1 for anything
+ * else (noted). */
+static int cell_kind(const cJSON *v, const char *name, RecordIssues *iss)
+{
+    float f;
+
+    if (v == NULL || cJSON_IsNull(v))
+        return CELL_ABSENT;
+    if (cJSON_IsString(v) && v->valuestring[0] != '\0' &&
+        strlen(v->valuestring) <= DATASET_TEXT_MAX)
+        return CELL_TEXT;
+    if (number_value(v, &f))
+        return CELL_NUMBER;
+    add_name(&iss->invalid, &iss->n_invalid, name, strlen(name));
+    note(iss, "feature \"%s\" is neither a finite number, a string nor null", name);
+    return -1;
+}
+
+int records_to_dataset(const cJSON *records, char *const *names, size_t n, size_t n_values,
+                       Dataset **out, RecordIssues *iss)
+{
+    const cJSON **cells = calloc(n ? n : 1, sizeof(*cells));
+    unsigned char *is_text = calloc(n ? n : 1, 1);
+    size_t n_rows = 0, text_bytes = 1, row = 0;
+    bool any_text = false, any_label = false;
+    Dataset *ds = NULL;
+    const cJSON *rec;
+    char *w;
+    int label, r = -ENOMEM;
+
+    if (cells == NULL || is_text == NULL)
+        goto out;
+    /* pass 1: check every record, find the text columns and the bytes their cells take */
+    cJSON_ArrayForEach(rec, records)
+    {
+        bool ok = index_record(rec, names, n, n_values, cells, &label, iss);
+
+        for (size_t c = 0; ok && c < n; c++) {
+            int k = cell_kind(cells[c], names[c], iss);
+            ok = k >= 0;
+            if (k == CELL_TEXT) {
+                is_text[c] = 1;
+                any_text = true;
+            }
+            if (k != CELL_ABSENT)
+                text_bytes += 32 + (k == CELL_TEXT ? strlen(cells[c]->valuestring) : 0);
+        }
+        if (!ok && iss->n_indices < RECORDS_MAX_NAMES) {
+            http_buf_printf(&iss->indices, "%s%zu", iss->n_indices ? "," : "", n_rows);
+            iss->n_indices++;
+        }
+        any_label = any_label || label == 1;
+        n_rows++;
+    }
+    r = RECORDS_E_SCHEMA;
+    if (iss->n_indices > 0)
+        goto out;
+    r = -ENOMEM;
+    if (dataset_new(&ds, n_rows, n, (const char *const *) names) < 0)
+        goto out;
+    if (any_label && (ds->label = calloc(n_rows, 1)) == NULL)
+        goto out;
+    if (any_text) {
+        ds->is_text = is_text;
+        is_text = NULL;
+        ds->text = calloc(n_rows * n, sizeof(*ds->text));
+        ds->text_arena = malloc(text_bytes);
+        if (ds->text == NULL || ds->text_arena == NULL)
+            goto out;
+    }
+    /* pass 2: fill; in a text column a number becomes its text */
+    w = ds->text_arena;
+    cJSON_ArrayForEach(rec, records)
+    {
+        index_record(rec, names, n, n_values, cells, &label, iss);
+        if (ds->label != NULL)
+            ds->label[row] = label == 1;
+        for (size_t c = 0; c < n; c++) {
+            const cJSON *v = cells[c];
+            float *x = &ds->x[row * n + c];
+            size_t room = text_bytes - (size_t) (w - ds->text_arena);
+            int len;
+
+            *x = NAN;
+            if (v == NULL || cJSON_IsNull(v))
+                continue;
+            if (ds->is_text == NULL || !ds->is_text[c]) {
+                *x = (float) v->valuedouble;
+                continue;
+            }
+            if (cJSON_IsString(v))
+                len = snprintf(w, room, "%s", v->valuestring);
+            else
+                len = snprintf(w, room, "%.9g", v->valuedouble);
+            ds->text[row * n + c] = w;
+            w += len + 1; /* pass 1 counted 32 bytes per cell beyond its text: room enough */
+        }
+        row++;
+    }
+    *out = ds;
+    ds = NULL;
+    r = 0;
+out:
+    dataset_free(ds);
+    free(cells);
+    free(is_text);
+    return r;
 }

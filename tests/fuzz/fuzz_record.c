@@ -1,10 +1,11 @@
 /* fuzz_record: one JSON record against a fixed model's schema.
  *
  * Each input is used twice:
- *  - parsed with cJSON and given straight to records.c (records_read with and without the
- *    retrain "label" member, records_read_model, records_id, records_issues_details), with
- *    its contracts checked: a record that reads is all finite floats, a label is -1/0/1,
- *    the 422 details are valid JSON members;
+ *  - parsed with cJSON and given straight to records.c (records_to_dataset as a training
+ *    record, records_read_model under the service's policy, records_id,
+ *    records_issues_details), with its contracts checked: a training record gives one row
+ *    of finite, missing (NaN) or text cells and a 0/1 label, the 422 details are valid
+ *    JSON members;
  *  - sent as the body of POST /score through the real handler (UTF-8 and depth checks,
  *    duplicate keys, scoring, top_features, the reply), whose reply must be one well-formed
  *    JSON document and agree with what records.c said about the same record.
@@ -63,35 +64,38 @@ static int check_records(const cJSON *rec)
     float *x = malloc(n * sizeof(*x)); /* exact size: ASan catches a write past the schema */
     RecordIssues iss;
     HttpBuf id = HTTP_BUF_INIT;
-    int label = 7, r, r_model;
+    int r, r_model;
 
     FUZZ_CHECK(x != NULL);
-    for (unsigned flags = 0; flags <= RECORDS_ALLOW_LABEL; flags++) {
-        records_issues_init(&iss);
-        r = records_read(rec, m->names, n, flags, x, &label, &iss);
-        FUZZ_CHECK(r == 0 || r == RECORDS_E_SCHEMA || r == -ENOMEM);
-        FUZZ_CHECK(label == -1 || label == 0 || label == 1);
-        if (!(flags & RECORDS_ALLOW_LABEL))
-            FUZZ_CHECK(label == -1);
-        if (r == 0) {
-            for (size_t i = 0; i < n; i++)
-                FUZZ_CHECK(isfinite(x[i]));
-            FUZZ_CHECK(iss.n_missing + iss.n_unknown + iss.n_invalid + iss.n_repeated == 0);
-        } else if (r == RECORDS_E_SCHEMA) {
-            FUZZ_CHECK(iss.hits > 0 && iss.message[0] != '\0');
-            FUZZ_CHECK(memchr(iss.message, '\0', sizeof(iss.message)) != NULL);
-            FUZZ_CHECK(iss.n_missing <= RECORDS_MAX_NAMES && iss.n_unknown <= RECORDS_MAX_NAMES &&
-                       iss.n_invalid <= RECORDS_MAX_NAMES &&
-                       iss.n_repeated <= RECORDS_MAX_NAMES);
-            check_details(&iss);
-        }
-        records_issues_deinit(&iss);
+    /* as a training record (POST /retrain) */
+    cJSON *one = cJSON_CreateArray();
+    Dataset *ds = NULL;
+    FUZZ_CHECK(one != NULL && cJSON_AddItemReferenceToArray(one, (cJSON *) rec));
+    records_issues_init(&iss);
+    r = records_to_dataset(one, m->names, n, n, &ds, &iss);
+    FUZZ_CHECK(r == 0 || r == RECORDS_E_SCHEMA || r == -ENOMEM);
+    if (r == 0) {
+        FUZZ_CHECK(ds != NULL && ds->n_rows == 1 && ds->n_cols == n);
+        FUZZ_CHECK(ds->label == NULL || ds->label[0] <= 1);
+        for (size_t i = 0; i < n; i++)
+            FUZZ_CHECK((ds->is_text != NULL && ds->is_text[i]) || isnan(ds->x[i]) ||
+                       isfinite(ds->x[i]));
+        FUZZ_CHECK(iss.n_missing + iss.n_unknown + iss.n_invalid + iss.n_repeated == 0);
+    } else if (r == RECORDS_E_SCHEMA) {
+        FUZZ_CHECK(ds == NULL && iss.hits > 0 && iss.message[0] != '\0');
+        FUZZ_CHECK(memchr(iss.message, '\0', sizeof(iss.message)) != NULL);
+        FUZZ_CHECK(iss.n_missing <= RECORDS_MAX_NAMES && iss.n_unknown <= RECORDS_MAX_NAMES &&
+                   iss.n_invalid <= RECORDS_MAX_NAMES && iss.n_repeated <= RECORDS_MAX_NAMES);
+        check_details(&iss);
     }
+    dataset_free(ds);
+    cJSON_Delete(one); /* the reference only */
+    records_issues_deinit(&iss);
 
     records_issues_init(&iss);
-    /* records with an odd number of members are read strictly, the others leniently */
-    bool lenient = cJSON_GetArraySize(rec) % 2 == 0;
-    RecordPolicy policy = {.max_missing_percent = lenient ? 50 : 0, .lenient_numbers = lenient};
+    /* the service's own policy, so the verdict can be compared with its reply below */
+    RecordPolicy policy = {.max_missing_percent = service.config.max_missing_percent,
+                           .lenient_numbers = service.config.lenient_numbers};
     RecordNotes notes;
     records_notes_init(&notes);
     r_model = records_read_model(rec, m, &policy, x, &notes, &iss);

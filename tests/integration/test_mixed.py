@@ -155,3 +155,28 @@ def test_retrain_takes_text_csv_and_keeps_the_schema(model, tmp_path):
     assert m["model_version"] == 2
     assert m["features"] == ["amount", "months_employed", "housing"]
     assert m["ignored"] == ["customer_id"]
+
+
+def test_retrain_takes_json_records_with_text_and_nulls(model, tmp_path):
+    rnd = random.Random(5)
+    recs = []
+    for i in range(120):
+        housing = rnd.choice(["rent", "own", "free"])
+        recs.append({"id": i, "features": {
+            "amount": rnd.gauss(1000 if housing == "own" else 400, 50),
+            "months_employed": None if i % 10 == 0 else rnd.randint(1, 120),
+            "housing": housing}})
+    recs.append({"values": [400.0, 12, None], "label": 1})  # labelled: left out of training
+    with Daemon(model) as d:
+        status, r = d.post_json("/retrain", {"records": recs, "params": {"epochs": 5}})
+        assert status == 202, r
+        st = d.wait_job()
+        assert st["state"] == "succeeded", st
+        _, m = d.get_json("/model")
+        bad = [{"features": {"amount": [1], "months_employed": 1, "housing": "own"}}] * 120
+        status2, r2 = d.post_json("/retrain", {"records": bad})
+    assert m["training"]["rows"] == 120
+    assert m["features"] == ["amount", "months_employed", "housing"]
+    assert m["schema"][2]["kind"] == "categorical"
+    assert status2 == 422 and r2["error"]["invalid"] == ["amount"]
+    assert r2["error"]["indices"][:3] == [0, 1, 2]

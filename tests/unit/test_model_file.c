@@ -488,7 +488,6 @@ static void test_a_maximal_header_alone_is_truncated_not_allocated(void **state)
     assert_decode_fails(hdr, OFF_SIZES + 8, MODEL_FILE_E_TRUNCATED);
 }
 
-
 /* ---------------------------------------------------------------- schema */
 
 /* The test model with a schema: bytes_in numeric (fill 7.5), then "kind" one-hot over
@@ -505,8 +504,11 @@ static Model *make_model_with_schema(void)
     s->ignored = calloc(1, sizeof(char *));
     s->ignored[0] = strdup("customer_id");
     s->fields[0] = (SchemaField){.name = strdup("bytes_in"), .fill = 7.5f};
-    s->fields[1] = (SchemaField){.name = strdup("kind"), .kind = SCHEMA_CATEGORICAL,
-                                 .n_categories = 2, .has_other = true, .fill = 1};
+    s->fields[1] = (SchemaField){.name = strdup("kind"),
+                                 .kind = SCHEMA_CATEGORICAL,
+                                 .n_categories = 2,
+                                 .has_other = true,
+                                 .fill = 1};
     s->fields[1].categories = calloc(2, sizeof(char *));
     s->fields[1].categories[0] = strdup("rent");
     s->fields[1].categories[1] = strdup("own");
@@ -571,6 +573,27 @@ static void test_a_schema_that_disagrees_with_the_names_is_rejected_as_shape(voi
     unsigned char *hit = memmem(buf + at, len - at, "rent", 4);
     assert_non_null(hit);
     hit[1] = 'a';
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+    model_unref(a);
+}
+
+/* Found by fuzz_model_file: a schema block that breaks off inside a field (here "kind"
+ * claims 200 categories and only 2 follow) must free what that field had read so far
+ * (ASan: no leak). */
+static void test_a_schema_field_cut_short_is_shape_and_leaks_nothing(void **state)
+{
+    Model *a = make_model_with_schema();
+    unsigned char *buf = NULL;
+    size_t len = 0, at;
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    at = len - 4 - get_le32(buf + OFF_S);
+    /* block header 8, field "bytes_in" 12 + 9, then kind's flags 4: its n_categories */
+    assert_int_equal(get_le32(buf + at + 8 + 21 + 4), 2);
+    put_le32(buf + at + 8 + 21 + 4, 200);
     reseal(buf, len);
     assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
     free(buf);
@@ -931,6 +954,7 @@ int main(void)
         cmocka_unit_test(test_a_schema_round_trips_exactly),
         cmocka_unit_test(test_a_schema_that_disagrees_with_the_names_is_rejected_as_shape),
         cmocka_unit_test(test_a_version_1_file_still_loads_as_numeric_fields),
+        cmocka_unit_test(test_a_schema_field_cut_short_is_shape_and_leaks_nothing),
         cmocka_unit_test(test_huge_counts_are_rejected_before_allocating),
         cmocka_unit_test(test_a_maximal_header_alone_is_truncated_not_allocated),
         cmocka_unit_test(test_a_nan_parameter_with_a_valid_checksum_is_rejected_as_shape),

@@ -23,11 +23,23 @@ static cJSON *parse(const char *s)
     return j;
 }
 
-/* Reads text as one record; returns the code and leaves issues in *iss. */
+/* Reads text as one scoring record against a numeric model of the fields in schema[],
+ * every field required; returns the code and leaves issues in *iss. */
 static int read_text(const char *text, float *x, RecordIssues *iss)
 {
+    static const float fill[N_SCHEMA] = {0};
+    RecordPolicy strict = {0};
+    Model m;
     cJSON *j = parse(text);
-    int r = records_read(j, schema, N_SCHEMA, 0, x, NULL, iss);
+    int r;
+
+    memset(&m, 0, sizeof(m));
+    m.n_features = N_SCHEMA;
+    m.names = schema;
+    assert_int_equal(schema_new_numeric(&m.schema, N_SCHEMA, (const char *const *) schema, fill),
+                     0);
+    r = records_read_model(j, &m, &strict, x, NULL, iss);
+    schema_free(m.schema);
     cJSON_Delete(j);
     return r;
 }
@@ -113,7 +125,8 @@ static void test_non_numbers_and_non_finite_are_invalid(void **state)
 
     records_issues_init(&iss);
     assert_int_equal(read_text("{\"values\":[1,true,null]}", x, &iss), RECORDS_E_SCHEMA);
-    assert_list(&iss.invalid, "\"age\",\"limit\"");
+    assert_list(&iss.invalid, "\"age\"");
+    assert_list(&iss.missing, "\"limit\""); /* null is a missing value */
     records_issues_deinit(&iss);
 }
 
@@ -126,7 +139,7 @@ static void test_wrong_length_values_are_refused(void **state)
     records_issues_init(&iss);
     assert_int_equal(read_text("{\"values\":[1,2]}", x, &iss), RECORDS_E_SCHEMA);
     assert_list(&iss.invalid, "\"values\"");
-    assert_non_null(strstr(iss.message, "2 numbers"));
+    assert_non_null(strstr(iss.message, "has 2 values; the model has 3 fields"));
     records_issues_deinit(&iss);
 }
 
@@ -140,7 +153,7 @@ static void test_structure_errors_are_schema_errors(void **state)
         "{\"values\":{\"a\":1}}",
         "{\"id\":[1],\"values\":[1,2,3]}",
         "{\"values\":[1,2,3],\"extra\":1}",
-        "{\"values\":[1,2,3],\"label\":0}", /* label only when retraining */
+        "{\"values\":[1,2,3],\"label\":0}", /* label only in training records */
     };
     float x[N_SCHEMA];
 
@@ -154,19 +167,43 @@ static void test_structure_errors_are_schema_errors(void **state)
     }
 }
 
-static void test_label_is_read_when_allowed(void **state)
+static void test_training_records_become_a_mixed_dataset(void **state)
 {
     RecordIssues iss;
-    float x[N_SCHEMA];
-    int label = -2;
-    cJSON *j = parse("{\"values\":[1,2,3],\"label\":1}");
+    Dataset *ds = NULL;
+    cJSON *j = parse("[{\"values\":[1,\"x\",3],\"label\":1},"
+                     "{\"id\":7,\"features\":{\"limit\":6,\"age\":5}},"
+                     "{\"features\":{\"amount\":null,\"age\":8,\"limit\":9}}]");
 
     (void) state;
     records_issues_init(&iss);
-    assert_int_equal(records_read(j, schema, N_SCHEMA, RECORDS_ALLOW_LABEL, x, &label, &iss), 0);
-    assert_int_equal(label, 1);
-    cJSON_Delete(j);
+    assert_int_equal(records_to_dataset(j, schema, N_SCHEMA, N_SCHEMA, &ds, &iss), 0);
+    assert_int_equal(ds->n_rows, 3);
+    assert_non_null(ds->label);
+    assert_true(ds->label[0] == 1 && ds->label[1] == 0);
+    assert_non_null(ds->is_text);
+    assert_true(!ds->is_text[0] && ds->is_text[1] && !ds->is_text[2]);
+    assert_string_equal(ds->text[0 * 3 + 1], "x");
+    assert_string_equal(ds->text[1 * 3 + 1], "5"); /* a number in a text column: its text */
+    assert_true(isnan(ds->x[1 * 3 + 0]));          /* absent */
+    assert_true(isnan(ds->x[2 * 3 + 0]));          /* null */
+    assert_true(ds->x[2 * 3 + 2] == 9);
+    dataset_free(ds);
     records_issues_deinit(&iss);
+    cJSON_Delete(j);
+
+    /* a record that does not fit names its index; the others are fine */
+    j = parse("[{\"values\":[1,2,3]},{\"values\":[1,[2],3]},{\"features\":{\"x\":1}}]");
+    records_issues_init(&iss);
+    ds = NULL;
+    assert_int_equal(records_to_dataset(j, schema, N_SCHEMA, N_SCHEMA, &ds, &iss),
+                     RECORDS_E_SCHEMA);
+    assert_null(ds);
+    assert_list(&iss.indices, "1,2");
+    assert_list(&iss.invalid, "\"age\"");
+    assert_list(&iss.unknown, "\"x\"");
+    records_issues_deinit(&iss);
+    cJSON_Delete(j);
 }
 
 static void test_issues_accumulate_over_a_batch(void **state)
@@ -433,7 +470,7 @@ int main(void)
         cmocka_unit_test(test_non_numbers_and_non_finite_are_invalid),
         cmocka_unit_test(test_wrong_length_values_are_refused),
         cmocka_unit_test(test_structure_errors_are_schema_errors),
-        cmocka_unit_test(test_label_is_read_when_allowed),
+        cmocka_unit_test(test_training_records_become_a_mixed_dataset),
         cmocka_unit_test(test_issues_accumulate_over_a_batch),
         cmocka_unit_test(test_model_schema_is_used),
         cmocka_unit_test(test_missing_fields_are_imputed_up_to_the_allowed_share),

@@ -91,6 +91,22 @@ static void test_a_number_in_a_text_column_is_text(void **state)
     dataset_free(ds);
 }
 
+/* Found by fuzz_csv: a NUL inside a text cell made an empty category (strdup stops at it). */
+static void test_a_nul_byte_in_a_cell_is_refused(void **state)
+{
+    DatasetOptions opts = {.mixed = true};
+    Dataset *ds = NULL;
+    char err[256];
+    const char text[] = "a,b\n1,x\0y\n";
+    (void) state;
+
+    assert_int_equal(
+        dataset_parse_csv(text, sizeof(text) - 1, "n.csv", &opts, &ds, err, sizeof(err)),
+        DATASET_E_FORMAT);
+    assert_string_equal(err, "n.csv:2:2: NUL byte in a cell");
+    assert_null(ds);
+}
+
 static void test_strict_mode_is_unchanged(void **state)
 {
     DatasetOptions opts = {.label_column = "label"};
@@ -338,6 +354,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mixed_mode_keeps_text_and_marks_missing_cells),
         cmocka_unit_test(test_a_number_in_a_text_column_is_text),
+        cmocka_unit_test(test_a_nul_byte_in_a_cell_is_refused),
         cmocka_unit_test(test_strict_mode_is_unchanged),
         cmocka_unit_test(test_learn_sorts_categories_folds_rare_ones_and_ignores_unique_text),
         cmocka_unit_test(test_with_every_category_rare_only_other_is_left),

@@ -174,7 +174,7 @@ def test_kill_9_at_random_moments_of_retrains(tmp_path, model):
                 duration = time.monotonic() - t0
                 d.stop()
                 continue
-            time.sleep(rnd.uniform(0, 1.3 * duration))
+            time.sleep(rnd.uniform(0, 2 * duration))
             d.proc.send_signal(signal.SIGKILL)
             d.proc.wait(30)
         finally:

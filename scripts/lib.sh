@@ -8,8 +8,9 @@ AE_BUILD_PACKAGES=(meson ninja-build gcc pkg-config libc6-dev zlib1g-dev libinih
 # Extra packages for `meson test`: cmocka (tests/unit), pytest (tests/integration), systemd
 # for systemd-socket-activate / systemd-analyze used by the daemon tests, nginx for the
 # cluster test (tests/integration/test_cluster.py), openssl for the self-signed certificate
-# of the TLS test (tests/integration/test_security.py).
-AE_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest systemd curl nginx openssl)
+# of the TLS test (tests/integration/test_security.py), curl for the README's examples
+# (test_readme.py), procps for /bin/kill, the unit's ExecReload (systemd-analyze verify).
+AE_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest systemd curl nginx openssl procps)
 
 # Debian's own tools first (python3 with the python3-* packages apt installs, meson, gcc), even
 # when a user-level python (pyenv, a virtualenv) comes earlier in PATH.

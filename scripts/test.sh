@@ -2,10 +2,11 @@
 # shellcheck disable=SC2317  # the stage_* functions are called indirectly ("stage_$stage")
 # Build and run every test, as CI does (.ci/run), on a fresh Debian 12 machine as root:
 #   scripts/test.sh
-# Installs what is missing with apt-get, then runs three configurations:
+# Installs what is missing with apt-get, then runs four stages:
 #   build-ci    debugoptimized, warnings are errors          meson test (all suites)
 #   build-asan  debug, AddressSanitizer + UBSan, -Werror     meson test (all suites)
 #   build-tsan  debug, ThreadSanitizer                       meson test --suite concurrency
+#   build-fuzz  clang, libFuzzer + ASan + UBSan              scripts/fuzz.sh 20 (per harness)
 # Every stage runs even if an earlier one failed; the exit status is non-zero if any failed.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -48,10 +49,22 @@ print(sum(any(s.split(":")[-1] == "concurrency" for s in t["suite"]) for t in js
         setarch "$(uname -m)" -R meson test -C build-tsan --suite concurrency --print-errorlogs
 }
 
+# Every parser of untrusted input under libFuzzer for a short while (issue: "CI runs each
+# for a short time"); scripts/fuzz.sh replays the regression corpora first. AESCORE_FUZZ_SECONDS
+# changes the time per harness, 0 skips the stage.
+stage_fuzz() {
+    local seconds="${AESCORE_FUZZ_SECONDS:-20}"
+    if [ "$seconds" -eq 0 ]; then
+        ae_say "fuzz stage skipped (AESCORE_FUZZ_SECONDS=0)"
+        return 0
+    fi
+    scripts/fuzz.sh "$seconds"
+}
+
 start=$SECONDS
 summary=()
 failed=0
-for stage in ci asan tsan; do
+for stage in ci asan tsan fuzz; do
     t0=$SECONDS
     tsan_note=""
     if "stage_$stage"; then

@@ -28,7 +28,8 @@ read -r -a targets <<<"${FUZZ_TARGETS:-csv model_file config record batch}"
 
 ae_install "${AE_BUILD_PACKAGES[@]}" "${AE_TEST_PACKAGES[@]}" clang libclang-rt-14-dev
 
-# The fuzz subdir needs the tests option; NDEBUG off so the libraries' asserts fire too.
+# The fuzz subdir needs the tests option; NDEBUG off so the libraries' asserts fire too;
+# debugoptimized so crash stacks name file:line.
 # -D__SANITIZE_ADDRESS__: GCC predefines it under ASan and src/core/simd.h keys on it to drop
 # target_clones (ifunc resolvers run before the sanitizer runtime starts); clang 14 does not
 # predefine it, and its target_clones name the dispatcher "f.ifunc" rather than "f", so calls
@@ -39,7 +40,7 @@ for t in "${targets[@]}"; do
     ae_build_targets+=("fuzz_$t")
 done
 # shellcheck disable=SC2054  # the commas belong to b_sanitize's value
-fuzz_options=(-Dfuzz=true -Dtests=true -Db_sanitize=address,undefined
+fuzz_options=(-Dfuzz=true -Dtests=true -Dbuildtype=debugoptimized -Db_sanitize=address,undefined
               "-Dc_args=-fsanitize=fuzzer-no-link -D__SANITIZE_ADDRESS__" -Db_lundef=false
               -Db_ndebug=false)
 CC=clang ae_setup build-fuzz "${fuzz_options[@]}" || ae_die "cannot configure build-fuzz"
@@ -75,7 +76,7 @@ stack_top() {
     awk '/^==[0-9]+==ERROR|check failed|runtime error/ { on = 1 }
          on && /^ +#[0-9]+ / { print; seen = 1; next }
          on && seen { exit }' "$1" |
-        grep -v -E ' in (__sanitizer|__asan|__ubsan|__interceptor|abort|raise|fuzzer::|main|_start|__libc)' |
+        grep -v -E ' in (__sanitizer|__asan|__ubsan|__interceptor|abort|raise|fuzzer::|main|_start|__libc|__pthread)|libc\.so' |
         head -n 4 || true
 }
 

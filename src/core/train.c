@@ -142,15 +142,15 @@ static bool all_finite(const float *v, size_t n)
 typedef struct Work {
     const Nn *nn;
     size_t f;
-    const float *z;      /* standardised normal rows */
-    size_t *train_idx;   /* rows of z used for training */
+    const float *z;    /* standardised normal rows */
+    size_t *train_idx; /* rows of z used for training */
     size_t n_train;
-    const float *z_val;  /* validation rows, contiguous */
+    const float *z_val; /* validation rows, contiguous */
     size_t n_val;
     float *params, *best, *grads, *m, *v;
-    float *batch;        /* batch * f */
-    float *scratch;      /* nn scratch for max(batch, VAL_BLOCK) rows */
-    double baseline;     /* loss of reconstructing every row as the mean: mean z^2 */
+    float *batch;    /* batch * f */
+    float *scratch;  /* nn scratch for max(batch, VAL_BLOCK) rows */
+    double baseline; /* loss of reconstructing every row as the mean: mean z^2 */
 } Work;
 
 /* A loss this many times the baseline is no fit at all: the weights have blown up (with
@@ -213,8 +213,7 @@ static int train_member(Work *w, const TrainParams *p, size_t member, const atom
                 memcpy(w->batch + r * w->f, w->z + w->train_idx[start + r] * w->f,
                        w->f * sizeof(float));
             memset(w->grads, 0, nn->n_params * sizeof(float));
-            loss_sum += nn_backward(nn, w->params, w->batch, w->batch, rows, w->scratch,
-                                    w->grads) *
+            loss_sum += nn_backward(nn, w->params, w->batch, w->batch, rows, w->scratch, w->grads) *
                         (double) rows;
             adam_step(&hp, ++step, nn->n_params, w->params, w->grads, w->m, w->v);
         }
@@ -222,8 +221,7 @@ static int train_member(Work *w, const TrainParams *p, size_t member, const atom
         double val_loss = validation_loss(w, w->params);
         double elapsed = now_seconds() - t0;
 
-        if (!isfinite(train_loss) || !isfinite(val_loss) ||
-            !all_finite(w->params, nn->n_params) ||
+        if (!isfinite(train_loss) || !isfinite(val_loss) || !all_finite(w->params, nn->n_params) ||
             train_loss > DIVERGED_FACTOR * w->baseline) {
             if (isfinite(train_loss) && isfinite(val_loss))
                 snprintf(err, err_size,
@@ -387,13 +385,13 @@ out:
     return r;
 }
 
-/* Trains on a purely numeric data set whose columns are the network's inputs. */
-static int train_numeric(const Dataset *ds, const TrainParams *p, int64_t created,
-                         const atomic_bool *cancel, TrainProgressFn progress, void *ctx,
-                         Model **out, char *err, size_t err_size)
+/* Trains on a purely numeric data set whose columns are the network's inputs, from its rows
+ * normal[0..n_normal-1] (ascending; shuffled here in place, n_normal >= TRAIN_MIN_ROWS). */
+static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, const TrainParams *p,
+                         int64_t created, const atomic_bool *cancel, TrainProgressFn progress,
+                         void *ctx, Model **out, char *err, size_t err_size)
 {
-    size_t f = ds->n_cols, n_normal = 0, n_val, hidden[NN_MAX_LAYERS], n_hidden;
-    size_t *normal = NULL;
+    size_t f = ds->n_cols, n_val, hidden[NN_MAX_LAYERS], n_hidden;
     float *z = NULL, *z_val = NULL, *val_raw = NULL, *val_scores = NULL, *block = NULL;
     Model *m = NULL;
     Nn nn;
@@ -402,9 +400,6 @@ static int train_numeric(const Dataset *ds, const TrainParams *p, int64_t create
     uint64_t rng = p->seed;
     int r;
 
-    r = train_params_check(p, err, err_size);
-    if (r != 0)
-        return r;
     if (f == 0 || f > MODEL_MAX_FEATURES) {
         snprintf(err, err_size, "%zu feature columns: must be 1..%d", f, MODEL_MAX_FEATURES);
         return TRAIN_E_INPUT;
@@ -415,18 +410,6 @@ static int train_numeric(const Dataset *ds, const TrainParams *p, int64_t create
         return TRAIN_E_INPUT;
     }
 
-    normal = malloc(ds->n_rows * sizeof(*normal));
-    if (normal == NULL)
-        goto nomem;
-    for (size_t i = 0; i < ds->n_rows; i++)
-        if (ds->label == NULL || ds->label[i] == 0)
-            normal[n_normal++] = i;
-    if (n_normal < TRAIN_MIN_ROWS) {
-        snprintf(err, err_size, "%zu normal rows: at least %d are needed", n_normal,
-                 TRAIN_MIN_ROWS);
-        r = TRAIN_E_INPUT;
-        goto fail;
-    }
     shuffle(normal, n_normal, &rng);
     n_val = (size_t) lround((double) n_normal * p->validation_split);
     n_val = n_val < 1 ? 1 : (n_val > n_normal - 1 ? n_normal - 1 : n_val);
@@ -525,7 +508,6 @@ fail:
         snprintf(err, err_size, "out of memory");
 done:
     model_unref(m);
-    free(normal);
     free(z);
     free(val_raw);
     free(val_scores);
@@ -540,15 +522,14 @@ done:
 }
 
 /* Splits p->ignore_columns ("a,b,c") into names pointing into copy. Returns the count. */
-static size_t split_ignore(const TrainParams *p, char *copy, size_t copy_size,
-                           const char **names, size_t max)
+static size_t split_ignore(const TrainParams *p, char *copy, size_t copy_size, const char **names,
+                           size_t max)
 {
     size_t n = 0;
     char *save = NULL;
 
     snprintf(copy, copy_size, "%s", p->ignore_columns);
-    for (char *t = strtok_r(copy, ",", &save); t != NULL && n < max;
-         t = strtok_r(NULL, ",", &save))
+    for (char *t = strtok_r(copy, ",", &save); t != NULL && n < max; t = strtok_r(NULL, ",", &save))
         names[n++] = t;
     return n;
 }
@@ -565,9 +546,8 @@ static bool schema_is_identity(const Schema *s, const Dataset *ds)
     return true;
 }
 
-int train_model(const Dataset *ds, const TrainParams *p, int64_t created,
-                const atomic_bool *cancel, TrainProgressFn progress, void *ctx, Model **out,
-                char *err, size_t err_size)
+int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const atomic_bool *cancel,
+                TrainProgressFn progress, void *ctx, Model **out, char *err, size_t err_size)
 {
     char ignore_copy[sizeof(p->ignore_columns)];
     const char *ignore[MODEL_MAX_FEATURES];
@@ -603,8 +583,8 @@ int train_model(const Dataset *ds, const TrainParams *p, int64_t created,
         r = TRAIN_E_INPUT;
     if (r != 0)
         goto out;
-    r = train_numeric(encoded != NULL ? encoded : ds, p, created, cancel, progress, ctx, &m, err,
-                      err_size);
+    r = train_numeric(encoded != NULL ? encoded : ds, normal, n_normal, p, created, cancel,
+                      progress, ctx, &m, err, err_size);
     if (r != 0)
         goto out;
     m->schema = schema;

@@ -339,6 +339,25 @@ void trainer_get_status(Trainer *t, TrainerStatus *out)
     pthread_mutex_unlock(&t->lock);
 }
 
+/* Loads and validates the model file (the caller holds file_lock). 0, or -1 with the reason
+ * in err naming the file. */
+static int load_verified(Trainer *t, Model **out, char *err, size_t err_size)
+{
+    int r = model_file_load(t->path, out);
+
+    if (r != 0) {
+        snprintf(err, err_size, "%s: %s", t->path, model_file_strerror(r));
+        return -1;
+    }
+    if (model_validate(*out) < 0) {
+        snprintf(err, err_size, "%s: invalid contents (non-finite or inconsistent values)",
+                 t->path);
+        *out = model_unref(*out);
+        return -1;
+    }
+    return 0;
+}
+
 int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size)
 {
     Model *m = NULL;
@@ -346,16 +365,9 @@ int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size)
     int r;
 
     pthread_mutex_lock(&t->file_lock);
-    r = model_file_load(t->path, &m);
-    if (r != 0) {
-        snprintf(err, err_size, "%s: %s", t->path, model_file_strerror(r));
+    r = load_verified(t, &m, err, err_size);
+    if (r != 0)
         goto fail;
-    }
-    if (model_validate(m) < 0) {
-        snprintf(err, err_size, "%s: invalid contents (non-finite or inconsistent values)",
-                 t->path);
-        goto fail;
-    }
     v = model_slot_publish(t->slot, m);
     m = NULL;
     pthread_mutex_unlock(&t->file_lock);
@@ -378,16 +390,9 @@ int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size
     int r;
 
     pthread_mutex_lock(&t->file_lock);
-    r = model_file_load(t->path, &m);
-    if (r != 0) {
-        snprintf(err, err_size, "%s: %s", t->path, model_file_strerror(r));
+    r = load_verified(t, &m, err, err_size);
+    if (r != 0)
         goto fail;
-    }
-    if (model_validate(m) < 0) {
-        snprintf(err, err_size, "%s: invalid contents (non-finite or inconsistent values)",
-                 t->path);
-        goto fail;
-    }
     cur = model_slot_acquire(t->slot, &v);
     same = cur != NULL && strcmp(cur->meta.id, m->meta.id) == 0;
     model_unref(cur);

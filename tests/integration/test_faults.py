@@ -311,3 +311,20 @@ def test_a_hundred_retrains_do_not_grow_rss(model):
     if under_asan():
         pytest.skip("ASan's quarantine holds freed memory; its leak check covers this build")
     assert rss_after - rss_before <= 1024, (rss_before, rss_after)
+
+
+def test_a_job_that_diverges_fails_and_promotes_nothing(model):
+    """lr 1e6 is within the API's bounds; the weights blow up and the trainer's divergence
+    check (loss over 10^4 times that of predicting the mean) fails the job."""
+    good = model.read_bytes()
+    with daemon(model) as d:
+        _, before = d.get_json("/health")
+        status, r = d.post_json("/retrain", retrain_body(lr=1e6, epochs=3))
+        assert status == 202, r
+        st = d.wait_job()
+        assert st["state"] == "failed", st
+        assert st["error"].startswith("training diverged at epoch ")
+        _, after = d.get_json("/health")
+        assert (after["model_version"], after["model_id"]) == (before["model_version"],
+                                                               before["model_id"])
+    assert model.read_bytes() == good

@@ -199,3 +199,10 @@ class Daemon:
                 return st
             time.sleep(0.05)
         raise TimeoutError("training job still running after %ss" % timeout)
+
+
+def under_asan():
+    """True when the binaries were built with AddressSanitizer (its quarantine holds freed
+    memory, so RSS bounds of the plain build do not apply there)."""
+    out = subprocess.run(["ldd", AESCORED], capture_output=True, text=True).stdout
+    return "libasan" in out

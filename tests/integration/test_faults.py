@@ -17,7 +17,8 @@ import zlib
 
 import pytest
 
-from daemon_util import AESCORE, AESCORED, BUILD_DIR, FEATURES, Daemon, normal_row, train_model
+from daemon_util import (AESCORE, AESCORED, BUILD_DIR, FEATURES, Daemon, normal_row, train_model,
+                         under_asan)
 from test_daemon import NotifySocket
 
 SHIM = os.path.join(BUILD_DIR, "tests", "fault", "fail_write.so")
@@ -70,11 +71,6 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
-
-
-def under_asan():
-    out = subprocess.run(["ldd", AESCORED], capture_output=True, text=True).stdout
-    return "libasan" in out
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,12 @@ import time
 
 import pytest
 
-from daemon_util import Daemon, train_model
+from daemon_util import Daemon, train_model, under_asan
 
 TIMEOUT = 2  # connection_timeout of the slow-client daemon, seconds
+# AddressSanitizer keeps freed memory in quarantine and pads every block: the RSS bounds of
+# the plain build are loosened there (its leak check covers what they guard against).
+RSS_SLACK = 8 if under_asan() else 1
 FLOOD = 2000
 
 
@@ -145,8 +148,8 @@ def test_idle_flood_hits_the_limit_and_health_still_answers(tmp, model):
         log = d.stderr_text()
         assert "connection limit %d reached: " % limit in log
         # bounded: the flood cost no more than a few MiB and was given back
-        assert rss_flood - rss_before < 16 * 1024, (rss_before, rss_flood)
-        assert rss_after - rss_before < 8 * 1024, (rss_before, rss_flood, rss_after)
+        assert rss_flood - rss_before < RSS_SLACK * 16 * 1024, (rss_before, rss_flood)
+        assert rss_after - rss_before < RSS_SLACK * 8 * 1024, (rss_before, rss_flood, rss_after)
         print("RSS KiB: before %d, during flood %d, after %d" % (rss_before, rss_flood,
                                                               rss_after))
     assert d.returncode == 0

@@ -94,46 +94,45 @@ static void help_train(FILE *out)
     TrainParams d;
 
     train_params_default(&d);
-    fprintf(
-        out,
-        "Usage: aescore train --data FILE.csv --out MODEL [OPTIONS]\n"
-        "Trains an autoencoder on the rows with label 0 (all rows without a label column).\n"
-        "\n"
-        "  --data FILE              CSV with a header row (required)\n"
-        "  --out MODEL              model file to write, atomically (required)\n"
-        "  --label-column NAME      label column, 1 = anomaly [label]\n"
-        "  --hidden N,N,...         hidden layer sizes, or 'auto' [auto: one layer of\n"
-        "                           max(1, features/2)]\n"
-        "  --activation NAME        relu | tanh | sigmoid for hidden layers [%s]\n"
-        "  --epochs N               maximum epochs [%zu]\n"
-        "  --batch N                mini-batch rows [%zu]\n"
-        "  --lr X                   Adam learning rate [%g]\n"
-        "  --weight-decay X         decoupled weight decay [%g]\n"
-        "  --patience N             stop after N epochs without validation improvement;\n"
-        "                           0 = no early stopping [%zu]\n"
-        "  --validation-split X     share of normal rows held out [%g]\n"
-        "  --seed N                 seed for initialisation and shuffling [%" PRIu64 "]\n"
-        "  --ensemble N             members trained from different seeds, scores\n"
-        "                           averaged [%zu]\n"
-        "  --threshold-quantile Q   threshold = Q-quantile of validation scores [%g]\n"
-        "  --threshold-f1           threshold maximising F1 on validation normals and\n"
-        "                           labelled anomalies\n"
-        "  --threshold X            explicit threshold\n"
-        "  --ignore-columns A,B     columns that are not fields (ids, names) [none; a text\n"
-        "                           column with a distinct value in every row is left out\n"
-        "                           by itself]\n"
-        "  --min-category-rows N    categories seen in fewer normal rows fold into\n"
-        "                           '*other*' [%d]\n"
-        "  --quiet                  no progress on stderr\n"
-        "\n"
-        "Cells may be text: a column with any non-numeric cell is categorical (one-hot\n"
-        "encoded); an empty cell is a missing value, imputed with the median (numbers) or\n"
-        "the most frequent category. The schema is stored in the model ('aescore inspect').\n"
-        "Same data, options and seed give the same model; with SOURCE_DATE_EPOCH set the\n"
-        "file is byte-identical.\n",
-        nn_activation_name(d.activation), d.epochs, d.batch, (double) d.lr, (double) d.weight_decay,
-        d.patience, (double) d.validation_split, d.seed, d.ensemble, d.threshold_q,
-        SCHEMA_DEFAULT_MIN_ROWS);
+    fprintf(out,
+            "Usage: aescore train --data FILE.csv --out MODEL [OPTIONS]\n"
+            "Trains an autoencoder on the rows with label 0 (all rows without a label column).\n"
+            "\n"
+            "  --data FILE              CSV with a header row (required)\n"
+            "  --out MODEL              model file to write, atomically (required)\n"
+            "  --label-column NAME      label column, 1 = anomaly [label]\n"
+            "  --hidden N,N,...         hidden layer sizes, or 'auto' [auto: one layer of\n"
+            "                           max(1, features/2)]\n"
+            "  --activation NAME        relu | tanh | sigmoid for hidden layers [%s]\n"
+            "  --epochs N               maximum epochs [%zu]\n"
+            "  --batch N                mini-batch rows [%zu]\n"
+            "  --lr X                   Adam learning rate [%g]\n"
+            "  --weight-decay X         decoupled weight decay [%g]\n"
+            "  --patience N             stop after N epochs without validation improvement;\n"
+            "                           0 = no early stopping [%zu]\n"
+            "  --validation-split X     share of normal rows held out [%g]\n"
+            "  --seed N                 seed for initialisation and shuffling [%" PRIu64 "]\n"
+            "  --ensemble N             members trained from different seeds, scores\n"
+            "                           averaged [%zu]\n"
+            "  --threshold-quantile Q   threshold = Q-quantile of validation scores [%g]\n"
+            "  --threshold-f1           threshold maximising F1 on validation normals and\n"
+            "                           labelled anomalies\n"
+            "  --threshold X            explicit threshold\n"
+            "  --ignore-columns A,B     columns that are not fields (ids, names) [none; a text\n"
+            "                           column with a distinct value in every row is left out\n"
+            "                           by itself]\n"
+            "  --min-category-rows N    categories seen in fewer normal rows fold into\n"
+            "                           '*other*' [%d]\n"
+            "  --quiet                  no progress on stderr\n"
+            "\n"
+            "Cells may be text: a column with any non-numeric cell is categorical (one-hot\n"
+            "encoded); an empty cell is a missing value, imputed with the median (numbers) or\n"
+            "the most frequent category. The schema is stored in the model ('aescore inspect').\n"
+            "Same data, options and seed give the same model; with SOURCE_DATE_EPOCH set the\n"
+            "file is byte-identical.\n",
+            nn_activation_name(d.activation), d.epochs, d.batch, (double) d.lr,
+            (double) d.weight_decay, d.patience, (double) d.validation_split, d.seed, d.ensemble,
+            d.threshold_q, SCHEMA_DEFAULT_MIN_ROWS);
 }
 
 static void help_eval(FILE *out)
@@ -712,8 +711,8 @@ static int cmd_inspect(int argc, char **argv)
                    (double) m->mean[fd->column], (double) m->std[fd->column], (double) fd->fill);
             continue;
         }
-        printf("  %-24s categorical  %zu categories%s, missing -> %s:", fd->name,
-               fd->n_categories, fd->has_other ? " + *other*" : "",
+        printf("  %-24s categorical  %zu categories%s, missing -> %s:", fd->name, fd->n_categories,
+               fd->has_other ? " + *other*" : "",
                (size_t) fd->fill < fd->n_categories ? fd->categories[(size_t) fd->fill]
                                                     : SCHEMA_OTHER);
         for (size_t k = 0; k < fd->n_categories && k < 8; k++)

@@ -32,8 +32,8 @@ void log_writev(int level, const char *tag, const char *fmt, va_list ap);
         if ((level) <= log_get_level())                                                            \
             log_write((level), (tag), __VA_ARGS__);                                                \
     } while (0)
-#define log_err(tag, ...)    log_at(LOG_LEVEL_ERR, tag, __VA_ARGS__)
+#define log_err(tag, ...)     log_at(LOG_LEVEL_ERR, tag, __VA_ARGS__)
 #define log_warning(tag, ...) log_at(LOG_LEVEL_WARNING, tag, __VA_ARGS__)
-#define log_notice(tag, ...) log_at(LOG_LEVEL_NOTICE, tag, __VA_ARGS__)
-#define log_info(tag, ...)   log_at(LOG_LEVEL_INFO, tag, __VA_ARGS__)
-#define log_debug(tag, ...)  log_at(LOG_LEVEL_DEBUG, tag, __VA_ARGS__)
+#define log_notice(tag, ...)  log_at(LOG_LEVEL_NOTICE, tag, __VA_ARGS__)
+#define log_info(tag, ...)    log_at(LOG_LEVEL_INFO, tag, __VA_ARGS__)
+#define log_debug(tag, ...)   log_at(LOG_LEVEL_DEBUG, tag, __VA_ARGS__)

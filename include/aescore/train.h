@@ -45,8 +45,8 @@ typedef struct TrainParams {
     uint64_t seed;
     size_t ensemble; /* members, 1..MODEL_MAX_MEMBERS */
     ThresholdMethod threshold_method;
-    double threshold_q;    /* for THRESHOLD_QUANTILE, 0 < q < 1 */
-    float threshold_value; /* for THRESHOLD_EXPLICIT, >= 0 */
+    double threshold_q;        /* for THRESHOLD_QUANTILE, 0 < q < 1 */
+    float threshold_value;     /* for THRESHOLD_EXPLICIT, >= 0 */
     size_t min_category_rows;  /* rarer categories fold into "other"; 0 = schema's default */
     char ignore_columns[1024]; /* comma-separated column names that are not fields */
 } TrainParams;

@@ -10,7 +10,7 @@
 /* Not under the sanitizers (their runtimes start after the ifunc resolvers run, and the
  * instrumented resolvers crash before main), and not with clang 14, which names the
  * dispatcher f.ifunc so that calls to f fail to link: those builds take the baseline body. */
-#if defined(__x86_64__) && defined(__has_attribute) && !defined(__SANITIZE_ADDRESS__) &&          \
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(__SANITIZE_ADDRESS__) &&           \
     !defined(__SANITIZE_THREAD__) && !defined(__clang__)
 #if __has_attribute(target_clones)
 #define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))

@@ -61,31 +61,31 @@ struct HttpGuard {
     pthread_cond_t wake;
     pthread_t reaper;
     bool reaper_started, stop;
-    unsigned max;      /* admitted connections */
-    double timeout;    /* seconds */
-    bool raw_replies;  /* plain HTTP: 503/408 may be written before MHD writes */
+    unsigned max;     /* admitted connections */
+    double timeout;   /* seconds */
+    bool raw_replies; /* plain HTTP: 503/408 may be written before MHD writes */
     HttpConn *head, *tail;
-    unsigned live;     /* entries in the list (not dead) */
+    unsigned live; /* entries in the list (not dead) */
     unsigned long long evicted, refused, timed_out;
     double last_warn;
 };
 
-static const char refuse_503[] =
-    "HTTP/1.1 503 Service Unavailable\r\n"
-    "Connection: close\r\n"
-    "Content-Type: application/json\r\n"
-    "Retry-After: 1\r\n"
-    "Content-Length: 84\r\n"
-    "\r\n"
-    "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"every connection slot is busy\"}}\n";
+static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                 "Connection: close\r\n"
+                                 "Content-Type: application/json\r\n"
+                                 "Retry-After: 1\r\n"
+                                 "Content-Length: 84\r\n"
+                                 "\r\n"
+                                 "{\"error\":{\"code\":\"too_many_connections\",\"message\":"
+                                 "\"every connection slot is busy\"}}\n";
 
-static const char timeout_408[] =
-    "HTTP/1.1 408 Request Timeout\r\n"
-    "Connection: close\r\n"
-    "Content-Type: application/json\r\n"
-    "Content-Length: 85\r\n"
-    "\r\n"
-    "{\"error\":{\"code\":\"request_timeout\",\"message\":\"the request body arrived too slowly\"}}\n";
+static const char timeout_408[] = "HTTP/1.1 408 Request Timeout\r\n"
+                                  "Connection: close\r\n"
+                                  "Content-Type: application/json\r\n"
+                                  "Content-Length: 85\r\n"
+                                  "\r\n"
+                                  "{\"error\":{\"code\":\"request_timeout\",\"message\":\"the "
+                                  "request body arrived too slowly\"}}\n";
 
 static double now_mono(void)
 {
@@ -174,8 +174,7 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
-int http_guard_new(HttpGuard **out, unsigned max_connections, unsigned timeout_s,
-                   bool raw_replies)
+int http_guard_new(HttpGuard **out, unsigned max_connections, unsigned timeout_s, bool raw_replies)
 {
     HttpGuard *g = calloc(1, sizeof(*g));
     int r;
@@ -265,8 +264,7 @@ void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_con
             g->evicted++;
         } else {
             if (g->raw_replies)
-                (void) send(c->fd, refuse_503, sizeof(refuse_503) - 1,
-                            MSG_NOSIGNAL | MSG_DONTWAIT);
+                (void) send(c->fd, refuse_503, sizeof(refuse_503) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             (void) shutdown(c->fd, SHUT_RDWR);
             c->dead = true;
             g->refused++;

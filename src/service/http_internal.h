@@ -101,9 +101,9 @@ typedef struct HttpServer {
     size_t admin_token_len;
     char *score_token; /* NULL: /score and /score/batch are open */
     size_t score_token_len;
-    struct HttpGuard *guard; /* connection admission and deadlines (http_guard.c) */
+    struct HttpGuard *guard;  /* connection admission and deadlines (http_guard.c) */
     char *tls_cert, *tls_key; /* PEM text handed to MHD; NULL: plain HTTP */
-    int listen_fd; /* socket handed to MHD, or -1 when MHD bound its own */
+    int listen_fd;            /* socket handed to MHD, or -1 when MHD bound its own */
     uint16_t port;
     atomic_bool stopping;
     atomic_long in_flight; /* requests between first callback and completion */
@@ -150,8 +150,7 @@ typedef struct HttpConn HttpConn;
 
 /* raw_replies: plain HTTP, so a 503/408 may be written on a connection MHD has not
  * answered yet. Starts the reaper thread. Returns 0 or -errno. */
-int http_guard_new(HttpGuard **out, unsigned max_connections, unsigned timeout_s,
-                   bool raw_replies);
+int http_guard_new(HttpGuard **out, unsigned max_connections, unsigned timeout_s, bool raw_replies);
 /* After MHD_stop_daemon. Accepts NULL. */
 HttpGuard *http_guard_free(HttpGuard *g);
 /* MHD_OPTION_NOTIFY_CONNECTION callback; cls is the HttpGuard. */
@@ -250,8 +249,8 @@ int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *pol
 /* Training records (POST /retrain): {"features": {name: value}} or {"values": [...]} filling
  * the first n_values of names[n] in order; values are numbers, strings (a column with any
  * string is a text column), null or absent (missing); "label": 0|1 and "id" are allowed.
- * Builds a mixed Dataset as dataset_parse_csv's mixed mode does. Returns 0, RECORDS_E_SCHEMA (iss names the record
- * indices and fields) or -ENOMEM. */
+ * Builds a mixed Dataset as dataset_parse_csv's mixed mode does. Returns 0, RECORDS_E_SCHEMA (iss
+ * names the record indices and fields) or -ENOMEM. */
 int records_to_dataset(const cJSON *records, char *const *names, size_t n, size_t n_values,
                        Dataset **out, RecordIssues *iss);
 

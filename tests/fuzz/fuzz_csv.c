@@ -28,7 +28,7 @@
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -40,9 +40,9 @@ static const struct {
     size_t max_columns;
     bool mixed;
 } runs[] = {
-    {NULL, 0, false}, {"label", 0, false}, {NULL, 1, false}, {"label", 2, false},
-    {NULL, 3, false}, {"a", 3, false},     {NULL, 0, true},  {"label", 0, true},
-    {NULL, 2, true},
+    {NULL, 0, false},    {"label", 0, false}, {NULL, 1, false},
+    {"label", 2, false}, {NULL, 3, false},    {"a", 3, false},
+    {NULL, 0, true},     {"label", 0, true},  {NULL, 2, true},
 };
 
 static void check_dataset(const Dataset *ds, const char *label, size_t max_columns, bool mixed)

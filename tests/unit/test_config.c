@@ -90,9 +90,9 @@ static void test_security_keys_take_paths(void **state)
     char err[512];
 
     config_defaults(&c);
-    assert_int_equal(config_set(&c, "score_token_file", "/etc/aescored/score.token", "t", 1, err,
-                                sizeof(err)),
-                     0);
+    assert_int_equal(
+        config_set(&c, "score_token_file", "/etc/aescored/score.token", "t", 1, err, sizeof(err)),
+        0);
     assert_int_equal(
         config_set(&c, "tls_cert_file", "/etc/aescored/cert.pem", "t", 2, err, sizeof(err)), 0);
     assert_int_equal(

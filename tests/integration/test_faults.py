@@ -6,6 +6,7 @@ Disk faults come from tests/fault/fail_write.c, an LD_PRELOAD shim that fails (o
 the process at) write/fsync/rename/read on the paths that contain AESCORE_FAULT_PATH.
 """
 
+import http.client
 import json
 import os
 import random
@@ -132,8 +133,13 @@ def test_kill_at_each_step_of_a_save_leaves_a_loadable_model(tmp_path, model, po
     d = daemon(model, env=fault_env(path=str(model), kill=point)).start()
     try:
         _, h = d.get_json("/health")
-        status, r = d.post_json("/retrain", retrain_body())
-        assert status == 202, r
+        try:
+            status, r = d.post_json("/retrain", retrain_body())
+            assert status == 202, r
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            # a one-epoch job can reach the kill point before the 202 is on the wire (seen
+            # under ASan in a slow chroot): the process died as planned, just earlier
+            pass
         assert d.proc.wait(60) == -signal.SIGKILL
     finally:
         d.kill()

@@ -192,23 +192,19 @@ static bool field_value(const cJSON *v, const SchemaField *fd, const RecordPolic
     return false;
 }
 
-int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
-                       RecordNotes *notes, RecordIssues *iss)
+/* The record's data member, "features" or "values", or NULL (noted in iss) when it is not
+ * an object holding exactly one of them. Checks "id" (a string, a number or null); reads
+ * "label" (0 or 1) into *label when label is not NULL (training records), else it is an
+ * unexpected member like any other. *is_values tells which member was found. */
+static const cJSON *record_data(const cJSON *rec, int *label, bool *is_values, RecordIssues *iss)
 {
-    const Schema *s = m->schema;
     const cJSON *features = NULL, *values = NULL;
-    size_t n = s->n_fields, hits = iss->hits, missing = 0, hint = 0;
-    SchemaValue *v = malloc(n * sizeof(*v));
-    unsigned char *seen = calloc(n, 1);
-    int r = RECORDS_E_SCHEMA;
 
-    if (v == NULL || seen == NULL) {
-        r = -ENOMEM;
-        goto out;
-    }
+    if (label != NULL)
+        *label = -1;
     if (!cJSON_IsObject(rec)) {
         note(iss, "%s", "a record must be a JSON object");
-        goto out;
+        return NULL;
     }
     for (const cJSON *mb = rec->child; mb != NULL; mb = mb->next) {
         if (strcmp(mb->string, "features") == 0) {
@@ -220,6 +216,13 @@ int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *pol
                 add_name(&iss->invalid, &iss->n_invalid, "id", 2);
                 note(iss, "%s", "\"id\" must be a string or a number");
             }
+        } else if (strcmp(mb->string, "label") == 0 && label != NULL) {
+            if (cJSON_IsNumber(mb) && (mb->valuedouble == 0 || mb->valuedouble == 1)) {
+                *label = mb->valuedouble == 1;
+            } else {
+                add_name(&iss->invalid, &iss->n_invalid, "label", 5);
+                note(iss, "%s", "\"label\" must be 0 or 1");
+            }
         } else {
             add_name(&iss->invalid, &iss->n_invalid, mb->string, strlen(mb->string));
             note(iss, "unexpected member \"%s\" in a record", mb->string);
@@ -228,8 +231,32 @@ int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *pol
     if ((features == NULL) == (values == NULL)) {
         note(iss, "%s",
              "a record needs exactly one of \"features\" (an object) or \"values\" (an array)");
+        return NULL;
+    }
+    *is_values = values != NULL;
+    return values != NULL ? values : features;
+}
+
+int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
+                       RecordNotes *notes, RecordIssues *iss)
+{
+    const Schema *s = m->schema;
+    const cJSON *data, *features, *values;
+    bool is_values = false;
+    size_t n = s->n_fields, hits = iss->hits, missing = 0, hint = 0;
+    SchemaValue *v = malloc(n * sizeof(*v));
+    unsigned char *seen = calloc(n, 1);
+    int r = RECORDS_E_SCHEMA;
+
+    if (v == NULL || seen == NULL) {
+        r = -ENOMEM;
         goto out;
     }
+    data = record_data(rec, NULL, &is_values, iss);
+    if (data == NULL)
+        goto out;
+    features = is_values ? NULL : data;
+    values = is_values ? data : NULL;
     for (size_t f = 0; f < n; f++)
         v[f] = (SchemaValue){.type = SCHEMA_MISSING};
     if (features != NULL) {
@@ -737,37 +764,24 @@ enum { CELL_ABSENT = 0, CELL_NUMBER, CELL_TEXT };
 static bool index_record(const cJSON *rec, char *const *names, size_t n, size_t n_values,
                          const cJSON **cells, int *label, RecordIssues *iss)
 {
-    const cJSON *features = NULL, *values = NULL;
+    const cJSON *data, *features = NULL, *values = NULL;
     size_t hits = iss->hits, hint = 0;
+    bool is_values = false;
 
-    *label = -1;
     for (size_t c = 0; c < n; c++)
         cells[c] = NULL;
-    if (!cJSON_IsObject(rec)) {
-        note(iss, "%s", "a record must be a JSON object");
+    data = record_data(rec, label, &is_values, iss);
+    if (data == NULL)
         return false;
-    }
-    for (const cJSON *mb = rec->child; mb != NULL; mb = mb->next) {
-        if (strcmp(mb->string, "features") == 0) {
-            features = mb;
-        } else if (strcmp(mb->string, "values") == 0) {
-            values = mb;
-        } else if (strcmp(mb->string, "id") == 0) {
-            /* ids of training records are not kept */
-        } else if (strcmp(mb->string, "label") == 0 && cJSON_IsNumber(mb) &&
-                   (mb->valuedouble == 0 || mb->valuedouble == 1)) {
-            *label = mb->valuedouble == 1;
-        } else {
-            add_name(&iss->invalid, &iss->n_invalid, mb->string, strlen(mb->string));
-            note(iss, "unexpected member \"%s\" in a record", mb->string);
-        }
-    }
-    if ((features == NULL) == (values == NULL) || (features != NULL && !cJSON_IsObject(features)) ||
-        (values != NULL && !cJSON_IsArray(values))) {
+    if (is_values ? !cJSON_IsArray(data) : !cJSON_IsObject(data)) {
+        add_name(&iss->invalid, &iss->n_invalid, is_values ? "values" : "features",
+                 is_values ? 6 : 8);
         note(iss, "%s",
-             "a record needs exactly one of \"features\" (an object) or \"values\" (an array)");
+             is_values ? "\"values\" must be an array" : "\"features\" must be an object");
         return false;
     }
+    features = is_values ? NULL : data;
+    values = is_values ? data : NULL;
     if (values != NULL) {
         size_t count = 0;
         for (const cJSON *v = values->child; v != NULL; v = v->next, count++)

@@ -46,6 +46,9 @@ typedef struct MetricsGauges {
     const char *model_id;         /* served model's id (hex, no escaping needed); NULL = none */
     uint64_t watch_errors;        /* follow mode: replaced files that failed to load */
     double watch_last_error_time; /* unix seconds of the last one, 0 = none */
+    /* connection guard (http_guard.c): idle connections closed to admit new ones, new ones
+     * refused with 503, connections cut for sending too slowly */
+    uint64_t connections_evicted, connections_refused, connections_timed_out;
 } MetricsGauges;
 
 /* Renders every metric (plus process_resident_memory_bytes from /proc/self/statm) into a

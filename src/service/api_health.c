@@ -90,6 +90,8 @@ enum MHD_Result api_metrics(HttpRequest *req)
     g.training_running = st.state == TRAINER_RUNNING;
     g.watch_errors = st.follow_errors;
     g.watch_last_error_time = st.follow_error_time;
+    http_guard_counts(s->guard, &g.connections_evicted, &g.connections_refused,
+                      &g.connections_timed_out);
     r = metrics_render(s->metrics, &g, &text, &len);
     model_unref(m);
     if (r < 0)

@@ -197,6 +197,18 @@ int http_guard_new(HttpGuard **out, unsigned max_connections, unsigned timeout_s
     return 0;
 }
 
+void http_guard_counts(HttpGuard *g, uint64_t *evicted, uint64_t *refused, uint64_t *timed_out)
+{
+    *evicted = *refused = *timed_out = 0;
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&g->lock);
+    *evicted = g->evicted;
+    *refused = g->refused;
+    *timed_out = g->timed_out;
+    pthread_mutex_unlock(&g->lock);
+}
+
 HttpGuard *http_guard_free(HttpGuard *g)
 {
     if (g == NULL)

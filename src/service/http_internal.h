@@ -153,6 +153,8 @@ typedef struct HttpConn HttpConn;
 int http_guard_new(HttpGuard **out, unsigned max_connections, unsigned timeout_s, bool raw_replies);
 /* After MHD_stop_daemon. Accepts NULL. */
 HttpGuard *http_guard_free(HttpGuard *g);
+/* What the guard did so far (for /metrics). Accepts g == NULL (all zero). */
+void http_guard_counts(HttpGuard *g, uint64_t *evicted, uint64_t *refused, uint64_t *timed_out);
 /* MHD_OPTION_NOTIFY_CONNECTION callback; cls is the HttpGuard. */
 void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                        enum MHD_ConnectionNotificationCode code);

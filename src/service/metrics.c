@@ -255,6 +255,22 @@ int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t 
                 g->training_last_duration);
     print_gauge(f, "aescore_training_last_loss", "Training loss of the last finished job.",
                 g->training_last_loss);
+    fprintf(f,
+            "# HELP aescore_connections_evicted_total Idle connections closed to admit new ones "
+            "at max_connections.\n"
+            "# TYPE aescore_connections_evicted_total counter\n"
+            "aescore_connections_evicted_total %llu\n"
+            "# HELP aescore_connections_refused_total Connections refused with 503 at "
+            "max_connections.\n"
+            "# TYPE aescore_connections_refused_total counter\n"
+            "aescore_connections_refused_total %llu\n"
+            "# HELP aescore_connections_timed_out_total Connections cut for sending headers "
+            "or a body too slowly.\n"
+            "# TYPE aescore_connections_timed_out_total counter\n"
+            "aescore_connections_timed_out_total %llu\n",
+            (unsigned long long) g->connections_evicted,
+            (unsigned long long) g->connections_refused,
+            (unsigned long long) g->connections_timed_out);
     print_gauge(f, "process_resident_memory_bytes", "Resident memory size in bytes.",
                 resident_bytes());
     if (fclose(f) != 0 || buf == NULL) {

@@ -147,6 +147,13 @@ def test_idle_flood_hits_the_limit_and_health_still_answers(tmp, model):
         rss_after = rss_kib(d.proc.pid)
         log = d.stderr_text()
         assert "connection limit %d reached: " % limit in log
+        # and /metrics counts what the guard did: FLOOD - limit refused, 1-2 evicted
+        metrics = d.request("GET", "/metrics")[2].decode()
+        counts = {line.split()[0]: int(line.split()[1]) for line in metrics.splitlines()
+                  if line.startswith("aescore_connections_")}
+        assert counts["aescore_connections_refused_total"] == FLOOD - limit
+        assert 1 <= counts["aescore_connections_evicted_total"] <= 3
+        assert counts["aescore_connections_timed_out_total"] == 0
         # bounded: the flood cost no more than a few MiB and was given back
         assert rss_flood - rss_before < RSS_SLACK * 16 * 1024, (rss_before, rss_flood)
         assert rss_after - rss_before < RSS_SLACK * 8 * 1024, (rss_before, rss_flood, rss_after)
@@ -248,6 +255,8 @@ def test_body_a_byte_a_second_gets_408(slow_daemon):
     # the daemon is unharmed
     status, r = slow_daemon.post_json("/score", {"values": [0.5] * 8})
     assert status == 200, r
+    metrics = slow_daemon.request("GET", "/metrics")[2].decode()
+    assert "aescore_connections_timed_out_total 0\n" not in metrics
 
 
 def test_a_slow_but_steady_upload_is_not_cut(slow_daemon):

@@ -177,7 +177,9 @@ static void *job_main(void *arg)
     job_id = t->status.job_id;
     pthread_mutex_unlock(&t->lock);
 
-    /* Best effort: an unprivileged process may always lower its own priority. */
+    /* Named for top/perf (it would inherit the creating MHD worker's name). Best effort: an
+     * unprivileged process may always lower its own priority. */
+    pthread_setname_np(pthread_self(), "trainer");
     if (setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), TRAINER_NICE) < 0)
         log_debug("train", "cannot lower the training thread's priority: %s", strerror(errno));
 

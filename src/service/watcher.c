@@ -141,6 +141,8 @@ static void *watch_main(void *arg)
     Watcher *w = arg;
     Signature now;
 
+    pthread_setname_np(pthread_self(), "watcher");
+
     /* Closes the gap between the daemon's own load and the watch being in place. */
     take_signature(w->path, &w->seen);
     if (w->seen.exists) /* a missing file is no error yet: a replica waits for it to land */

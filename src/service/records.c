@@ -389,6 +389,19 @@ static const char *skip_ws(const char *p, const char *end)
 }
 
 /* '"' printable ASCII without escapes '"' -> text[len] */
+/* After a member or element at *pp (whitespace skipped): 1 and past a ',' when another
+ * follows, 0 on the closing character (left in place), -1 for anything else. */
+static int next_member(const char **pp, const char *end, char close)
+{
+    const char *p = *pp;
+
+    if (p < end && *p == ',') {
+        *pp = skip_ws(p + 1, end);
+        return 1;
+    }
+    return p < end && *p == close ? 0 : -1;
+}
+
 static bool fast_string(const char **pp, const char *end, const char **text, size_t *len)
 {
     const char *p = *pp, *start;
@@ -554,11 +567,10 @@ static bool fast_features(const char **pp, const char *end, const Model *m, floa
         if (!fast_value(&p, end, &x[i]))
             return false;
         p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
+        int more = next_member(&p, end, '}');
+        if (more > 0)
             continue;
-        }
-        if (p < end && *p == '}')
+        if (more == 0)
             break;
         return false;
     }
@@ -582,11 +594,10 @@ static bool fast_values(const char **pp, const char *end, size_t n, float *x)
             return false;
         count++;
         p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
+        int more = next_member(&p, end, ']');
+        if (more > 0)
             continue;
-        }
-        if (p < end && *p == ']')
+        if (more == 0)
             break;
         return false;
     }
@@ -647,11 +658,10 @@ static bool fast_record(const char **pp, const char *end, const Model *m, float 
             return false; /* another member, or one given twice */
         }
         p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
+        int more = next_member(&p, end, '}');
+        if (more > 0)
             continue;
-        }
-        if (p < end && *p == '}')
+        if (more == 0)
             break;
         return false;
     }
@@ -717,11 +727,10 @@ bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max
             goto decline;
         n++;
         p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
+        int more = next_member(&p, end, ']');
+        if (more > 0)
             continue;
-        }
-        if (p < end && *p == ']')
+        if (more == 0)
             break;
         goto decline;
     }

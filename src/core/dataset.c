@@ -260,6 +260,18 @@ not_decimal:
     return NUM_INVALID;
 }
 
+/* The unquoted field at the cursor, up to ',' or the line end, trailing blanks trimmed, in
+ * [*s, *e); the cursor is left on the delimiter. */
+static void take_field(Parser *ps, const char **s, const char **e)
+{
+    *s = ps->p;
+    while (ps->p < ps->end && *ps->p != ',' && *ps->p != '\n' && *ps->p != '\r')
+        ps->p++;
+    *e = ps->p;
+    while (*e > *s && is_blank((*e)[-1]))
+        (*e)--;
+}
+
 /* Reads the cell at the cursor (up to ',' or the line end) into *value, leaving the
  * cursor on the delimiter and the cell's trimmed text in [*start, *stop). is_label asks for
  * a 0/1 value instead of any finite number. *kind: CELL_NUMBER, or in mixed mode also
@@ -272,12 +284,7 @@ static int parse_cell(Parser *ps, size_t col, bool is_label, float *value, const
     int r;
 
     skip_blanks(ps);
-    s = ps->p;
-    while (ps->p < ps->end && *ps->p != ',' && *ps->p != '\n' && *ps->p != '\r')
-        ps->p++;
-    e = ps->p;
-    while (e > s && is_blank(e[-1]))
-        e--;
+    take_field(ps, &s, &e);
     *start = s;
     *stop = e;
     *kind = CELL_NUMBER;
@@ -361,12 +368,7 @@ static int parse_name(Parser *ps, size_t col, char **out)
                 q++;
         }
     } else {
-        s = ps->p;
-        while (ps->p < ps->end && *ps->p != ',' && *ps->p != '\n' && *ps->p != '\r')
-            ps->p++;
-        e = ps->p;
-        while (e > s && is_blank(e[-1]))
-            e--;
+        take_field(ps, &s, &e);
         n = (size_t) (e - s);
         name = malloc(n + 1);
         if (name == NULL)

@@ -23,13 +23,7 @@
 #include "aescore/config.h"
 #include "aescore/log.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 #define MAX_KEYS 64
 
@@ -45,15 +39,15 @@ static int open_memfd(const char *name, char *path, size_t path_size)
 {
     int fd = memfd_create(name, MFD_CLOEXEC);
 
-    CHECK(fd >= 0);
+    FUZZ_CHECK(fd >= 0);
     snprintf(path, path_size, "/proc/self/fd/%d", fd);
     return fd;
 }
 
 static void put_file(int fd, const void *data, size_t size)
 {
-    CHECK(ftruncate(fd, 0) == 0);
-    CHECK(pwrite(fd, data, size, 0) == (ssize_t) size);
+    FUZZ_CHECK(ftruncate(fd, 0) == 0);
+    FUZZ_CHECK(pwrite(fd, data, size, 0) == (ssize_t) size);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -72,46 +66,46 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* every "key = value" line config_print writes names a key */
     config_defaults(&c);
     f = open_memstream(&text, &len);
-    CHECK(f != NULL);
+    FUZZ_CHECK(f != NULL);
     config_print(&c, f);
-    CHECK(fclose(f) == 0);
+    FUZZ_CHECK(fclose(f) == 0);
     for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
         char *eq = strstr(line, " =");
         if (line[0] == '#' || eq == NULL || n_keys == MAX_KEYS)
             continue;
         key_names[n_keys] = strndup(line, (size_t) (eq - line));
-        CHECK(key_names[n_keys] != NULL);
+        FUZZ_CHECK(key_names[n_keys] != NULL);
         n_keys++;
     }
     free(text);
-    CHECK(n_keys >= 10);
+    FUZZ_CHECK(n_keys >= 10);
     return 0;
 }
 
 static void check_error(const char *err, size_t err_size, const char *prefix)
 {
-    CHECK(memchr(err, '\0', err_size) != NULL);
-    CHECK(strncmp(err, prefix, strlen(prefix)) == 0);
-    CHECK(strchr(err, '\n') == NULL);
+    FUZZ_CHECK(memchr(err, '\0', err_size) != NULL);
+    FUZZ_CHECK(strncmp(err, prefix, strlen(prefix)) == 0);
+    FUZZ_CHECK(strchr(err, '\n') == NULL);
 }
 
 static void check_same(const Config *a, const Config *b)
 {
-    CHECK(strcmp(a->listen, b->listen) == 0);
-    CHECK(strcmp(a->model, b->model) == 0);
-    CHECK(strcmp(a->bootstrap_data, b->bootstrap_data) == 0);
-    CHECK(a->threads == b->threads);
-    CHECK(a->max_connections == b->max_connections);
-    CHECK(a->connection_timeout == b->connection_timeout);
-    CHECK(a->connection_memory_limit == b->connection_memory_limit);
-    CHECK(a->max_body_bytes == b->max_body_bytes);
-    CHECK(a->max_retrain_bytes == b->max_retrain_bytes);
-    CHECK(a->max_batch == b->max_batch);
-    CHECK(a->min_retrain_rows == b->min_retrain_rows);
-    CHECK(a->top_features == b->top_features);
-    CHECK(a->log_level == b->log_level);
-    CHECK(strcmp(a->admin_token_file, b->admin_token_file) == 0);
-    CHECK(a->allow_remote == b->allow_remote);
+    FUZZ_CHECK(strcmp(a->listen, b->listen) == 0);
+    FUZZ_CHECK(strcmp(a->model, b->model) == 0);
+    FUZZ_CHECK(strcmp(a->bootstrap_data, b->bootstrap_data) == 0);
+    FUZZ_CHECK(a->threads == b->threads);
+    FUZZ_CHECK(a->max_connections == b->max_connections);
+    FUZZ_CHECK(a->connection_timeout == b->connection_timeout);
+    FUZZ_CHECK(a->connection_memory_limit == b->connection_memory_limit);
+    FUZZ_CHECK(a->max_body_bytes == b->max_body_bytes);
+    FUZZ_CHECK(a->max_retrain_bytes == b->max_retrain_bytes);
+    FUZZ_CHECK(a->max_batch == b->max_batch);
+    FUZZ_CHECK(a->min_retrain_rows == b->min_retrain_rows);
+    FUZZ_CHECK(a->top_features == b->top_features);
+    FUZZ_CHECK(a->log_level == b->log_level);
+    FUZZ_CHECK(strcmp(a->admin_token_file, b->admin_token_file) == 0);
+    FUZZ_CHECK(a->allow_remote == b->allow_remote);
 }
 
 /* Loads, prints, reloads: the second load, when it works, must agree with the first. */
@@ -128,16 +122,16 @@ static void fuzz_load(const uint8_t *data, size_t size)
     config_defaults(&c);
     memset(err, 'x', sizeof(err));
     r = config_load(&c, input_path, err, sizeof(err));
-    CHECK(r == 0 || r == CONFIG_E_INVALID || r == -ENOMEM || r == -EFBIG);
+    FUZZ_CHECK(r == 0 || r == CONFIG_E_INVALID || r == -ENOMEM || r == -EFBIG);
     if (r != 0) {
         check_error(err, sizeof(err), input_path);
         return;
     }
 
     f = open_memstream(&text, &len);
-    CHECK(f != NULL);
+    FUZZ_CHECK(f != NULL);
     config_print(&c, f);
-    CHECK(fclose(f) == 0);
+    FUZZ_CHECK(fclose(f) == 0);
     put_file(print_fd, text, len);
     free(text);
     config_defaults(&again);
@@ -152,12 +146,12 @@ static void fuzz_set(const uint8_t *data, size_t size)
     char *value = strndup((const char *) data, size);
     char *nl;
 
-    CHECK(value != NULL);
+    FUZZ_CHECK(value != NULL);
     /* the whole input (up to a NUL) as a key name: unknown unless it is exactly a key */
     config_defaults(&c);
     memcpy(&before, &c, sizeof(c));
     if (config_set(&c, value, "1", NULL, 0, err, sizeof(err)) != 0)
-        CHECK(memcmp(&before, &c, sizeof(c)) == 0);
+        FUZZ_CHECK(memcmp(&before, &c, sizeof(c)) == 0);
 
     nl = strchr(value, '\n');
     if (nl != NULL)
@@ -168,9 +162,9 @@ static void fuzz_set(const uint8_t *data, size_t size)
         memcpy(&before, &c, sizeof(c));
         memset(err, 'x', sizeof(err));
         r = config_set(&c, key_names[i], value, "fuzz", 3, err, sizeof(err));
-        CHECK(r == 0 || r == CONFIG_E_INVALID);
+        FUZZ_CHECK(r == 0 || r == CONFIG_E_INVALID);
         if (r != 0) {
-            CHECK(memcmp(&before, &c, sizeof(c)) == 0);
+            FUZZ_CHECK(memcmp(&before, &c, sizeof(c)) == 0);
             check_error(err, sizeof(err), "fuzz:3: ");
         }
     }

@@ -25,13 +25,7 @@
 #include "aescore/dataset.h"
 #include "aescore/schema.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,35 +43,35 @@ static void check_dataset(const Dataset *ds, const char *label, size_t max_colum
 {
     size_t cap = max_columns ? max_columns : DATASET_DEFAULT_MAX_COLUMNS;
 
-    CHECK(ds->n_rows >= 1 && ds->n_cols >= 1);
-    CHECK(ds->n_cols + (ds->label != NULL) <= cap);
+    FUZZ_CHECK(ds->n_rows >= 1 && ds->n_cols >= 1);
+    FUZZ_CHECK(ds->n_cols + (ds->label != NULL) <= cap);
     if (label == NULL) /* a named label column may be absent: then no labels either */
-        CHECK(ds->label == NULL);
+        FUZZ_CHECK(ds->label == NULL);
     for (size_t j = 0; j < ds->n_cols; j++) {
-        CHECK(ds->names[j] != NULL && ds->names[j][0] != '\0');
+        FUZZ_CHECK(ds->names[j] != NULL && ds->names[j][0] != '\0');
         if (label != NULL)
-            CHECK(strcmp(ds->names[j], label) != 0);
+            FUZZ_CHECK(strcmp(ds->names[j], label) != 0);
         for (size_t k = 0; k < j; k++)
-            CHECK(strcmp(ds->names[j], ds->names[k]) != 0);
+            FUZZ_CHECK(strcmp(ds->names[j], ds->names[k]) != 0);
     }
     if (!mixed)
-        CHECK(ds->is_text == NULL && ds->text == NULL);
+        FUZZ_CHECK(ds->is_text == NULL && ds->text == NULL);
     if (ds->is_text != NULL)
-        CHECK(ds->text != NULL);
+        FUZZ_CHECK(ds->text != NULL);
     for (size_t i = 0; i < ds->n_rows * ds->n_cols; i++) {
         bool text_col = ds->is_text != NULL && ds->is_text[i % ds->n_cols];
 
         if (text_col) {
-            CHECK(isnan(ds->x[i]));
+            FUZZ_CHECK(isnan(ds->x[i]));
             if (ds->text[i] != NULL)
-                CHECK(strlen(ds->text[i]) <= DATASET_TEXT_MAX);
+                FUZZ_CHECK(strlen(ds->text[i]) <= DATASET_TEXT_MAX);
         } else {
-            CHECK(isfinite(ds->x[i]) || (mixed && isnan(ds->x[i])));
+            FUZZ_CHECK(isfinite(ds->x[i]) || (mixed && isnan(ds->x[i])));
         }
     }
     if (ds->label != NULL)
         for (size_t i = 0; i < ds->n_rows; i++)
-            CHECK(ds->label[i] <= 1);
+            FUZZ_CHECK(ds->label[i] <= 1);
 }
 
 /* Learns a schema from every row of ds, as training does, and encodes ds through it. */
@@ -90,15 +84,15 @@ static void check_schema(const Dataset *ds, size_t min_category_rows)
     char err[256];
     int r;
 
-    CHECK(rows != NULL);
+    FUZZ_CHECK(rows != NULL);
     for (size_t i = 0; i < ds->n_rows; i++)
         rows[i] = i;
     r = schema_learn(ds, rows, ds->n_rows, &sopts, &sc, err, sizeof(err));
-    CHECK(r == 0 || r == SCHEMA_E_INPUT || r == -ENOMEM);
+    FUZZ_CHECK(r == 0 || r == SCHEMA_E_INPUT || r == -ENOMEM);
     free(rows);
     if (r != 0)
         return;
-    CHECK(schema_validate(sc) == 0);
+    FUZZ_CHECK(schema_validate(sc) == 0);
     r = schema_encode_dataset(sc, ds, &enc, err, sizeof(err));
     if (r != 0 && r != -ENOMEM) {
         /* the rows the schema was learnt from must fit it */
@@ -106,10 +100,10 @@ static void check_schema(const Dataset *ds, size_t min_category_rows)
         abort();
     }
     if (r == 0) {
-        CHECK(enc->n_rows == ds->n_rows && enc->n_cols == sc->n_columns);
-        CHECK((enc->label != NULL) == (ds->label != NULL));
+        FUZZ_CHECK(enc->n_rows == ds->n_rows && enc->n_cols == sc->n_columns);
+        FUZZ_CHECK((enc->label != NULL) == (ds->label != NULL));
         for (size_t i = 0; i < enc->n_rows * enc->n_cols; i++)
-            CHECK(isfinite(enc->x[i]));
+            FUZZ_CHECK(isfinite(enc->x[i]));
         dataset_free(enc);
     }
     schema_free(sc);
@@ -129,9 +123,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         memset(err, 'x', sizeof(err));
         rc = dataset_parse_csv(text, size, "fuzz.csv", &opts, &ds, err, sizeof(err));
-        CHECK(rc == 0 || rc == DATASET_E_FORMAT || rc == -ENOMEM);
+        FUZZ_CHECK(rc == 0 || rc == DATASET_E_FORMAT || rc == -ENOMEM);
         if (rc == 0) {
-            CHECK(ds != NULL);
+            FUZZ_CHECK(ds != NULL);
             check_dataset(ds, runs[r].label, runs[r].max_columns, runs[r].mixed);
             if (runs[r].mixed && runs[r].max_columns == 0) {
                 check_schema(ds, 1);
@@ -139,10 +133,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             dataset_free(ds);
         } else {
-            CHECK(ds == NULL);
-            CHECK(memchr(err, '\0', sizeof(err)) != NULL);
-            CHECK(strncmp(err, "fuzz.csv", 8) == 0);
-            CHECK(strchr(err, '\n') == NULL);
+            FUZZ_CHECK(ds == NULL);
+            FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+            FUZZ_CHECK(strncmp(err, "fuzz.csv", 8) == 0);
+            FUZZ_CHECK(strchr(err, '\n') == NULL);
         }
     }
 
@@ -156,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (dataset_parse_csv(text, size, "fuzz.csv", &opts, &ds, err, 0) == 0)
             dataset_free(ds);
         for (size_t i = 0; i < sizeof(err); i++)
-            CHECK(err[i] == 'x');
+            FUZZ_CHECK(err[i] == 'x');
     }
     return 0;
 }

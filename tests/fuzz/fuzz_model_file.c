@@ -27,13 +27,7 @@
 #include "aescore/model_file.h"
 #include "aescore/schema.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,7 +36,7 @@ static unsigned char *encode(const Model *m, size_t *len)
     unsigned char *buf = NULL;
     int r = model_file_encode(m, &buf, len);
 
-    CHECK(r == 0 || r == -ENOMEM);
+    FUZZ_CHECK(r == 0 || r == -ENOMEM);
     return r == 0 ? buf : NULL;
 }
 
@@ -100,18 +94,18 @@ static void check_schema(const Model *m)
     SchemaEncodeInfo info;
     float *x;
 
-    CHECK(sc != NULL);
-    CHECK(sc->n_columns == m->n_features);
-    CHECK(schema_validate(sc) == 0);
+    FUZZ_CHECK(sc != NULL);
+    FUZZ_CHECK(sc->n_columns == m->n_features);
+    FUZZ_CHECK(schema_validate(sc) == 0);
     values = calloc(sc->n_fields + 1, sizeof(*values)); /* SCHEMA_MISSING is 0 */
     x = malloc(m->n_features * sizeof(*x));
-    CHECK(values != NULL && x != NULL);
+    FUZZ_CHECK(values != NULL && x != NULL);
 
     memset(&info, 0, sizeof(info));
-    CHECK(schema_encode(sc, values, x, &info) == 0);
-    CHECK(info.n_imputed == sc->n_fields);
+    FUZZ_CHECK(schema_encode(sc, values, x, &info) == 0);
+    FUZZ_CHECK(info.n_imputed == sc->n_fields);
     for (size_t c = 0; c < m->n_features; c++)
-        CHECK(isfinite(x[c]));
+        FUZZ_CHECK(isfinite(x[c]));
 
     for (size_t f = 0; f < sc->n_fields; f++) {
         if (sc->fields[f].kind == SCHEMA_NUMERIC) {
@@ -124,14 +118,14 @@ static void check_schema(const Model *m)
         }
     }
     memset(&info, 0, sizeof(info));
-    CHECK(schema_encode(sc, values, x, &info) == 0);
-    CHECK(info.n_imputed == 0);
+    FUZZ_CHECK(schema_encode(sc, values, x, &info) == 0);
+    FUZZ_CHECK(info.n_imputed == 0);
     for (size_t c = 0; c < m->n_features; c++) {
         char *name = schema_column_name(sc, c);
 
-        CHECK(isfinite(x[c]));
-        CHECK(name != NULL);
-        CHECK(strcmp(name, m->names[c]) == 0);
+        FUZZ_CHECK(isfinite(x[c]));
+        FUZZ_CHECK(name != NULL);
+        FUZZ_CHECK(strcmp(name, m->names[c]) == 0);
         free(name);
     }
     free(x);
@@ -147,16 +141,16 @@ static void check_scoring(const Model *m)
     float scores[2];
     ModelScore sc;
 
-    CHECK(x != NULL && err != NULL && scratch != NULL);
+    FUZZ_CHECK(x != NULL && err != NULL && scratch != NULL);
     for (size_t i = 0; i < f; i++) {
         x[i] = m->mean[i];                 /* the centre: standardises to 0 */
         x[f + i] = m->mean[i] + m->std[i]; /* one standard deviation off */
     }
     model_score(m, x + f, scratch, err, &sc);
-    CHECK(sc.threshold == m->threshold);
-    CHECK(isnan(sc.percentile) || (sc.percentile >= 0.0 && sc.percentile <= 100.0));
+    FUZZ_CHECK(sc.threshold == m->threshold);
+    FUZZ_CHECK(isnan(sc.percentile) || (sc.percentile >= 0.0 && sc.percentile <= 100.0));
     if (!isnan(sc.score))
-        CHECK(sc.anomaly == (sc.score > sc.threshold));
+        FUZZ_CHECK(sc.anomaly == (sc.score > sc.threshold));
     model_score(m, x, scratch, NULL, &sc);
     model_score_batch(m, x, 2, scratch, scores);
     free(scratch);
@@ -169,14 +163,14 @@ static void decode_one(const uint8_t *data, size_t size)
     Model *m = NULL;
     int r = model_file_decode(data, size, &m);
 
-    CHECK(r == 0 || (r >= MODEL_FILE_E_MAGIC && r <= MODEL_FILE_E_SHAPE) || r == -ENOMEM);
-    CHECK(model_file_strerror(r) != NULL);
+    FUZZ_CHECK(r == 0 || (r >= MODEL_FILE_E_MAGIC && r <= MODEL_FILE_E_SHAPE) || r == -ENOMEM);
+    FUZZ_CHECK(model_file_strerror(r) != NULL);
     if (r != 0) {
-        CHECK(m == NULL);
+        FUZZ_CHECK(m == NULL);
         return;
     }
-    CHECK(m != NULL);
-    CHECK(model_validate(m) == 0);
+    FUZZ_CHECK(m != NULL);
+    FUZZ_CHECK(model_validate(m) == 0);
     check_round_trip(m, data, size);
     check_schema(m);
     check_scoring(m);
@@ -194,7 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the same bytes with a correct CRC32 over all but the last four */
     fixed = malloc(size);
-    CHECK(fixed != NULL);
+    FUZZ_CHECK(fixed != NULL);
     memcpy(fixed, data, size);
     crc = crc32(0L, Z_NULL, 0);
     crc = crc32(crc, fixed, (uInt) (size - 4));

@@ -23,19 +23,12 @@
 #include "../../src/service/http_internal.h"
 #include "aescore/log.h"
 #include "aescore/model.h"
+#include "fuzz_check.h"
 
 #define FUZZ_N_FEATURES 4
 #define FUZZ_HIDDEN     2
 
 static const char *const fuzz_feature_names[FUZZ_N_FEATURES] = {"amount", "age", "limit", "pay_0"};
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* ---- the captured reply ---- */
 

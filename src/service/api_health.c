@@ -4,38 +4,40 @@
  * balancer polls; /health/live only says the process answers. /metrics samples the gauges
  * that other modules own (slot, trainer) at scrape time and hands them to metrics.c.
  */
-#include "http_internal.h"
+#include "api.h"
+#include "http_guard.h"
+#include "http_reply.h"
 
 #include <math.h>
 #include <string.h>
 
 /* Follow mode: a bad replacement file keeps the served model (still ready, still 200) but
  * must not go unnoticed, so /health names it. */
-static void put_watch(HttpBuf *b, HttpServer *s)
+static void put_watch(JsonBuf *b, HttpServer *s)
 {
     TrainerStatus st;
 
-    http_buf_printf(b, ",\"role\":\"%s\"",
+    json_buf_printf(b, ",\"role\":\"%s\"",
                     s->config->role == CONFIG_ROLE_REPLICA ? "replica" : "trainer");
     if (!s->config->watch_model)
         return;
     trainer_get_status(s->trainer, &st);
-    http_buf_printf(b, ",\"watch\":{\"reloads\":%llu,\"errors\":%llu,\"last_error\":",
+    json_buf_printf(b, ",\"watch\":{\"reloads\":%llu,\"errors\":%llu,\"last_error\":",
                     (unsigned long long) st.follow_reloads, (unsigned long long) st.follow_errors);
     if (st.follow_errors > 0) {
-        http_buf_json_string(b, st.follow_error, strlen(st.follow_error));
-        http_buf_puts(b, ",\"last_error_time\":");
-        http_buf_json_double(b, st.follow_error_time);
+        json_buf_string(b, st.follow_error, strlen(st.follow_error));
+        json_buf_puts(b, ",\"last_error_time\":");
+        json_buf_double(b, st.follow_error_time);
     } else {
-        http_buf_puts(b, "null,\"last_error_time\":null");
+        json_buf_puts(b, "null,\"last_error_time\":null");
     }
-    http_buf_puts(b, "}");
+    json_buf_puts(b, "}");
 }
 
 enum MHD_Result api_health(HttpRequest *req)
 {
     HttpServer *s = req->server;
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     uint64_t version = 0;
     Model *m;
     enum MHD_Result ret;
@@ -45,20 +47,20 @@ enum MHD_Result api_health(HttpRequest *req)
     m = model_slot_acquire(s->slot, &version);
     if (m == NULL)
         return http_reply_error(req, HTTP_E_NO_MODEL, NULL, "no model is being served yet");
-    http_buf_printf(&b, "{\"status\":\"ok\",\"model_version\":%llu,\"model_id\":\"%s\"",
+    json_buf_printf(&b, "{\"status\":\"ok\",\"model_version\":%llu,\"model_id\":\"%s\"",
                     (unsigned long long) version, m->meta.id);
     model_unref(m);
     put_watch(&b, s);
-    http_buf_puts(&b, "}\n");
+    json_buf_puts(&b, "}\n");
     ret = http_reply_json(req, 200, &b);
     return ret;
 }
 
 enum MHD_Result api_health_live(HttpRequest *req)
 {
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
 
-    http_buf_puts(&b, "{\"status\":\"ok\"}\n");
+    json_buf_puts(&b, "{\"status\":\"ok\"}\n");
     return http_reply_json(req, 200, &b);
 }
 

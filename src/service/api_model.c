@@ -4,62 +4,64 @@
  * through the trainer, the only writer of the model file, so the file and the slot never
  * disagree; both keep the served model when they fail and say why.
  */
-#include "http_internal.h"
+#include "api.h"
+#include "http_body.h"
+#include "http_reply.h"
 
 #include <string.h>
 
-static void put_version(HttpBuf *b, ModelSlot *slot, uint64_t version)
+static void put_version(JsonBuf *b, ModelSlot *slot, uint64_t version)
 {
     Model *m = model_slot_acquire(slot, NULL);
 
-    http_buf_printf(b, "{\"model_version\":%llu,\"model_id\":", (unsigned long long) version);
+    json_buf_printf(b, "{\"model_version\":%llu,\"model_id\":", (unsigned long long) version);
     if (m != NULL)
-        http_buf_printf(b, "\"%s\"", m->meta.id);
+        json_buf_printf(b, "\"%s\"", m->meta.id);
     else
-        http_buf_puts(b, "null");
-    http_buf_puts(b, "}\n");
+        json_buf_puts(b, "null");
+    json_buf_puts(b, "}\n");
     model_unref(m);
 }
 
 /* One object per field: {"name","kind":"numeric","mean","std","fill"} or
  * {"name","kind":"categorical","categories":[...],"other":bool,"fill":"<category>"}. */
-static void put_schema_fields(HttpBuf *b, const Model *m)
+static void put_schema_fields(JsonBuf *b, const Model *m)
 {
     const Schema *sc = m->schema;
 
     for (size_t f = 0; f < sc->n_fields; f++) {
         const SchemaField *fd = &sc->fields[f];
 
-        http_buf_puts(b, f > 0 ? ",{\"name\":" : "{\"name\":");
-        http_buf_json_string(b, fd->name, strlen(fd->name));
+        json_buf_puts(b, f > 0 ? ",{\"name\":" : "{\"name\":");
+        json_buf_string(b, fd->name, strlen(fd->name));
         if (fd->kind == SCHEMA_NUMERIC) {
-            http_buf_puts(b, ",\"kind\":\"numeric\",\"mean\":");
-            http_buf_json_float(b, m->mean[fd->column]);
-            http_buf_puts(b, ",\"std\":");
-            http_buf_json_float(b, m->std[fd->column]);
-            http_buf_puts(b, ",\"fill\":");
-            http_buf_json_float(b, fd->fill);
-            http_buf_put(b, "}", 1);
+            json_buf_puts(b, ",\"kind\":\"numeric\",\"mean\":");
+            json_buf_float(b, m->mean[fd->column]);
+            json_buf_puts(b, ",\"std\":");
+            json_buf_float(b, m->std[fd->column]);
+            json_buf_puts(b, ",\"fill\":");
+            json_buf_float(b, fd->fill);
+            json_buf_put(b, "}", 1);
             continue;
         }
         const char *fill =
             (size_t) fd->fill < fd->n_categories ? fd->categories[(size_t) fd->fill] : SCHEMA_OTHER;
-        http_buf_puts(b, ",\"kind\":\"categorical\",\"categories\":[");
+        json_buf_puts(b, ",\"kind\":\"categorical\",\"categories\":[");
         for (size_t k = 0; k < fd->n_categories; k++) {
             if (k > 0)
-                http_buf_put(b, ",", 1);
-            http_buf_json_string(b, fd->categories[k], strlen(fd->categories[k]));
+                json_buf_put(b, ",", 1);
+            json_buf_string(b, fd->categories[k], strlen(fd->categories[k]));
         }
-        http_buf_printf(b, "],\"other\":%s,\"fill\":", fd->has_other ? "true" : "false");
-        http_buf_json_string(b, fill, strlen(fill));
-        http_buf_put(b, "}", 1);
+        json_buf_printf(b, "],\"other\":%s,\"fill\":", fd->has_other ? "true" : "false");
+        json_buf_string(b, fill, strlen(fill));
+        json_buf_put(b, "}", 1);
     }
 }
 
 enum MHD_Result api_model_get(HttpRequest *req)
 {
     HttpServer *s = req->server;
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     uint64_t version = 0;
     Model *m;
     const ModelMeta *meta;
@@ -68,45 +70,45 @@ enum MHD_Result api_model_get(HttpRequest *req)
     if (m == NULL)
         return http_reply_error(req, HTTP_E_NO_MODEL, NULL, "no model is being served yet");
     meta = &m->meta;
-    http_buf_printf(&b, "{\"model_version\":%llu,\"model_id\":\"%s\",\"created\":%lld,",
+    json_buf_printf(&b, "{\"model_version\":%llu,\"model_id\":\"%s\",\"created\":%lld,",
                     (unsigned long long) version, meta->id, (long long) meta->created);
     /* "features" are the record's fields, what clients send; "schema" says how each is read
      * and what a missing value becomes; "input" counts the network's columns */
-    http_buf_printf(&b, "\"n_features\":%zu,\"features\":[", m->schema->n_fields);
+    json_buf_printf(&b, "\"n_features\":%zu,\"features\":[", m->schema->n_fields);
     for (size_t f = 0; f < m->schema->n_fields; f++) {
         if (f > 0)
-            http_buf_put(&b, ",", 1);
-        http_buf_json_string(&b, m->schema->fields[f].name, strlen(m->schema->fields[f].name));
+            json_buf_put(&b, ",", 1);
+        json_buf_string(&b, m->schema->fields[f].name, strlen(m->schema->fields[f].name));
     }
-    http_buf_puts(&b, "],\"schema\":[");
+    json_buf_puts(&b, "],\"schema\":[");
     put_schema_fields(&b, m);
-    http_buf_puts(&b, "],\"ignored\":[");
+    json_buf_puts(&b, "],\"ignored\":[");
     for (size_t i = 0; i < m->schema->n_ignored; i++) {
         if (i > 0)
-            http_buf_put(&b, ",", 1);
-        http_buf_json_string(&b, m->schema->ignored[i], strlen(m->schema->ignored[i]));
+            json_buf_put(&b, ",", 1);
+        json_buf_string(&b, m->schema->ignored[i], strlen(m->schema->ignored[i]));
     }
-    http_buf_printf(&b, "],\"input\":%zu,\"layers\":[", m->nn.sizes[0]);
+    json_buf_printf(&b, "],\"input\":%zu,\"layers\":[", m->nn.sizes[0]);
     for (size_t l = 0; l < m->nn.n_layers; l++)
-        http_buf_printf(&b, "%s{\"units\":%zu,\"activation\":\"%s\"}", l ? "," : "",
+        json_buf_printf(&b, "%s{\"units\":%zu,\"activation\":\"%s\"}", l ? "," : "",
                         m->nn.sizes[l + 1], nn_activation_name(m->nn.act[l]));
-    http_buf_printf(&b, "],\"parameters\":%zu,\"ensemble\":%zu,\"threshold\":", m->nn.n_params,
+    json_buf_printf(&b, "],\"parameters\":%zu,\"ensemble\":%zu,\"threshold\":", m->nn.n_params,
                     m->n_members);
-    http_buf_json_float(&b, m->threshold);
-    http_buf_printf(&b,
+    json_buf_float(&b, m->threshold);
+    json_buf_printf(&b,
                     ",\"training\":{\"rows\":%llu,\"seed\":%llu,\"epochs_run\":%u,"
                     "\"best_epoch\":%u,\"train_loss\":",
                     (unsigned long long) meta->rows, (unsigned long long) meta->seed,
                     meta->epochs_run, meta->best_epoch);
-    http_buf_json_float(&b, meta->train_loss);
-    http_buf_puts(&b, ",\"val_loss\":");
-    http_buf_json_float(&b, meta->val_loss);
-    http_buf_puts(&b, ",\"threshold_quantile\":");
+    json_buf_float(&b, meta->train_loss);
+    json_buf_puts(&b, ",\"val_loss\":");
+    json_buf_float(&b, meta->val_loss);
+    json_buf_puts(&b, ",\"threshold_quantile\":");
     if (meta->threshold_q > 0)
-        http_buf_json_float(&b, meta->threshold_q);
+        json_buf_float(&b, meta->threshold_q);
     else
-        http_buf_puts(&b, "null");
-    http_buf_puts(&b, "}}\n");
+        json_buf_puts(&b, "null");
+    json_buf_puts(&b, "}}\n");
     model_unref(m);
     return http_reply_json(req, 200, &b);
 }
@@ -114,7 +116,7 @@ enum MHD_Result api_model_get(HttpRequest *req)
 enum MHD_Result api_model_reload(HttpRequest *req)
 {
     HttpServer *s = req->server;
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     uint64_t version = 0;
     char err[512] = "";
     int r;
@@ -134,7 +136,7 @@ enum MHD_Result api_model_reload(HttpRequest *req)
 enum MHD_Result api_model_rollback(HttpRequest *req)
 {
     HttpServer *s = req->server;
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     uint64_t version = 0;
     char err[512] = "";
     int r;

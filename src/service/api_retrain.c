@@ -8,7 +8,10 @@
  * served order so "values" clients keep their meaning after the swap.
  * Nothing here logs record values: dataset error messages go to the client only.
  */
-#include "http_internal.h"
+#include "api.h"
+#include "http_body.h"
+#include "http_reply.h"
+#include "records.h"
 
 #include <errno.h>
 #include <math.h>
@@ -191,15 +194,15 @@ static bool apply_param(TrainParams *p, const char *name, const ParamValue *v, b
 
 static enum MHD_Result reply_param(HttpRequest *req, const char *name, bool unknown)
 {
-    HttpBuf d = HTTP_BUF_INIT;
+    JsonBuf d = JSON_BUF_INIT;
     enum MHD_Result r;
 
-    http_buf_puts(&d, "\"param\":");
-    http_buf_json_string(&d, name, strlen(name));
+    json_buf_puts(&d, "\"param\":");
+    json_buf_string(&d, name, strlen(name));
     r = http_reply_error(req, HTTP_E_INVALID_REQUEST, d.oom ? NULL : d.data,
                          unknown ? "unknown training parameter"
                                  : "training parameter has an invalid value");
-    http_buf_deinit(&d);
+    json_buf_deinit(&d);
     return r;
 }
 
@@ -302,8 +305,8 @@ static enum MHD_Result csv_to_schema(HttpRequest *req, const Model *m, Dataset *
     for (size_t j = 0; j < ds->n_cols; j++)
         if (schema_field_index(sc, ds->names[j], strlen(ds->names[j])) < 0 &&
             !is_ignored(sc, ds->names[j]) && iss.n_unknown < RECORDS_MAX_NAMES) {
-            http_buf_printf(&iss.unknown, "%s", iss.n_unknown ? "," : "");
-            http_buf_json_string(&iss.unknown, ds->names[j], strlen(ds->names[j]));
+            json_buf_printf(&iss.unknown, "%s", iss.n_unknown ? "," : "");
+            json_buf_string(&iss.unknown, ds->names[j], strlen(ds->names[j]));
             iss.n_unknown++;
         }
     order = calloc(ds->n_cols, sizeof(*order));
@@ -317,8 +320,8 @@ static enum MHD_Result csv_to_schema(HttpRequest *req, const Model *m, Dataset *
             j++;
         if (j == ds->n_cols) {
             if (iss.n_missing < RECORDS_MAX_NAMES) {
-                http_buf_printf(&iss.missing, "%s", iss.n_missing ? "," : "");
-                http_buf_json_string(&iss.missing, sc->fields[f].name, strlen(sc->fields[f].name));
+                json_buf_printf(&iss.missing, "%s", iss.n_missing ? "," : "");
+                json_buf_string(&iss.missing, sc->fields[f].name, strlen(sc->fields[f].name));
                 iss.n_missing++;
             }
             continue;
@@ -328,8 +331,8 @@ static enum MHD_Result csv_to_schema(HttpRequest *req, const Model *m, Dataset *
         /* text where the served model reads numbers: a broken export, not a new category */
         if (sc->fields[f].kind == SCHEMA_NUMERIC && ds->is_text != NULL && ds->is_text[j] &&
             iss.n_invalid < RECORDS_MAX_NAMES) {
-            http_buf_printf(&iss.invalid, "%s", iss.n_invalid ? "," : "");
-            http_buf_json_string(&iss.invalid, ds->names[j], strlen(ds->names[j]));
+            json_buf_printf(&iss.invalid, "%s", iss.n_invalid ? "," : "");
+            json_buf_string(&iss.invalid, ds->names[j], strlen(ds->names[j]));
             iss.n_invalid++;
         }
     }
@@ -495,7 +498,7 @@ enum MHD_Result api_retrain_start(HttpRequest *req)
     TrainerStatus st;
     Dataset *ds = NULL;
     Model *m = NULL;
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     enum MHD_Result ret = MHD_NO;
     uint64_t job_id = 0;
     size_t rows;
@@ -566,74 +569,74 @@ enum MHD_Result api_retrain_start(HttpRequest *req)
                                strerror(r < 0 ? -r : EINVAL));
         goto out;
     }
-    http_buf_printf(&b, "{\"job_id\":%llu,\"state\":\"running\",\"rows\":%zu}\n",
+    json_buf_printf(&b, "{\"job_id\":%llu,\"state\":\"running\",\"rows\":%zu}\n",
                     (unsigned long long) job_id, rows);
     ret = http_reply_json(req, 202, &b);
 
 out:
-    http_buf_deinit(&b);
+    json_buf_deinit(&b);
     dataset_free(ds);
     model_unref(m);
     return ret;
 }
 
-static void put_time(HttpBuf *b, const char *key, double t)
+static void put_time(JsonBuf *b, const char *key, double t)
 {
-    http_buf_printf(b, ",\"%s\":", key);
+    json_buf_printf(b, ",\"%s\":", key);
     if (t > 0)
-        http_buf_json_double(b, t);
+        json_buf_double(b, t);
     else
-        http_buf_puts(b, "null");
+        json_buf_puts(b, "null");
 }
 
 enum MHD_Result api_retrain_status(HttpRequest *req)
 {
     TrainerStatus st;
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
 
     trainer_get_status(req->server->trainer, &st);
-    http_buf_printf(&b,
+    json_buf_printf(&b,
                     "{\"job_id\":%llu,\"state\":\"%s\",\"rows\":%llu,\"epoch\":%llu,"
                     "\"epochs\":%llu,\"member\":%llu,\"members\":%llu,\"train_loss\":",
                     (unsigned long long) st.job_id, trainer_state_name(st.state),
                     (unsigned long long) st.rows, (unsigned long long) st.epoch,
                     (unsigned long long) st.epochs, (unsigned long long) st.member,
                     (unsigned long long) st.members);
-    http_buf_json_double(&b, st.train_loss);
-    http_buf_puts(&b, ",\"val_loss\":");
-    http_buf_json_double(&b, st.val_loss);
-    http_buf_puts(&b, ",\"rows_per_sec\":");
-    http_buf_json_double(&b, st.rows_per_sec);
-    http_buf_puts(&b, ",\"eta_seconds\":");
-    http_buf_json_double(&b, st.eta_seconds);
+    json_buf_double(&b, st.train_loss);
+    json_buf_puts(&b, ",\"val_loss\":");
+    json_buf_double(&b, st.val_loss);
+    json_buf_puts(&b, ",\"rows_per_sec\":");
+    json_buf_double(&b, st.rows_per_sec);
+    json_buf_puts(&b, ",\"eta_seconds\":");
+    json_buf_double(&b, st.eta_seconds);
     put_time(&b, "started", st.started);
     put_time(&b, "finished", st.finished);
-    http_buf_puts(&b, ",\"model_version\":");
+    json_buf_puts(&b, ",\"model_version\":");
     if (st.model_version > 0)
-        http_buf_printf(&b, "%llu", (unsigned long long) st.model_version);
+        json_buf_printf(&b, "%llu", (unsigned long long) st.model_version);
     else
-        http_buf_puts(&b, "null");
-    http_buf_puts(&b, ",\"error\":");
+        json_buf_puts(&b, "null");
+    json_buf_puts(&b, ",\"error\":");
     st.error[sizeof(st.error) - 1] = '\0';
     if (st.error[0] != '\0')
-        http_buf_json_string(&b, st.error, strlen(st.error));
+        json_buf_string(&b, st.error, strlen(st.error));
     else
-        http_buf_puts(&b, "null");
-    http_buf_puts(&b, "}\n");
+        json_buf_puts(&b, "null");
+    json_buf_puts(&b, "}\n");
     return http_reply_json(req, 200, &b);
 }
 
 enum MHD_Result api_retrain_cancel(HttpRequest *req)
 {
     TrainerStatus st;
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
 
     if (req->server->config->role == CONFIG_ROLE_REPLICA)
         return api_reply_not_trainer(req);
     if (trainer_cancel(req->server->trainer) == TRAINER_E_IDLE)
         return http_reply_error(req, HTTP_E_NO_JOB, NULL, "no training job is running");
     trainer_get_status(req->server->trainer, &st);
-    http_buf_printf(&b, "{\"job_id\":%llu,\"state\":\"cancelling\"}\n",
+    json_buf_printf(&b, "{\"job_id\":%llu,\"state\":\"cancelling\"}\n",
                     (unsigned long long) st.job_id);
     return http_reply_json(req, 202, &b);
 }

@@ -7,7 +7,10 @@
  * Replies are formatted with snprintf into one buffer, numbers as %.9g (they are floats)
  * and non-finite values as null.
  */
-#include "http_internal.h"
+#include "api.h"
+#include "http_body.h"
+#include "http_reply.h"
+#include "records.h"
 #include "records_fast.h"
 
 #include <errno.h>
@@ -71,7 +74,7 @@ static enum MHD_Result reply_schema(HttpRequest *req, RecordIssues *iss, const c
 
 /* The k fields with the largest errors; a categorical field's error is the sum over its
  * one-hot columns, so the reply names "purpose", never "purpose=used_car". */
-static void put_top_features(HttpBuf *b, const Model *m, float *err, unsigned k)
+static void put_top_features(JsonBuf *b, const Model *m, float *err, unsigned k)
 {
     const Schema *sc = m->schema;
     size_t n = sc->n_fields;
@@ -85,7 +88,7 @@ static void put_top_features(HttpBuf *b, const Model *m, float *err, unsigned k)
     }
     if (k > n)
         k = (unsigned) n;
-    http_buf_puts(b, ",\"top_features\":[");
+    json_buf_puts(b, ",\"top_features\":[");
     /* k is small: k passes of selection beat sorting n indices; err is ours to mark */
     for (unsigned j = 0; j < k; j++) {
         size_t best = 0;
@@ -93,15 +96,15 @@ static void put_top_features(HttpBuf *b, const Model *m, float *err, unsigned k)
             if (err[i] > err[best])
                 best = i;
         if (j > 0)
-            http_buf_put(b, ",", 1);
-        http_buf_puts(b, "{\"name\":");
-        http_buf_json_string(b, sc->fields[best].name, strlen(sc->fields[best].name));
-        http_buf_puts(b, ",\"error\":");
-        http_buf_json_float(b, err[best]);
-        http_buf_put(b, "}", 1);
+            json_buf_put(b, ",", 1);
+        json_buf_puts(b, "{\"name\":");
+        json_buf_string(b, sc->fields[best].name, strlen(sc->fields[best].name));
+        json_buf_puts(b, ",\"error\":");
+        json_buf_float(b, err[best]);
+        json_buf_put(b, "}", 1);
         err[best] = -1;
     }
-    http_buf_put(b, "]", 1);
+    json_buf_put(b, "]", 1);
 }
 
 static RecordPolicy policy_of(const HttpServer *s)
@@ -119,26 +122,26 @@ static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t ve
     unsigned k = s->config->top_features;
     size_t f = m->n_features;
     float *x = buf, *err = buf + f;
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     ModelScore sc;
     enum MHD_Result ret;
 
     model_score(m, x, buf + 2 * f, k > 0 ? err : NULL, &sc);
     metrics_observe_scores(s->metrics, &sc.score, 1, sc.threshold);
 
-    http_buf_reserve(&b, 512);
-    http_buf_puts(&b, "{\"id\":");
+    json_buf_reserve(&b, 512);
+    json_buf_puts(&b, "{\"id\":");
     if (root != NULL)
         records_id(root, &b);
     else
         records_put_id(&b, id);
-    http_buf_puts(&b, ",\"score\":");
-    http_buf_json_float(&b, sc.score);
-    http_buf_puts(&b, ",\"threshold\":");
-    http_buf_json_float(&b, sc.threshold);
-    http_buf_printf(&b, ",\"anomaly\":%s,\"percentile\":", sc.anomaly ? "true" : "false");
-    http_buf_json_float(&b, sc.percentile);
-    http_buf_printf(&b, ",\"model_version\":%llu,\"model_id\":\"%s\"", (unsigned long long) version,
+    json_buf_puts(&b, ",\"score\":");
+    json_buf_float(&b, sc.score);
+    json_buf_puts(&b, ",\"threshold\":");
+    json_buf_float(&b, sc.threshold);
+    json_buf_printf(&b, ",\"anomaly\":%s,\"percentile\":", sc.anomaly ? "true" : "false");
+    json_buf_float(&b, sc.percentile);
+    json_buf_printf(&b, ",\"model_version\":%llu,\"model_id\":\"%s\"", (unsigned long long) version,
                     m->meta.id);
     if (notes != NULL) {
         records_put_notes(&b, notes);
@@ -146,9 +149,9 @@ static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t ve
     }
     if (k > 0)
         put_top_features(&b, m, err, k);
-    http_buf_puts(&b, "}\n");
+    json_buf_puts(&b, "}\n");
     ret = http_reply_json(req, 200, &b);
-    http_buf_deinit(&b);
+    json_buf_deinit(&b);
     return ret;
 }
 
@@ -224,7 +227,7 @@ static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t ve
                                    const RecordId *ids, const RecordNotes *notes)
 {
     HttpServer *s = req->server;
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     const cJSON *rec = records != NULL ? records->child : NULL;
     float *scores = malloc(n * sizeof(*scores));
     float *scratch = thread_scratch(model_scratch_size(m));
@@ -240,33 +243,33 @@ static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t ve
     for (size_t i = 0; i < n; i++)
         anomalies += scores[i] > m->threshold;
 
-    http_buf_reserve(&b, 96 * n + 128);
-    http_buf_printf(&b, "{\"model_version\":%llu,\"model_id\":\"%s\",\"threshold\":",
+    json_buf_reserve(&b, 96 * n + 128);
+    json_buf_printf(&b, "{\"model_version\":%llu,\"model_id\":\"%s\",\"threshold\":",
                     (unsigned long long) version, m->meta.id);
-    http_buf_json_float(&b, m->threshold);
-    http_buf_printf(&b, ",\"anomalies\":%zu,\"results\":[", anomalies);
+    json_buf_float(&b, m->threshold);
+    json_buf_printf(&b, ",\"anomalies\":%zu,\"results\":[", anomalies);
     for (size_t i = 0; i < n; i++) {
-        http_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        json_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
         if (rec != NULL) {
             records_id(rec, &b);
             rec = rec->next;
         } else {
             records_put_id(&b, &ids[i]);
         }
-        http_buf_puts(&b, ",\"score\":");
-        http_buf_json_float(&b, scores[i]);
-        http_buf_printf(
+        json_buf_puts(&b, ",\"score\":");
+        json_buf_float(&b, scores[i]);
+        json_buf_printf(
             &b, ",\"anomaly\":%s,\"percentile\":", scores[i] > m->threshold ? "true" : "false");
-        http_buf_json_float(&b, threshold_percentile(m->percentiles, MODEL_PERCENTILES, scores[i]));
+        json_buf_float(&b, threshold_percentile(m->percentiles, MODEL_PERCENTILES, scores[i]));
         if (notes != NULL) {
             records_put_notes(&b, &notes[i]);
             metrics_observe_encoding(s->metrics, notes[i].n_imputed, notes[i].n_unseen);
         }
-        http_buf_put(&b, "}", 1);
+        json_buf_put(&b, "}", 1);
     }
-    http_buf_puts(&b, "]}\n");
+    json_buf_puts(&b, "]}\n");
     ret = http_reply_json(req, 200, &b);
-    http_buf_deinit(&b);
+    json_buf_deinit(&b);
     free(scores);
     return ret;
 }
@@ -313,12 +316,12 @@ enum MHD_Result api_score_batch(HttpRequest *req)
             records = c;
             continue;
         }
-        HttpBuf d = HTTP_BUF_INIT;
-        http_buf_puts(&d, "\"member\":");
-        http_buf_json_string(&d, c->string, strlen(c->string));
+        JsonBuf d = JSON_BUF_INIT;
+        json_buf_puts(&d, "\"member\":");
+        json_buf_string(&d, c->string, strlen(c->string));
         ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, d.oom ? NULL : d.data,
                                "unexpected member in a batch body");
-        http_buf_deinit(&d);
+        json_buf_deinit(&d);
         goto out;
     }
     if (!cJSON_IsArray(records)) {
@@ -358,7 +361,7 @@ enum MHD_Result api_score_batch(HttpRequest *req)
             goto out;
         }
         if (r == RECORDS_E_SCHEMA && iss.n_indices < RECORDS_MAX_NAMES) {
-            http_buf_printf(&iss.indices, "%s%zu", iss.n_indices ? "," : "", i);
+            json_buf_printf(&iss.indices, "%s%zu", iss.n_indices ? "," : "", i);
             iss.n_indices++;
         }
         i++;

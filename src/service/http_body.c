@@ -9,7 +9,9 @@
  * cJSON_GetErrorPtr: it is process-global) so trailing bytes can be refused, then one walk
  * for duplicate keys, which cJSON silently keeps.
  */
-#include "http_internal.h"
+#include "http_body.h"
+#include "http_reply.h"
+#include "json_buf.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -166,7 +168,7 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
         *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "the request body is empty");
         return HTTP_BODY_REPLIED;
     }
-    if (!http_utf8_valid(body, len)) {
+    if (!json_utf8_valid(body, len)) {
         *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "the body is not valid UTF-8");
         return HTTP_BODY_REPLIED;
     }
@@ -199,12 +201,12 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
         return HTTP_BODY_REPLIED;
     }
     if (dup != NULL) {
-        HttpBuf d = HTTP_BUF_INIT;
-        http_buf_puts(&d, "\"key\":");
-        http_buf_json_string(&d, dup, strlen(dup));
+        JsonBuf d = JSON_BUF_INIT;
+        json_buf_puts(&d, "\"key\":");
+        json_buf_string(&d, dup, strlen(dup));
         *ret = http_reply_error(req, HTTP_E_INVALID_JSON, d.oom ? NULL : d.data,
                                 "duplicate object key");
-        http_buf_deinit(&d);
+        json_buf_deinit(&d);
         cJSON_Delete(root);
         return HTTP_BODY_REPLIED;
     }

@@ -34,7 +34,8 @@
 #include <time.h>
 
 #include "aescore/log.h"
-#include "http_internal.h"
+#include "http_guard.h"
+#include "http_request.h"
 
 #define HTTP_GUARD_MIN_RATE  (64.0 * 1024.0) /* bytes/s a body must keep up, past the timeout */
 #define HTTP_GUARD_TICK_NS   (200L * 1000L * 1000L)

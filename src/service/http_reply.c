@@ -6,7 +6,7 @@
  * which records the status for the request log and the metrics. An allocation failure
  * while formatting sticks in the buffer and turns into a bare 500, never a half document.
  */
-#include "http_internal.h"
+#include "http_reply.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -47,194 +47,6 @@ const char *http_error_code(HttpError e)
 unsigned http_error_status(HttpError e)
 {
     return (unsigned) e < HTTP_E_COUNT_ ? error_table[e].status : 500;
-}
-
-/* ---- HttpBuf ---- */
-
-void http_buf_deinit(HttpBuf *b)
-{
-    free(b->data);
-    *b = (HttpBuf) HTTP_BUF_INIT;
-}
-
-bool http_buf_reserve(HttpBuf *b, size_t extra)
-{
-    size_t need, cap;
-    char *p;
-
-    if (b->oom)
-        return false;
-    if (extra > SIZE_MAX - b->len - 1)
-        goto oom;
-    need = b->len + extra + 1;
-    if (need <= b->cap)
-        return true;
-    cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    p = realloc(b->data, cap);
-    if (p == NULL)
-        goto oom;
-    b->data = p;
-    b->cap = cap;
-    return true;
-
-oom:
-    b->oom = true;
-    return false;
-}
-
-void http_buf_put(HttpBuf *b, const char *s, size_t n)
-{
-    if (!http_buf_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void http_buf_puts(HttpBuf *b, const char *s)
-{
-    http_buf_put(b, s, strlen(s));
-}
-
-void http_buf_printf(HttpBuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (!http_buf_reserve(b, 64))
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    if ((size_t) n >= b->cap - b->len) {
-        if (!http_buf_reserve(b, (size_t) n))
-            return;
-        va_start(ap, fmt);
-        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-    }
-    b->len += (size_t) n;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-bool http_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *) s;
-
-    for (size_t i = 0; i < n;) {
-        size_t k;
-
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        k = utf8_seq(p + i, n - i);
-        if (k == 0)
-            return false;
-        i += k;
-    }
-    return true;
-}
-
-void http_buf_json_string(HttpBuf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *) s;
-
-    if (!http_buf_reserve(b, n + 2))
-        return;
-    http_buf_put(b, "\"", 1);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        size_t k;
-
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char) c};
-            http_buf_put(b, esc, 2);
-            i++;
-        } else if (c < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-            http_buf_put(b, esc, 6);
-            i++;
-        } else if (c < 0x80) {
-            http_buf_put(b, (const char *) p + i, 1);
-            i++;
-        } else if ((k = utf8_seq(p + i, n - i)) != 0) {
-            http_buf_put(b, (const char *) p + i, k);
-            i += k;
-        } else {
-            /* never echo bytes that would make the reply invalid JSON */
-            http_buf_puts(b, "\\ufffd");
-            i++;
-        }
-    }
-    http_buf_put(b, "\"", 1);
-}
-
-void http_buf_json_float(HttpBuf *b, double v)
-{
-    if (!isfinite(v))
-        http_buf_puts(b, "null");
-    else
-        http_buf_printf(b, "%.9g", v);
-}
-
-void http_buf_json_double(HttpBuf *b, double v)
-{
-    if (!isfinite(v))
-        http_buf_puts(b, "null");
-    else
-        http_buf_printf(b, "%.17g", v);
-}
-
-char *http_buf_steal(HttpBuf *b, size_t *len)
-{
-    char *p;
-
-    if (b->oom || !http_buf_reserve(b, 0)) {
-        http_buf_deinit(b);
-        *len = 0;
-        return NULL;
-    }
-    p = b->data;
-    *len = b->len;
-    *b = (HttpBuf) HTTP_BUF_INIT;
-    return p;
 }
 
 /* ---- replies ---- */
@@ -292,10 +104,10 @@ enum MHD_Result http_reply_take(HttpRequest *req, unsigned status, const char *c
     return queue(req, status, resp);
 }
 
-enum MHD_Result http_reply_json(HttpRequest *req, unsigned status, HttpBuf *b)
+enum MHD_Result http_reply_json(HttpRequest *req, unsigned status, JsonBuf *b)
 {
     size_t len;
-    char *body = http_buf_steal(b, &len);
+    char *body = json_buf_steal(b, &len);
 
     return http_reply_take(req, status, "application/json", body, len);
 }
@@ -309,23 +121,23 @@ static enum MHD_Result reply_error_headers(HttpRequest *req, HttpError e, const 
                                            const char *extra_header, const char *extra_value,
                                            const char *fmt, va_list ap)
 {
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     char message[512];
     struct MHD_Response *resp;
     char *body;
     size_t len;
 
     vsnprintf(message, sizeof(message), fmt, ap);
-    http_buf_puts(&b, "{\"error\":{\"code\":\"");
-    http_buf_puts(&b, http_error_code(e));
-    http_buf_puts(&b, "\",\"message\":");
-    http_buf_json_string(&b, message, strlen(message));
+    json_buf_puts(&b, "{\"error\":{\"code\":\"");
+    json_buf_puts(&b, http_error_code(e));
+    json_buf_puts(&b, "\",\"message\":");
+    json_buf_string(&b, message, strlen(message));
     if (details != NULL && details[0] != '\0') {
-        http_buf_puts(&b, ",");
-        http_buf_puts(&b, details);
+        json_buf_puts(&b, ",");
+        json_buf_puts(&b, details);
     }
-    http_buf_puts(&b, "}}\n");
-    body = http_buf_steal(&b, &len);
+    json_buf_puts(&b, "}}\n");
+    body = json_buf_steal(&b, &len);
     if (body == NULL)
         return reply_bare_500(req);
     resp = make_response(body, len, "application/json");

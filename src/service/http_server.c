@@ -25,7 +25,11 @@
 #include <unistd.h>
 
 #include "aescore/log.h"
-#include "http_internal.h"
+#include "api.h"
+#include "http_body.h"
+#include "http_guard.h"
+#include "http_reply.h"
+#include "http_request.h"
 
 #define LOG_PATH_MAX 160 /* request paths are cut to this in logs */
 #define TLS_PEM_MAX  (1024 * 1024)
@@ -65,11 +69,6 @@ double http_now_unix(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
-
-const char *http_query(HttpRequest *req, const char *key)
-{
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 static const char *header(HttpRequest *req, const char *name)

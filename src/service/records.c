@@ -14,7 +14,7 @@
  * valueint (it saturates); every number must be finite as a double AND as a float
  * (1e39 is a finite double but an infinite float).
  */
-#include "http_internal.h"
+#include "records.h"
 #include "records_fast.h"
 
 #include <errno.h>
@@ -33,22 +33,22 @@ void records_issues_init(RecordIssues *iss)
 
 void records_issues_deinit(RecordIssues *iss)
 {
-    http_buf_deinit(&iss->missing);
-    http_buf_deinit(&iss->unknown);
-    http_buf_deinit(&iss->invalid);
-    http_buf_deinit(&iss->repeated);
-    http_buf_deinit(&iss->indices);
+    json_buf_deinit(&iss->missing);
+    json_buf_deinit(&iss->unknown);
+    json_buf_deinit(&iss->invalid);
+    json_buf_deinit(&iss->repeated);
+    json_buf_deinit(&iss->indices);
     records_issues_init(iss);
 }
 
 /* Adds name to a list unless it is there already or the list is full. */
-static void add_name(HttpBuf *list, size_t *count, const char *name, size_t len)
+static void add_name(JsonBuf *list, size_t *count, const char *name, size_t len)
 {
-    HttpBuf q = HTTP_BUF_INIT;
+    JsonBuf q = JSON_BUF_INIT;
 
     if (*count >= RECORDS_MAX_NAMES)
         return;
-    http_buf_json_string(&q, name, len);
+    json_buf_string(&q, name, len);
     if (q.oom) {
         list->oom = true;
         return;
@@ -56,15 +56,15 @@ static void add_name(HttpBuf *list, size_t *count, const char *name, size_t len)
     if (list->data != NULL) {
         for (const char *p = strstr(list->data, q.data); p != NULL; p = strstr(p + 1, q.data))
             if ((p == list->data || p[-1] == ',') && (p[q.len] == ',' || p[q.len] == '\0')) {
-                http_buf_deinit(&q);
+                json_buf_deinit(&q);
                 return;
             }
     }
     if (*count > 0)
-        http_buf_put(list, ",", 1);
-    http_buf_put(list, q.data, q.len);
+        json_buf_put(list, ",", 1);
+    json_buf_put(list, q.data, q.len);
     (*count)++;
-    http_buf_deinit(&q);
+    json_buf_deinit(&q);
 }
 
 static void note(RecordIssues *iss, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -81,36 +81,36 @@ static void note(RecordIssues *iss, const char *fmt, ...)
     va_end(ap);
 }
 
-static void put_list(HttpBuf *b, const char *key, const HttpBuf *list)
+static void put_list(JsonBuf *b, const char *key, const JsonBuf *list)
 {
-    http_buf_printf(b, "\"%s\":[", key);
+    json_buf_printf(b, "\"%s\":[", key);
     if (list->data != NULL)
-        http_buf_put(b, list->data, list->len);
-    http_buf_put(b, "]", 1);
+        json_buf_put(b, list->data, list->len);
+    json_buf_put(b, "]", 1);
 }
 
 char *records_issues_details(RecordIssues *iss)
 {
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     size_t len;
 
     if (iss->missing.oom || iss->unknown.oom || iss->invalid.oom || iss->repeated.oom ||
         iss->indices.oom)
         return NULL;
     put_list(&b, "missing", &iss->missing);
-    http_buf_put(&b, ",", 1);
+    json_buf_put(&b, ",", 1);
     put_list(&b, "unknown", &iss->unknown);
-    http_buf_put(&b, ",", 1);
+    json_buf_put(&b, ",", 1);
     put_list(&b, "invalid", &iss->invalid);
     if (iss->n_repeated > 0) {
-        http_buf_put(&b, ",", 1);
+        json_buf_put(&b, ",", 1);
         put_list(&b, "repeated", &iss->repeated);
     }
     if (iss->n_indices > 0) {
-        http_buf_put(&b, ",", 1);
+        json_buf_put(&b, ",", 1);
         put_list(&b, "indices", &iss->indices);
     }
-    return http_buf_steal(&b, &len);
+    return json_buf_steal(&b, &len);
 }
 
 /* Index of name in names, trying *hint first: clients usually send features in schema
@@ -148,8 +148,8 @@ void records_notes_init(RecordNotes *notes)
 
 void records_notes_deinit(RecordNotes *notes)
 {
-    http_buf_deinit(&notes->imputed);
-    http_buf_deinit(&notes->unseen);
+    json_buf_deinit(&notes->imputed);
+    json_buf_deinit(&notes->unseen);
     records_notes_init(notes);
 }
 
@@ -335,37 +335,37 @@ out:
     return r;
 }
 
-void records_put_notes(HttpBuf *out, const RecordNotes *notes)
+void records_put_notes(JsonBuf *out, const RecordNotes *notes)
 {
     if (notes->n_imputed > 0) {
-        http_buf_puts(out, ",\"imputed\":[");
-        http_buf_put(out, notes->imputed.data, notes->imputed.len);
-        http_buf_put(out, "]", 1);
+        json_buf_puts(out, ",\"imputed\":[");
+        json_buf_put(out, notes->imputed.data, notes->imputed.len);
+        json_buf_put(out, "]", 1);
     }
     if (notes->n_unseen > 0) {
-        http_buf_puts(out, ",\"unseen\":[");
-        http_buf_put(out, notes->unseen.data, notes->unseen.len);
-        http_buf_put(out, "]", 1);
+        json_buf_puts(out, ",\"unseen\":[");
+        json_buf_put(out, notes->unseen.data, notes->unseen.len);
+        json_buf_put(out, "]", 1);
     }
 }
 
-static void put_id_number(HttpBuf *out, double v)
+static void put_id_number(JsonBuf *out, double v)
 {
     /* integers print as integers (an id of 7 must come back as 7, not 7.0000000000) */
     if (isfinite(v) && v == trunc(v) && fabs(v) < 9007199254740992.0)
-        http_buf_printf(out, "%.0f", v);
+        json_buf_printf(out, "%.0f", v);
     else
-        http_buf_json_double(out, v);
+        json_buf_double(out, v);
 }
 
-int records_id(const cJSON *rec, HttpBuf *out)
+int records_id(const cJSON *rec, JsonBuf *out)
 {
     const cJSON *id = cJSON_IsObject(rec) ? cJSON_GetObjectItemCaseSensitive(rec, "id") : NULL;
 
     if (id == NULL || cJSON_IsNull(id)) {
-        http_buf_puts(out, "null");
+        json_buf_puts(out, "null");
     } else if (cJSON_IsString(id)) {
-        http_buf_json_string(out, id->valuestring, strlen(id->valuestring));
+        json_buf_string(out, id->valuestring, strlen(id->valuestring));
     } else if (cJSON_IsNumber(id)) {
         put_id_number(out, id->valuedouble);
     } else {
@@ -748,15 +748,15 @@ decline:
     return false;
 }
 
-void records_put_id(HttpBuf *out, const RecordId *id)
+void records_put_id(JsonBuf *out, const RecordId *id)
 {
     switch (id->kind) {
     case RECORD_ID_ABSENT:
     case RECORD_ID_NULL:
-        http_buf_puts(out, "null");
+        json_buf_puts(out, "null");
         break;
     case RECORD_ID_STRING:
-        http_buf_json_string(out, id->text, id->len);
+        json_buf_string(out, id->text, id->len);
         break;
     case RECORD_ID_NUMBER:
         put_id_number(out, id->number);
@@ -865,7 +865,7 @@ int records_to_dataset(const cJSON *records, char *const *names, size_t n, size_
                 text_bytes += 32 + (k == CELL_TEXT ? strlen(cells[c]->valuestring) : 0);
         }
         if (!ok && iss->n_indices < RECORDS_MAX_NAMES) {
-            http_buf_printf(&iss->indices, "%s%zu", iss->n_indices ? "," : "", n_rows);
+            json_buf_printf(&iss->indices, "%s%zu", iss->n_indices ? "," : "", n_rows);
             iss->n_indices++;
         }
         any_label = any_label || label == 1;

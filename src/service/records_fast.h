@@ -20,7 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "http_internal.h"
+#include "aescore/model.h"
+#include "json_buf.h"
 
 typedef enum RecordIdKind {
     RECORD_ID_ABSENT = 0,
@@ -45,4 +46,4 @@ bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max
                         RecordId **ids, size_t *n);
 
 /* Appends the id as records_id does for the same record. */
-void records_put_id(HttpBuf *out, const RecordId *id);
+void records_put_id(JsonBuf *out, const RecordId *id);

@@ -63,7 +63,7 @@ static int check_records(const cJSON *rec)
     size_t n = m->n_features;
     float *x = malloc(n * sizeof(*x)); /* exact size: ASan catches a write past the schema */
     RecordIssues iss;
-    HttpBuf id = HTTP_BUF_INIT;
+    JsonBuf id = JSON_BUF_INIT;
     int r, r_model;
 
     FUZZ_CHECK(x != NULL);
@@ -112,7 +112,7 @@ static int check_records(const cJSON *rec)
         }
         cJSON_Delete(j);
     }
-    http_buf_deinit(&id);
+    json_buf_deinit(&id);
     free(x);
     return r_model;
 }

@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/service/http_internal.h"
+#include "../../src/service/json_buf.h"
+#include "../../src/service/records.h"
 #include "aescore/log.h"
 #include "aescore/model.h"
 #include "fuzz_check.h"

@@ -11,7 +11,9 @@
 
 #include <cmocka.h>
 
-#include "../../src/service/http_internal.h"
+#include "../../src/service/http_body.h"
+#include "../../src/service/json_buf.h"
+#include "../../src/service/records.h"
 
 static char *schema[] = {"amount", "age", "limit"};
 #define N_SCHEMA 3
@@ -44,7 +46,7 @@ static int read_text(const char *text, float *x, RecordIssues *iss)
     return r;
 }
 
-static void assert_list(const HttpBuf *b, const char *expect)
+static void assert_list(const JsonBuf *b, const char *expect)
 {
     assert_string_equal(b->data ? b->data : "", expect);
 }
@@ -348,10 +350,10 @@ static void test_unseen_categories_map_to_other_and_are_reported(void **state)
                      0);
     assert_true(x[1] == 0 && x[2] == 0 && x[3] == 1);
     assert_list(&notes.unseen, "\"housing\"");
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
     records_put_notes(&b, &notes);
     assert_string_equal(b.data, ",\"unseen\":[\"housing\"]");
-    http_buf_deinit(&b);
+    json_buf_deinit(&b);
     records_notes_deinit(&notes);
     records_issues_deinit(&iss);
 }
@@ -399,18 +401,18 @@ static void test_id_is_echoed_as_given(void **state)
 
     (void) state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        HttpBuf b = HTTP_BUF_INIT;
+        JsonBuf b = JSON_BUF_INIT;
         cJSON *j = parse(cases[i].in);
         assert_int_equal(records_id(j, &b), 0);
         assert_string_equal(b.data, cases[i].out);
-        http_buf_deinit(&b);
+        json_buf_deinit(&b);
         cJSON_Delete(j);
     }
     {
-        HttpBuf b = HTTP_BUF_INIT;
+        JsonBuf b = JSON_BUF_INIT;
         cJSON *j = parse("{\"id\":{}}");
         assert_int_equal(records_id(j, &b), RECORDS_E_SCHEMA);
-        http_buf_deinit(&b);
+        json_buf_deinit(&b);
         cJSON_Delete(j);
     }
 }
@@ -435,29 +437,29 @@ static void test_depth_scan_skips_strings(void **state)
 static void test_utf8_check_refuses_bad_sequences(void **state)
 {
     (void) state;
-    assert_true(http_utf8_valid("plain", 5));
-    assert_true(http_utf8_valid("\xc3\xa9t\xc3\xa9", 6));
-    assert_true(http_utf8_valid("\xf0\x9f\x98\x80", 4));
-    assert_false(http_utf8_valid("\xff", 1));
-    assert_false(http_utf8_valid("\xc0\xaf", 2));         /* overlong */
-    assert_false(http_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-    assert_false(http_utf8_valid("\xe2\x82", 2));         /* truncated */
-    assert_false(http_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+    assert_true(json_utf8_valid("plain", 5));
+    assert_true(json_utf8_valid("\xc3\xa9t\xc3\xa9", 6));
+    assert_true(json_utf8_valid("\xf0\x9f\x98\x80", 4));
+    assert_false(json_utf8_valid("\xff", 1));
+    assert_false(json_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(json_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(json_utf8_valid("\xe2\x82", 2));         /* truncated */
+    assert_false(json_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
 }
 
 static void test_json_string_escapes_and_replaces_bad_bytes(void **state)
 {
-    HttpBuf b = HTTP_BUF_INIT;
+    JsonBuf b = JSON_BUF_INIT;
 
     (void) state;
-    http_buf_json_string(&b, "a\"\\\n\x01\xff\xc3\xa9", 8);
+    json_buf_string(&b, "a\"\\\n\x01\xff\xc3\xa9", 8);
     assert_string_equal(b.data, "\"a\\\"\\\\\\u000a\\u0001\\ufffd\xc3\xa9\"");
-    http_buf_deinit(&b);
-    http_buf_json_float(&b, NAN);
-    http_buf_puts(&b, ",");
-    http_buf_json_float(&b, 0.25);
+    json_buf_deinit(&b);
+    json_buf_float(&b, NAN);
+    json_buf_puts(&b, ",");
+    json_buf_float(&b, 0.25);
     assert_string_equal(b.data, "null,0.25");
-    http_buf_deinit(&b);
+    json_buf_deinit(&b);
 }
 
 int main(void)

@@ -1,0 +1,36 @@
+/* http_body: the request body: accumulation under the route's cap, and the one strict
+ * JSON parse (private to src/service).
+ * Threads: per request; no shared state.
+ */
+#pragma once
+
+#include <microhttpd.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "http_request.h"
+
+enum {
+    HTTP_BODY_MORE = 0,    /* keep reading */
+    HTTP_BODY_READY = 1,   /* the whole body is in req->body */
+    HTTP_BODY_REPLIED = 2, /* an error reply was queued (or tried): return its result */
+};
+#define HTTP_JSON_MAX_DEPTH 16
+
+/* Takes one body chunk (upload_data, *size) into req; sets *size = 0. Returns
+ * HTTP_BODY_MORE, or -ENOMEM. */
+int http_body_append(HttpRequest *req, const char *data, size_t *size);
+
+/* Parses req->body as one JSON value: valid UTF-8, nesting at most HTTP_JSON_MAX_DEPTH
+ * (checked before parsing), no trailing bytes but whitespace, no duplicate object keys
+ * (except inside a record's "features" object, which records.c reports by name).
+ * Returns HTTP_BODY_READY with *out (caller cJSON_Deletes), or HTTP_BODY_REPLIED with
+ * the 400 queued and *ret holding MHD's result. */
+int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret);
+
+/* Checks bytes for UTF-8 validity (no overlongs, no surrogates). */
+bool json_utf8_valid(const char *s, size_t n);
+
+/* Depth of the deepest [ or { in s (strings skipped); stops counting past limit+1. */
+size_t http_json_depth(const char *s, size_t n, size_t limit);

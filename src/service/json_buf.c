@@ -1,0 +1,195 @@
+/* json_buf: see json_buf.h. */
+#include "json_buf.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void json_buf_deinit(JsonBuf *b)
+{
+    free(b->data);
+    *b = (JsonBuf) JSON_BUF_INIT;
+}
+
+bool json_buf_reserve(JsonBuf *b, size_t extra)
+{
+    size_t need, cap;
+    char *p;
+
+    if (b->oom)
+        return false;
+    if (extra > SIZE_MAX - b->len - 1)
+        goto oom;
+    need = b->len + extra + 1;
+    if (need <= b->cap)
+        return true;
+    cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    p = realloc(b->data, cap);
+    if (p == NULL)
+        goto oom;
+    b->data = p;
+    b->cap = cap;
+    return true;
+
+oom:
+    b->oom = true;
+    return false;
+}
+
+void json_buf_put(JsonBuf *b, const char *s, size_t n)
+{
+    if (!json_buf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void json_buf_puts(JsonBuf *b, const char *s)
+{
+    json_buf_put(b, s, strlen(s));
+}
+
+void json_buf_printf(JsonBuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (!json_buf_reserve(b, 64))
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    if ((size_t) n >= b->cap - b->len) {
+        if (!json_buf_reserve(b, (size_t) n))
+            return;
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
+    b->len += (size_t) n;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+bool json_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s;
+
+    for (size_t i = 0; i < n;) {
+        size_t k;
+
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        k = utf8_seq(p + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+void json_buf_string(JsonBuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *) s;
+
+    if (!json_buf_reserve(b, n + 2))
+        return;
+    json_buf_put(b, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        size_t k;
+
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char) c};
+            json_buf_put(b, esc, 2);
+            i++;
+        } else if (c < 0x20) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+            json_buf_put(b, esc, 6);
+            i++;
+        } else if (c < 0x80) {
+            json_buf_put(b, (const char *) p + i, 1);
+            i++;
+        } else if ((k = utf8_seq(p + i, n - i)) != 0) {
+            json_buf_put(b, (const char *) p + i, k);
+            i += k;
+        } else {
+            /* never echo bytes that would make the reply invalid JSON */
+            json_buf_puts(b, "\\ufffd");
+            i++;
+        }
+    }
+    json_buf_put(b, "\"", 1);
+}
+
+void json_buf_float(JsonBuf *b, double v)
+{
+    if (!isfinite(v))
+        json_buf_puts(b, "null");
+    else
+        json_buf_printf(b, "%.9g", v);
+}
+
+void json_buf_double(JsonBuf *b, double v)
+{
+    if (!isfinite(v))
+        json_buf_puts(b, "null");
+    else
+        json_buf_printf(b, "%.17g", v);
+}
+
+char *json_buf_steal(JsonBuf *b, size_t *len)
+{
+    char *p;
+
+    if (b->oom || !json_buf_reserve(b, 0)) {
+        json_buf_deinit(b);
+        *len = 0;
+        return NULL;
+    }
+    p = b->data;
+    *len = b->len;
+    *b = (JsonBuf) JSON_BUF_INIT;
+    return p;
+}

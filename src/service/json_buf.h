@@ -1,0 +1,41 @@
+/* json_buf: a growable output buffer that formats JSON by hand, and the UTF-8 check.
+ *
+ * The scoring path formats its replies with snprintf into one allocation (a cJSON tree
+ * would cost a malloc per value). An allocation failure sticks in `oom`: every later call
+ * is a no-op and json_buf_steal hands out NULL, so a caller checks once at the end and
+ * never sends half a document.
+ * Threads: a JsonBuf belongs to one thread; json_utf8_valid is reentrant.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct JsonBuf {
+    char *data; /* NUL-terminated after len once anything was put */
+    size_t len, cap;
+    bool oom;
+} JsonBuf;
+
+#define JSON_BUF_INIT                                                                              \
+    {                                                                                              \
+        NULL, 0, 0, false                                                                          \
+    }
+
+void json_buf_deinit(JsonBuf *b);
+/* Room for extra more bytes (and the NUL); false (and oom set) when it cannot be had. */
+bool json_buf_reserve(JsonBuf *b, size_t extra);
+void json_buf_put(JsonBuf *b, const char *s, size_t n);
+void json_buf_puts(JsonBuf *b, const char *s);
+void json_buf_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string literal (quotes included) of s[0..n-1], NUL bytes included (escaped);
+ * invalid UTF-8 becomes U+FFFD. */
+void json_buf_string(JsonBuf *b, const char *s, size_t n);
+/* A JSON number with %.9g (float values) or %.17g; non-finite becomes null. */
+void json_buf_float(JsonBuf *b, double v);
+void json_buf_double(JsonBuf *b, double v);
+/* Hands the bytes out (caller frees) and resets b; NULL after an allocation failure. */
+char *json_buf_steal(JsonBuf *b, size_t *len);
+
+/* True when s[0..n-1] is valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
+bool json_utf8_valid(const char *s, size_t n);

@@ -1,0 +1,71 @@
+/* records: a JSON record (a cJSON tree) -> field values against a model's schema, for
+ * scoring, and training records -> the values of a mixed Dataset (private to src/service;
+ * see records.c for the rules).
+ * Threads: reentrant; every function works on its arguments only.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "aescore/dataset.h"
+#include "aescore/model.h"
+#include "json_buf.h"
+
+#define RECORDS_MAX_NAMES 64 /* names listed per category in a 422 */
+
+typedef struct RecordIssues {
+    JsonBuf missing, unknown, invalid, repeated; /* comma-separated JSON strings */
+    size_t n_missing, n_unknown, n_invalid, n_repeated;
+    JsonBuf indices; /* batch: comma-separated record indices */
+    size_t n_indices;
+    size_t hits;       /* problems seen, counting repeats the lists leave out */
+    char message[200]; /* first problem, human readable, never a record value */
+} RecordIssues;
+
+enum {
+    RECORDS_E_SCHEMA = 1, /* the record does not fit: issues say how */
+};
+
+void records_issues_init(RecordIssues *iss);
+void records_issues_deinit(RecordIssues *iss);
+/* Renders issues as envelope details ("missing":[..],"unknown":[..],...). Caller frees. */
+char *records_issues_details(RecordIssues *iss);
+
+/* How strictly scoring records are read (from the Config). */
+typedef struct RecordPolicy {
+    unsigned max_missing_percent; /* more missing fields than this share: 422 */
+    bool lenient_numbers;         /* "12.5" accepted for a numeric field */
+} RecordPolicy;
+
+/* What reading a record did besides filling x: fields imputed, categories never seen. */
+typedef struct RecordNotes {
+    JsonBuf imputed, unseen; /* comma-separated JSON strings (field names) */
+    size_t n_imputed, n_unseen;
+} RecordNotes;
+
+void records_notes_init(RecordNotes *notes);
+void records_notes_deinit(RecordNotes *notes);
+/* Appends ,"imputed":[...] and ,"unseen":[...] when they are not empty. */
+void records_put_notes(JsonBuf *out, const RecordNotes *notes);
+
+/* Reads one scoring record against the model's schema (fields by name, or "values" in field
+ * order; see records.c) and encodes it into x[m->n_features]. notes (may be NULL) collects
+ * the imputed fields and unseen categories. Returns 0, RECORDS_E_SCHEMA (iss says why) or
+ * -ENOMEM. */
+int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
+                       RecordNotes *notes, RecordIssues *iss);
+
+/* Training records (POST /retrain): {"features": {name: value}} or {"values": [...]} filling
+ * the first n_values of names[n] in order; values are numbers, strings (a column with any
+ * string is a text column), null or absent (missing); "label": 0|1 and "id" are allowed.
+ * Builds a mixed Dataset as dataset_parse_csv's mixed mode does. Returns 0, RECORDS_E_SCHEMA (iss
+ * names the record indices and fields) or -ENOMEM. */
+int records_to_dataset(const cJSON *records, char *const *names, size_t n, size_t n_values,
+                       Dataset **out, RecordIssues *iss);
+
+/* The record's "id" (string or number) as a JSON fragment for echoing ("null" when
+ * absent). Returns 0 or RECORDS_E_SCHEMA for another type. */
+int records_id(const cJSON *rec, JsonBuf *out);

@@ -1,0 +1,46 @@
+/* decimal: the one reader of numbers from text, for every input that carries them (CSV
+ * cells, JSON records on both paths, schema encoding of text cells, lenient numbers, query
+ * and training parameters, config values).
+ *
+ * Always the C locale (the host's LC_NUMERIC never changes a value) and always correctly
+ * rounded: digits that fit 2^53 with a decimal exponent within +-22 take Clinger's exact
+ * fast path, the rest go to strtod_l / strtof_l on a bounded copy.
+ * Two grammars, both without hex, "inf", "nan" or blanks:
+ *   DECIMAL_JSON  RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+ *   DECIMAL_TEXT  what people type and spreadsheets export: [+-]? then digits with an
+ *                 optional '.' anywhere among them (at least one digit: "1.", ".5"), then
+ *                 an optional exponent as above.
+ * Threads: reentrant (the C locale object is made once, with call_once).
+ * Errors: 0; DECIMAL_E_SYNTAX (not a number of the grammar, or longer than DECIMAL_MAX_LEN);
+ * DECIMAL_E_NONFINITE (spelled nan, inf or infinity, any case, signed or not);
+ * DECIMAL_E_RANGE (a number of the grammar whose value overflows the target type); -ENOMEM
+ * (the C locale could not be made).
+ */
+#pragma once
+
+#include <stddef.h>
+
+enum {
+    DECIMAL_E_SYNTAX = 1,
+    DECIMAL_E_NONFINITE,
+    DECIMAL_E_RANGE,
+};
+
+#define DECIMAL_MAX_LEN 64 /* longest number accepted, in bytes */
+
+typedef enum DecimalGrammar {
+    DECIMAL_JSON = 0,
+    DECIMAL_TEXT,
+} DecimalGrammar;
+
+/* The longest number of grammar g at the start of s[0..len-1] (s need not be
+ * NUL-terminated): *used bytes make it. For readers that go on after the number (JSON).
+ * DECIMAL_E_SYNTAX when no number starts there. Never reads past len. */
+int decimal_scan(const char *s, size_t len, DecimalGrammar g, double *out, size_t *used);
+
+/* The whole of s[0..len-1] as one number of grammar g, as a double. */
+int decimal_parse(const char *s, size_t len, DecimalGrammar g, double *out);
+
+/* The same as the correctly rounded float (not a rounded double: the two differ on
+ * midpoints). DECIMAL_E_RANGE when it overflows float. */
+int decimal_parse_float(const char *s, size_t len, DecimalGrammar g, float *out);

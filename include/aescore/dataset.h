@@ -57,9 +57,56 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
 int dataset_read_csv(const char *path, const DatasetOptions *opts, Dataset **out, char *err,
                      size_t err_size);
 
+/* ---- the builder: one way to make a Dataset, cell by cell ----
+ * Both the CSV reader and the daemon's JSON training records feed it, so a mixed data set
+ * (numbers, text, missing cells) means the same whichever door it came in by: a column with
+ * any text cell becomes a text column, in which every number becomes text too (its own
+ * spelling when the caller has one, "%.9g" otherwise) and x is NaN; an empty or absent cell
+ * is missing (NaN, no text); labels are kept when any row gave one (rows without one are
+ * normal).
+ * Errors: 0; -EINVAL for a call out of order (a row of the wrong length, a text cell in a
+ * numbers-only builder, a text longer than DATASET_TEXT_MAX); -EFBIG past 4 GiB of text;
+ * -ENOMEM. After an error the builder can only be freed. */
+typedef enum DatasetCellKind {
+    DATASET_CELL_MISSING = 0,
+    DATASET_CELL_NUMBER,
+    DATASET_CELL_TEXT,
+} DatasetCellKind;
+
+typedef struct DatasetCell {
+    DatasetCellKind kind;
+    float number;     /* NUMBER: finite */
+    const char *text; /* TEXT: the text (1..DATASET_TEXT_MAX bytes, no NUL); NUMBER: its
+                       * spelling, or NULL */
+    size_t len;
+} DatasetCell;
+
+typedef struct DatasetBuilderOptions {
+    bool mixed; /* text cells allowed; false: numbers only (strict CSV), nothing kept but x */
+    /* When not NULL, every text and spelling lies in [text_base, text_base + text_len) and
+     * stays there until finish (the CSV reader's buffer): only offsets are kept. NULL: the
+     * builder copies what it is given. */
+    const char *text_base;
+    size_t text_len;
+} DatasetBuilderOptions;
+
+typedef struct DatasetBuilder DatasetBuilder;
+
+/* A builder of rows of n_cols cells named names[0..n_cols-1] (copied). */
+int dataset_builder_new(DatasetBuilder **out, size_t n_cols, const char *const *names,
+                        const DatasetBuilderOptions *opts);
+/* Appends the next cell of the current row. */
+int dataset_builder_add(DatasetBuilder *b, const DatasetCell *cell);
+/* Ends the current row (exactly n_cols cells); label is 0, 1 or -1 (none given). */
+int dataset_builder_end_row(DatasetBuilder *b, int label);
+/* Rows ended so far. */
+size_t dataset_builder_rows(const DatasetBuilder *b);
+/* Hands out the Dataset (*out) and frees the builder, also on failure. */
+int dataset_builder_finish(DatasetBuilder *b, Dataset **out);
+DatasetBuilder *dataset_builder_free(DatasetBuilder *b); /* accepts NULL; returns NULL */
+
 /* Allocates an empty Dataset of n_rows x n_cols with copies of names (x zero-filled, no
- * labels). For callers that build records in memory (the daemon's JSON retrain); a caller
- * that needs labels sets ds->label to a malloc'd array of n_rows, which dataset_free frees. */
+ * labels), for callers that fill a numeric matrix themselves (encodings, tests). */
 int dataset_new(Dataset **out, size_t n_rows, size_t n_cols, const char *const *names);
 
 /* Frees everything; accepts NULL; returns NULL. */

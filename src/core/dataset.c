@@ -18,10 +18,11 @@
  */
 #include "aescore/dataset.h"
 
+#include "aescore/decimal.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
-#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -45,8 +46,7 @@ typedef struct Parser {
     const char *source;
     char *err;
     size_t err_size;
-    locale_t c_locale; /* created on the first slow-path number, or (locale_t) 0 */
-    bool mixed;        /* DatasetOptions.mixed */
+    bool mixed; /* DatasetOptions.mixed */
 } Parser;
 
 /* Where one cell's text lies in the input (mixed mode keeps every cell's, since a column
@@ -134,130 +134,21 @@ static bool rest_is_blank(const Parser *ps)
     return true;
 }
 
-static bool is_word(const char *s, size_t n, const char *word)
+/* Parses s[0..n) (1 <= n <= NUMBER_MAX) as a whole decimal number (decimal.h, DECIMAL_TEXT). */
+static int parse_number(const char *s, size_t n, float *out)
 {
-    return n == strlen(word) && strncasecmp(s, word, n) == 0;
-}
-
-/* Clinger's fast path, made safe for float: mant and 10^|e10| are exact doubles, so one
- * multiply or divide gives the correctly rounded double d. Rounding d again to float gives
- * the correctly rounded float unless d landed exactly on a midpoint between two floats
- * (the 29 bits below float precision read 1000...0), the one case where rounding twice
- * can differ from rounding once. That case, float subnormals and overflow return false. */
-static bool fast_to_float(uint64_t mant, long e10, float *out)
-{
-#if FLT_EVAL_METHOD == 0 && DBL_MANT_DIG == 53 && FLT_MANT_DIG == 24
-    static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                         1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                         1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    const uint64_t below_float = (UINT64_C(1) << 29) - 1;
-    uint64_t bits;
-    double d;
-
-    if (mant > (UINT64_C(1) << 53) || e10 < -22 || e10 > 22)
-        return false;
-    d = (double) mant;
-    d = e10 >= 0 ? d * exact_pow10[e10] : d / exact_pow10[-e10];
-    if (d < FLT_MIN || d > FLT_MAX)
-        return false;
-    memcpy(&bits, &d, sizeof(bits));
-    if ((bits & below_float) == UINT64_C(1) << 28)
-        return false;
-    *out = (float) d;
-    return true;
-#else
-    (void) mant;
-    (void) e10;
-    (void) out;
-    return false;
-#endif
-}
-
-/* Parses s[0..n) (1 <= n <= NUMBER_MAX) as a whole decimal number. */
-static int parse_number(Parser *ps, const char *s, size_t n, float *out)
-{
-    uint64_t mant = 0;
-    int n_sig = 0;          /* significant digits held in mant */
-    bool truncated = false; /* nonzero digits did not fit in mant */
-    long e10 = 0;
-    size_t i = 0, n_digits = 0;
-    bool neg = false;
-
-    if (s[i] == '+' || s[i] == '-')
-        neg = s[i++] == '-';
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, n_digits++) {
-        if (n_sig < 19) {
-            mant = mant * 10 + (uint64_t) (s[i] - '0');
-            n_sig += mant != 0;
-        } else {
-            truncated |= s[i] != '0';
-            e10++;
-        }
-    }
-    if (i < n && s[i] == '.') {
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, n_digits++) {
-            if (n_sig < 19) {
-                mant = mant * 10 + (uint64_t) (s[i] - '0');
-                n_sig += mant != 0;
-                e10--;
-            } else {
-                truncated |= s[i] != '0';
-            }
-        }
-    }
-    if (n_digits == 0)
-        goto not_decimal;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        bool eneg = false;
-        long exp = 0;
-        size_t exp_digits = 0;
-
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            eneg = s[i++] == '-';
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, exp_digits++)
-            if (exp < 100000) /* far beyond float range either way; stops overflow */
-                exp = exp * 10 + (s[i] - '0');
-        if (exp_digits == 0)
-            return NUM_INVALID;
-        e10 += eneg ? -exp : exp;
-    }
-    if (i != n)
-        return NUM_INVALID;
-
-    if (mant == 0) {
-        *out = neg ? -0.0f : 0.0f;
+    switch (decimal_parse_float(s, n, DECIMAL_TEXT, out)) {
+    case 0:
         return NUM_OK;
-    }
-    if (!truncated && fast_to_float(mant, e10, out)) {
-        if (neg)
-            *out = -*out;
-        return NUM_OK;
-    }
-    {
-        char buf[NUMBER_MAX + 1];
-        float f;
-
-        if (ps->c_locale == (locale_t) 0) {
-            ps->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t) 0);
-            if (ps->c_locale == (locale_t) 0)
-                return NUM_NOMEM;
-        }
-        memcpy(buf, s, n);
-        buf[n] = '\0';
-        f = strtof_l(buf, NULL, ps->c_locale);
-        if (!isfinite(f))
-            return NUM_RANGE; /* the grammar above admits only finite spellings */
-        *out = f;
-        return NUM_OK;
-    }
-
-not_decimal:
-    i = s[0] == '+' || s[0] == '-';
-    if (is_word(s + i, n - i, "nan") || is_word(s + i, n - i, "inf") ||
-        is_word(s + i, n - i, "infinity"))
+    case DECIMAL_E_NONFINITE:
         return NUM_NONFINITE;
-    return NUM_INVALID;
+    case DECIMAL_E_RANGE:
+        return NUM_RANGE;
+    case -ENOMEM:
+        return NUM_NOMEM;
+    default:
+        return NUM_INVALID;
+    }
 }
 
 /* The unquoted field at the cursor, up to ',' or the line end, trailing blanks trimmed, in
@@ -307,7 +198,7 @@ static int parse_cell(Parser *ps, size_t col, bool is_label, float *value, const
         return 0;
     }
 
-    r = parse_number(ps, s, (size_t) (e - s), value);
+    r = parse_number(s, (size_t) (e - s), value);
     if (r == NUM_NOMEM)
         return -ENOMEM;
     if (is_label) {
@@ -480,125 +371,197 @@ fail:
     return r;
 }
 
-/* Makes room for at least one more row (and its label when has_label). */
-static int grow_rows(Dataset *ds, bool has_label, size_t *cap)
-{
-    size_t row_bytes = ds->n_cols * sizeof(*ds->x), new_cap;
-    float *x;
-    unsigned char *label;
+/* ---- the builder ---- */
 
-    if (*cap > SIZE_MAX / 2)
+#define SPAN_MISSING UINT32_MAX       /* no text: a missing cell */
+#define SPAN_UNSPELT (UINT32_MAX - 1) /* a number without a spelling: "%.9g" if it must be text */
+#define NUMBER_TEXT  32               /* room for "%.9g" of a float, NUL included */
+
+struct DatasetBuilder {
+    Dataset *ds; /* rows so far: n_rows, names, x (cap rows), label, is_text */
+    size_t cap;  /* rows x (and label, spans) have room for */
+    size_t col;  /* cells of the current row so far */
+    bool mixed, any_label;
+    const char *base; /* text_base, or NULL: texts are copied into arena */
+    size_t base_len;
+    CellSpan *spans; /* mixed: one per cell, offsets into base or arena */
+    char *arena;     /* copy mode: the texts */
+    size_t arena_len, arena_cap;
+    int error; /* the first error; sticks */
+};
+
+int dataset_builder_new(DatasetBuilder **out, size_t n_cols, const char *const *names,
+                        const DatasetBuilderOptions *opts)
+{
+    DatasetBuilder *b = calloc(1, sizeof(*b));
+    int r = -ENOMEM;
+
+    if (b == NULL)
         return -ENOMEM;
-    new_cap = *cap ? *cap * 2 : INITIAL_ROWS;
-    if (new_cap > SIZE_MAX / row_bytes)
-        return -ENOMEM;
-    x = realloc(ds->x, new_cap * row_bytes);
-    if (x == NULL)
-        return -ENOMEM;
-    ds->x = x;
-    if (has_label) {
-        label = realloc(ds->label, new_cap);
-        if (label == NULL)
-            return -ENOMEM;
-        ds->label = label;
+    if (opts != NULL) {
+        b->mixed = opts->mixed;
+        b->base = opts->text_base;
+        b->base_len = opts->text_len;
     }
-    *cap = new_cap;
+    r = -EFBIG;
+    if (b->base != NULL && b->base_len >= SPAN_UNSPELT)
+        goto fail;
+    r = dataset_new(&b->ds, 0, n_cols, names);
+    if (r < 0)
+        goto fail;
+    b->ds->n_rows = 0;
+    r = -ENOMEM;
+    if (b->mixed && (b->ds->is_text = calloc(n_cols ? n_cols : 1, 1)) == NULL)
+        goto fail;
+    *out = b;
+    return 0;
+
+fail:
+    dataset_builder_free(b);
+    return r;
+}
+
+DatasetBuilder *dataset_builder_free(DatasetBuilder *b)
+{
+    if (b == NULL)
+        return NULL;
+    dataset_free(b->ds);
+    free(b->spans);
+    free(b->arena);
+    free(b);
+    return NULL;
+}
+
+size_t dataset_builder_rows(const DatasetBuilder *b)
+{
+    return b->ds->n_rows;
+}
+
+/* Makes room for one more row: x, labels and spans grow together. */
+static int grow_rows(DatasetBuilder *b)
+{
+    Dataset *ds = b->ds;
+    size_t cells = ds->n_cols ? ds->n_cols : 1, new_cap;
+    void *p;
+
+    if (b->cap > SIZE_MAX / 2)
+        return -ENOMEM;
+    new_cap = b->cap ? b->cap * 2 : INITIAL_ROWS;
+    if (new_cap > SIZE_MAX / sizeof(CellSpan) / cells)
+        return -ENOMEM;
+    if ((p = realloc(ds->x, new_cap * cells * sizeof(*ds->x))) == NULL)
+        return -ENOMEM;
+    ds->x = p;
+    if ((p = realloc(ds->label, new_cap)) == NULL)
+        return -ENOMEM;
+    ds->label = p;
+    if (b->mixed) {
+        if ((p = realloc(b->spans, new_cap * cells * sizeof(*b->spans))) == NULL)
+            return -ENOMEM;
+        b->spans = p;
+    }
+    b->cap = new_cap;
     return 0;
 }
 
-/* Parses the data rows after the header into ds. In mixed mode also fills *spans (one per
- * feature cell, grown with the rows) and marks text columns in ds->is_text. */
-static int parse_rows(Parser *ps, Dataset *ds, size_t n_fields, size_t label_col, CellSpan **spans)
+/* Where a cell's text will be found at finish: an offset into base, or into the arena
+ * after copying it there. */
+static int keep_text(DatasetBuilder *b, const char *text, size_t len, CellSpan *span)
 {
-    size_t cap = 0;
+    if (b->base != NULL) {
+        if (text < b->base || len > b->base_len || (size_t) (text - b->base) > b->base_len - len)
+            return -EINVAL;
+        *span = (CellSpan){(uint32_t) (text - b->base), (uint32_t) len};
+        return 0;
+    }
+    if (len >= SPAN_UNSPELT - b->arena_len)
+        return -EFBIG;
+    if (b->arena_len + len > b->arena_cap) {
+        size_t cap = b->arena_cap ? b->arena_cap : 4096;
+        char *grown;
+
+        while (cap < b->arena_len + len)
+            cap *= 2;
+        if ((grown = realloc(b->arena, cap)) == NULL)
+            return -ENOMEM;
+        b->arena = grown;
+        b->arena_cap = cap;
+    }
+    memcpy(b->arena + b->arena_len, text, len);
+    *span = (CellSpan){(uint32_t) b->arena_len, (uint32_t) len};
+    b->arena_len += len;
+    return 0;
+}
+
+static int add_cell(DatasetBuilder *b, const DatasetCell *cell)
+{
+    Dataset *ds = b->ds;
+    size_t k = ds->n_rows * ds->n_cols + b->col;
+    CellSpan span = {0, SPAN_MISSING};
     int r;
 
-    while (ps->p < ps->end) {
-        const char *q = ps->p;
-        float *row;
-
-        while (q < ps->end && is_blank(*q))
-            q++;
-        if (q == ps->end || *q == '\n' || *q == '\r') {
-            if (rest_is_blank(ps))
-                break;
-            return fail_at(ps, 1, "empty row");
-        }
-        if (ds->n_rows == cap) {
-            size_t old_cap = cap;
-
-            r = grow_rows(ds, label_col != SIZE_MAX, &cap);
-            if (r < 0)
-                return r;
-            if (ps->mixed) {
-                /* cap * n_cols <= the x array's element count: no overflow here */
-                CellSpan *grown = realloc(*spans, cap * ds->n_cols * sizeof(**spans));
-                if (grown == NULL) {
-                    cap = old_cap;
-                    return -ENOMEM;
-                }
-                *spans = grown;
-            }
-        }
-        row = ds->x + ds->n_rows * ds->n_cols;
-        for (size_t c = 0, feature = 0; c < n_fields; c++) {
-            const char *start, *stop;
-            float v = 0.0f;
-            int kind;
-
-            if (c > 0) {
-                if (at_line_end(ps))
-                    return fail_at(ps, c + 1, "expected %zu fields, found %zu", n_fields, c);
-                ps->p++; /* the ',' */
-            }
-            r = parse_cell(ps, c + 1, c == label_col, &v, &start, &stop, &kind);
-            if (r != 0)
-                return r;
-            if (c == label_col) {
-                ds->label[ds->n_rows] = v != 0.0f;
-                continue;
-            }
-            *row++ = v;
-            if (ps->mixed) {
-                if (kind == CELL_TEXT)
-                    ds->is_text[feature] = 1;
-                (*spans)[ds->n_rows * ds->n_cols + feature] = (CellSpan){
-                    .off = (uint32_t) (start - ps->begin),
-                    .len = kind == CELL_MISSING ? UINT32_MAX : (uint32_t) (stop - start),
-                };
-            }
-            feature++;
-        }
-        if (!at_line_end(ps)) {
-            size_t found = n_fields; /* the cursor is on the ',' that starts one more */
-
-            for (q = ps->p; q < ps->end && *q != '\n' && *q != '\r'; q++)
-                found += *q == ',';
-            return fail_at(ps, n_fields + 1, "expected %zu fields, found %zu", n_fields, found);
-        }
-        ds->n_rows++;
-        next_line(ps);
+    if (b->col == ds->n_cols || (cell->kind == DATASET_CELL_TEXT && !b->mixed) ||
+        (cell->kind != DATASET_CELL_MISSING && cell->text != NULL &&
+         (cell->len == 0 || cell->len > DATASET_TEXT_MAX)))
+        return -EINVAL;
+    if (b->col == 0 && ds->n_rows == b->cap && (r = grow_rows(b)) < 0)
+        return r;
+    ds->x[k] = cell->kind == DATASET_CELL_NUMBER ? cell->number : NAN;
+    if (!b->mixed) {
+        b->col++;
+        return 0;
     }
-    if (ds->n_rows == 0)
-        return fail_at(ps, 1, "no data rows");
-
-    if (ds->n_rows < cap) {
-        /* Give back the unused tail; keeping the larger block is harmless if this fails. */
-        float *x = realloc(ds->x, ds->n_rows * ds->n_cols * sizeof(*ds->x));
-        unsigned char *label = ds->label ? realloc(ds->label, ds->n_rows) : NULL;
-
-        if (x != NULL)
-            ds->x = x;
-        if (label != NULL)
-            ds->label = label;
-    }
+    if (cell->kind == DATASET_CELL_TEXT)
+        ds->is_text[b->col] = 1;
+    if (cell->kind != DATASET_CELL_MISSING && cell->text == NULL)
+        span.len = SPAN_UNSPELT;
+    else if (cell->kind != DATASET_CELL_MISSING &&
+             (r = keep_text(b, cell->text, cell->len, &span)) < 0)
+        return r;
+    b->spans[k] = span;
+    b->col++;
     return 0;
 }
 
-/* Mixed mode, after the rows: copies the cells of the text columns into one arena and
- * points ds->text at them; numbers seen in a text column become its text too. */
-static int collect_text(Dataset *ds, const CellSpan *spans, const char *base)
+int dataset_builder_add(DatasetBuilder *b, const DatasetCell *cell)
 {
+    if (b->error == 0)
+        b->error = add_cell(b, cell);
+    return b->error;
+}
+
+int dataset_builder_end_row(DatasetBuilder *b, int label)
+{
+    if (b->error == 0 && b->col != b->ds->n_cols)
+        b->error = -EINVAL;
+    if (b->error == 0 && b->col == 0 && b->ds->n_rows == b->cap) /* a row of no cells */
+        b->error = grow_rows(b);
+    if (b->error != 0)
+        return b->error;
+    b->ds->label[b->ds->n_rows++] = label == 1;
+    b->any_label = b->any_label || label >= 0;
+    b->col = 0;
+    return 0;
+}
+
+/* The text of cell k at finish: its own bytes, or a spelling made for a number. */
+static size_t cell_text(const DatasetBuilder *b, size_t k, char *w, size_t room)
+{
+    const CellSpan *sp = &b->spans[k];
+    int n;
+
+    if (sp->len == SPAN_UNSPELT) {
+        n = snprintf(w, room, "%.9g", (double) b->ds->x[k]);
+        return n > 0 && (size_t) n < room ? (size_t) n : 0;
+    }
+    memcpy(w, (b->base != NULL ? b->base : b->arena) + sp->off, sp->len);
+    return sp->len;
+}
+
+/* Points ds->text at one arena holding the cells of the text columns; x is NaN there. */
+static int collect_text(DatasetBuilder *b)
+{
+    Dataset *ds = b->ds;
     size_t bytes = 1, cells = ds->n_rows * ds->n_cols;
     bool any = false;
     char *w;
@@ -611,25 +574,184 @@ static int collect_text(Dataset *ds, const CellSpan *spans, const char *base)
         return 0;
     }
     for (size_t k = 0; k < cells; k++)
-        if (ds->is_text[k % ds->n_cols] && spans[k].len != UINT32_MAX)
-            bytes += (size_t) spans[k].len + 1;
-    ds->text = calloc(cells, sizeof(*ds->text));
+        if (ds->is_text[k % ds->n_cols] && b->spans[k].len != SPAN_MISSING)
+            bytes += (b->spans[k].len == SPAN_UNSPELT ? NUMBER_TEXT : b->spans[k].len + 1);
+    ds->text = calloc(cells ? cells : 1, sizeof(*ds->text));
     ds->text_arena = malloc(bytes);
     if (ds->text == NULL || ds->text_arena == NULL)
         return -ENOMEM;
     w = ds->text_arena;
     for (size_t k = 0; k < cells; k++) {
-        if (!ds->is_text[k % ds->n_cols])
+        size_t n;
+
+        if (!ds->is_text[k % ds->n_cols] || b->spans[k].len == SPAN_MISSING) {
+            if (ds->is_text[k % ds->n_cols])
+                ds->x[k] = NAN;
             continue;
-        ds->x[k] = NAN;
-        if (spans[k].len == UINT32_MAX)
-            continue;
-        memcpy(w, base + spans[k].off, spans[k].len);
-        w[spans[k].len] = '\0';
+        }
+        n = cell_text(b, k, w, (size_t) (ds->text_arena + bytes - w));
+        w[n] = '\0';
         ds->text[k] = w;
-        w += spans[k].len + 1;
+        ds->x[k] = NAN;
+        w += n + 1;
     }
     return 0;
+}
+
+int dataset_builder_finish(DatasetBuilder *b, Dataset **out)
+{
+    Dataset *ds = b->ds;
+    int r = b->error;
+
+    if (r == 0 && b->col != 0)
+        r = -EINVAL; /* a row left open */
+    if (r == 0 && b->mixed)
+        r = collect_text(b);
+    if (r == 0) {
+        /* give back the unused tail; keeping the larger blocks is harmless if this fails */
+        size_t cells = ds->n_rows * ds->n_cols;
+        float *x = realloc(ds->x, (cells > 0 ? cells : 1) * sizeof(*ds->x));
+        if (x != NULL)
+            ds->x = x;
+        if (!b->any_label) {
+            free(ds->label);
+            ds->label = NULL;
+        } else if (ds->n_rows > 0) {
+            unsigned char *label = realloc(ds->label, ds->n_rows);
+            if (label != NULL)
+                ds->label = label;
+        }
+        *out = ds;
+        b->ds = NULL;
+    }
+    dataset_builder_free(b);
+    return r;
+}
+
+/* ---- the CSV reader's rows ---- */
+
+/* Reads one data row (the cursor at its start) into the builder. */
+static int parse_row(Parser *ps, DatasetBuilder *b, size_t n_fields, size_t label_col)
+{
+    int label = -1, r;
+
+    for (size_t c = 0; c < n_fields; c++) {
+        DatasetCell cell = {0};
+        const char *start, *stop;
+        float v = 0.0f;
+        int kind;
+
+        if (c > 0) {
+            if (at_line_end(ps))
+                return fail_at(ps, c + 1, "expected %zu fields, found %zu", n_fields, c);
+            ps->p++; /* the ',' */
+        }
+        r = parse_cell(ps, c + 1, c == label_col, &v, &start, &stop, &kind);
+        if (r != 0)
+            return r;
+        if (c == label_col) {
+            label = v != 0.0f;
+            continue;
+        }
+        cell.kind = kind == CELL_NUMBER ? DATASET_CELL_NUMBER
+                    : kind == CELL_TEXT ? DATASET_CELL_TEXT
+                                        : DATASET_CELL_MISSING;
+        cell.number = v;
+        if (ps->mixed && kind != CELL_MISSING) {
+            cell.text = start;
+            cell.len = (size_t) (stop - start);
+        }
+        if ((r = dataset_builder_add(b, &cell)) < 0)
+            return r;
+    }
+    if (!at_line_end(ps)) {
+        size_t found = n_fields; /* the cursor is on the ',' that starts one more */
+
+        for (const char *q = ps->p; q < ps->end && *q != '\n' && *q != '\r'; q++)
+            found += *q == ',';
+        return fail_at(ps, n_fields + 1, "expected %zu fields, found %zu", n_fields, found);
+    }
+    return dataset_builder_end_row(b, label);
+}
+
+/* Parses the data rows after the header into the builder. */
+static int parse_rows(Parser *ps, DatasetBuilder *b, size_t n_fields, size_t label_col)
+{
+    int r;
+
+    while (ps->p < ps->end) {
+        const char *q = ps->p;
+
+        while (q < ps->end && is_blank(*q))
+            q++;
+        if (q == ps->end || *q == '\n' || *q == '\r') {
+            if (rest_is_blank(ps))
+                break;
+            return fail_at(ps, 1, "empty row");
+        }
+        r = parse_row(ps, b, n_fields, label_col);
+        if (r != 0)
+            return r;
+        next_line(ps);
+    }
+    if (dataset_builder_rows(b) == 0)
+        return fail_at(ps, 1, "no data rows");
+    return 0;
+}
+
+/* Splits the label column (when named and present) off the header's names: *label_col is
+ * its index among the file's columns, or SIZE_MAX. */
+static void split_label(char **names, size_t *n, const char *label_name, size_t *label_col)
+{
+    *label_col = SIZE_MAX;
+    for (size_t i = 0; label_name != NULL && i < *n; i++)
+        if (strcmp(names[i], label_name) == 0) {
+            *label_col = i;
+            free(names[i]);
+            memmove(names + i, names + i + 1, (*n - i - 1) * sizeof(*names));
+            (*n)--;
+            return;
+        }
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; names != NULL && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The header, then the rows, into *out. */
+static int parse_text(Parser *ps, const char *text, size_t len, size_t max_columns,
+                      const char *label_name, Dataset **out)
+{
+    DatasetBuilderOptions bopts = {.mixed = ps->mixed, .text_base = text, .text_len = len};
+    DatasetBuilder *b = NULL;
+    char **names = NULL;
+    size_t n_fields = 0, n_names, label_col;
+    int r;
+
+    r = parse_header(ps, max_columns, &names, &n_fields);
+    if (r != 0)
+        return r;
+    n_names = n_fields;
+    split_label(names, &n_names, label_name, &label_col);
+    if (n_names == 0) {
+        r = fail_at(ps, 1, "no feature columns");
+        goto fail;
+    }
+    next_line(ps);
+    r = dataset_builder_new(&b, n_names, (const char *const *) names, &bopts);
+    if (r == 0)
+        r = parse_rows(ps, b, n_fields, label_col);
+    if (r == 0) {
+        r = dataset_builder_finish(b, out);
+        b = NULL;
+    }
+fail:
+    dataset_builder_free(b);
+    free_names(names, n_names);
+    return r;
 }
 
 int dataset_parse_csv(const char *text, size_t len, const char *source, const DatasetOptions *opts,
@@ -640,14 +762,9 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
         .source = source != NULL ? source : "<input>",
         .err = err,
         .err_size = err_size,
-        .c_locale = (locale_t) 0,
     };
     size_t max_columns = DATASET_DEFAULT_MAX_COLUMNS;
     const char *label_name = NULL;
-    Dataset *ds = NULL;
-    char **names = NULL;
-    CellSpan *spans = NULL;
-    size_t n_fields = 0, label_col = SIZE_MAX;
     int r;
 
     if (out == NULL || (text == NULL && len != 0)) {
@@ -665,63 +782,15 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
         label_name = opts->label_column;
         ps.mixed = opts->mixed;
     }
-    if (ps.mixed && len >= UINT32_MAX) {
+    if (ps.mixed && len >= UINT32_MAX - 1) {
         set_err(err, err_size, "%s: too large for mixed columns (4 GiB at most)", ps.source);
         return -EFBIG;
     }
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         ps.p += 3;
-
-    r = parse_header(&ps, max_columns, &names, &n_fields);
-    if (r != 0)
-        goto fail;
-    ds = calloc(1, sizeof(*ds));
-    if (ds == NULL) {
-        r = -ENOMEM;
-        goto fail;
-    }
-    ds->names = names;
-    ds->n_cols = n_fields;
-    names = NULL;
-    if (label_name != NULL) {
-        for (size_t i = 0; i < n_fields; i++) {
-            if (strcmp(ds->names[i], label_name) == 0) {
-                label_col = i;
-                break;
-            }
-        }
-    }
-    if (label_col != SIZE_MAX) {
-        free(ds->names[label_col]);
-        memmove(ds->names + label_col, ds->names + label_col + 1,
-                (n_fields - label_col - 1) * sizeof(*ds->names));
-        ds->n_cols--;
-    }
-    if (ds->n_cols == 0) {
-        r = fail_at(&ps, 1, "no feature columns");
-        goto fail;
-    }
-    next_line(&ps);
-
-    if (ps.mixed && (ds->is_text = calloc(ds->n_cols, 1)) == NULL) {
-        r = -ENOMEM;
-        goto fail;
-    }
-    r = parse_rows(&ps, ds, n_fields, label_col, &spans);
-    if (r == 0 && ps.mixed)
-        r = collect_text(ds, spans, text);
-    if (r != 0)
-        goto fail;
-    *out = ds;
-    ds = NULL;
-
-fail:
-    free(spans);
+    r = parse_text(&ps, text, len, max_columns, label_name, out);
     if (r == -ENOMEM)
         set_err(err, err_size, "%s: out of memory", ps.source);
-    dataset_free(ds);
-    if (ps.c_locale != (locale_t) 0)
-        freelocale(ps.c_locale);
     return r;
 }
 

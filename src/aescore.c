@@ -19,32 +19,19 @@
 #include "aescore/model.h"
 #include "aescore/model_file.h"
 #include "aescore/train.h"
+#include "aescore/train_params.h"
 
 #define EXIT_USAGE 2
 
 enum {
     ARG_DATA = 0x100,
     ARG_LABEL_COLUMN,
-    ARG_HIDDEN,
-    ARG_ACTIVATION,
-    ARG_EPOCHS,
-    ARG_BATCH,
-    ARG_LR,
-    ARG_WEIGHT_DECAY,
-    ARG_PATIENCE,
-    ARG_VALIDATION_SPLIT,
-    ARG_SEED,
-    ARG_ENSEMBLE,
-    ARG_THRESHOLD_QUANTILE,
-    ARG_THRESHOLD_F1,
-    ARG_THRESHOLD,
     ARG_QUIET,
-    ARG_IGNORE_COLUMNS,
-    ARG_MIN_CATEGORY_ROWS,
     ARG_OUT,
     ARG_MODEL,
     ARG_JSON,
     ARG_HELP,
+    ARG_TRAIN_PARAM, /* + the row of train_param_table */
 };
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -89,50 +76,72 @@ static void help_main(FILE *out)
           out);
 }
 
+/* Prints text from column 27 on, wrapped at 92 columns, the first line after lead. */
+static void put_wrapped(FILE *out, const char *lead, const char *text)
+{
+    int col = fprintf(out, "  %-24s ", lead);
+
+    while (*text != '\0') {
+        size_t word = strcspn(text, " ");
+
+        if (col > 27 && col + 1 + (int) word > 92)
+            col = fprintf(out, "\n%27s", "") - 1;
+        else if (col > 27)
+            col += fprintf(out, " ");
+        col += fprintf(out, "%.*s", (int) word, text);
+        text += word;
+        text += *text == ' ';
+    }
+    fputc('\n', out);
+}
+
+/* --name METAVAR for a row of the table. */
+static void option_lead(const TrainParamDef *def, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "--%s", def->name);
+
+    for (char *c = buf; *c != '\0'; c++)
+        if (*c == '_')
+            *c = '-';
+    if (def->metavar != NULL && n > 0 && (size_t) n < size)
+        snprintf(buf + n, size - (size_t) n, " %s", def->metavar);
+}
+
 static void help_train(FILE *out)
 {
     TrainParams d;
+    char lead[64], value[160], text[512];
 
     train_params_default(&d);
-    fprintf(out,
-            "Usage: aescore train --data FILE.csv --out MODEL [OPTIONS]\n"
-            "Trains an autoencoder on the rows with label 0 (all rows without a label column).\n"
-            "\n"
-            "  --data FILE              CSV with a header row (required)\n"
-            "  --out MODEL              model file to write, atomically (required)\n"
-            "  --label-column NAME      label column, 1 = anomaly [label]\n"
-            "  --hidden N,N,...         hidden layer sizes, or 'auto' [auto: one layer of\n"
-            "                           max(1, features/2)]\n"
-            "  --activation NAME        relu | tanh | sigmoid for hidden layers [%s]\n"
-            "  --epochs N               maximum epochs [%zu]\n"
-            "  --batch N                mini-batch rows [%zu]\n"
-            "  --lr X                   Adam learning rate [%g]\n"
-            "  --weight-decay X         decoupled weight decay [%g]\n"
-            "  --patience N             stop after N epochs without validation improvement;\n"
-            "                           0 = no early stopping [%zu]\n"
-            "  --validation-split X     share of normal rows held out [%g]\n"
-            "  --seed N                 seed for initialisation and shuffling [%" PRIu64 "]\n"
-            "  --ensemble N             members trained from different seeds, scores\n"
-            "                           averaged [%zu]\n"
-            "  --threshold-quantile Q   threshold = Q-quantile of validation scores [%g]\n"
-            "  --threshold-f1           threshold maximising F1 on validation normals and\n"
-            "                           labelled anomalies\n"
-            "  --threshold X            explicit threshold\n"
-            "  --ignore-columns A,B     columns that are not fields (ids, names) [none; a text\n"
-            "                           column with a distinct value in every row is left out\n"
-            "                           by itself]\n"
-            "  --min-category-rows N    categories seen in fewer normal rows fold into\n"
-            "                           '*other*' [%d]\n"
-            "  --quiet                  no progress on stderr\n"
-            "\n"
-            "Cells may be text: a column with any non-numeric cell is categorical (one-hot\n"
-            "encoded); an empty cell is a missing value, imputed with the median (numbers) or\n"
-            "the most frequent category. The schema is stored in the model ('aescore inspect').\n"
-            "Same data, options and seed give the same model; with SOURCE_DATE_EPOCH set the\n"
-            "file is byte-identical.\n",
-            nn_activation_name(d.activation), d.epochs, d.batch, (double) d.lr,
-            (double) d.weight_decay, d.patience, (double) d.validation_split, d.seed, d.ensemble,
-            d.threshold_q, SCHEMA_DEFAULT_MIN_ROWS);
+    fputs("Usage: aescore train --data FILE.csv --out MODEL [OPTIONS]\n"
+          "Trains an autoencoder on the rows with label 0 (all rows without a label column).\n"
+          "\n",
+          out);
+    put_wrapped(out, "--data FILE", "CSV with a header row (required)");
+    put_wrapped(out, "--out MODEL", "model file to write, atomically (required)");
+    put_wrapped(out, "--label-column NAME", "label column, 1 = anomaly [label]");
+    for (size_t i = 0; i < train_param_count; i++) {
+        const TrainParamDef *def = &train_param_table[i];
+
+        option_lead(def, lead, sizeof(lead));
+        train_params_format(&d, def, value, sizeof(value));
+        if (def->type == TRAIN_PARAM_F1 || def->type == TRAIN_PARAM_THRESHOLD || value[0] == '\0')
+            snprintf(text, sizeof(text), "%s", def->help);
+        else
+            snprintf(text, sizeof(text), "%s [%s]", def->help, value);
+        put_wrapped(out, lead, text);
+    }
+    put_wrapped(out, "--quiet", "no progress on stderr");
+    fputs("\n"
+          "Choose at most one of --threshold-quantile, --threshold-f1 and --threshold. The same\n"
+          "parameters, with the same names (spelt with '_') and bounds, are what POST /retrain\n"
+          "takes.\n"
+          "Cells may be text: a column with any non-numeric cell is categorical (one-hot\n"
+          "encoded); an empty cell is a missing value, imputed with the median (numbers) or\n"
+          "the most frequent category. The schema is stored in the model ('aescore inspect').\n"
+          "Same data, options and seed give the same model; with SOURCE_DATE_EPOCH set the\n"
+          "file is byte-identical.\n",
+          out);
 }
 
 static void help_eval(FILE *out)
@@ -166,93 +175,53 @@ static void help_inspect(FILE *out)
           out);
 }
 
-/* ---- option parsing helpers ---- */
+/* ---- train's options: the fixed ones, then one per row of train_param_table ---- */
 
-static int parse_size(const char *opt, const char *s, size_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    if (s[0] == '-' || s[0] == '\0')
-        goto bad;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > SIZE_MAX)
-        goto bad;
-    *out = (size_t) v;
-    return 0;
-bad:
-    usage_error("%s: expected a non-negative integer, got '%s'", opt, s);
-    return -EINVAL;
-}
-
-static int parse_double(const char *opt, const char *s, double *out)
-{
-    char *end;
-
-    errno = 0;
-    *out = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(*out)) {
-        usage_error("%s: expected a number, got '%s'", opt, s);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static int parse_hidden(const char *s, TrainParams *p)
-{
-    const char *c = s;
-
-    if (strcmp(s, "auto") == 0) {
-        p->n_hidden = 0;
-        return 0;
-    }
-    p->n_hidden = 0;
-    while (*c != '\0') {
-        char *end;
-        unsigned long v;
-
-        errno = 0;
-        v = strtoul(c, &end, 10);
-        if (errno != 0 || end == c || *c == '-' || v == 0 || v > 4096 ||
-            p->n_hidden >= NN_MAX_LAYERS - 1 || (*end != ',' && *end != '\0'))
-            goto bad;
-        p->hidden[p->n_hidden++] = v;
-        c = *end == ',' ? end + 1 : end;
-        if (*end == ',' && *c == '\0')
-            goto bad;
-    }
-    if (p->n_hidden > 0)
-        return 0;
-bad:
-    usage_error("--hidden: expected 'auto' or up to %d sizes 1..4096 like 64,16,64, got '%s'",
-                NN_MAX_LAYERS - 1, s);
-    return -EINVAL;
-}
-
-static const struct option train_options[] = {
+static const struct option train_fixed_options[] = {
     {"data", required_argument, NULL, ARG_DATA},
     {"out", required_argument, NULL, ARG_OUT},
     {"label-column", required_argument, NULL, ARG_LABEL_COLUMN},
-    {"hidden", required_argument, NULL, ARG_HIDDEN},
-    {"activation", required_argument, NULL, ARG_ACTIVATION},
-    {"epochs", required_argument, NULL, ARG_EPOCHS},
-    {"batch", required_argument, NULL, ARG_BATCH},
-    {"lr", required_argument, NULL, ARG_LR},
-    {"weight-decay", required_argument, NULL, ARG_WEIGHT_DECAY},
-    {"patience", required_argument, NULL, ARG_PATIENCE},
-    {"validation-split", required_argument, NULL, ARG_VALIDATION_SPLIT},
-    {"seed", required_argument, NULL, ARG_SEED},
-    {"ensemble", required_argument, NULL, ARG_ENSEMBLE},
-    {"threshold-quantile", required_argument, NULL, ARG_THRESHOLD_QUANTILE},
-    {"threshold-f1", no_argument, NULL, ARG_THRESHOLD_F1},
-    {"threshold", required_argument, NULL, ARG_THRESHOLD},
     {"quiet", no_argument, NULL, ARG_QUIET},
-    {"ignore-columns", required_argument, NULL, ARG_IGNORE_COLUMNS},
-    {"min-category-rows", required_argument, NULL, ARG_MIN_CATEGORY_ROWS},
     {"help", no_argument, NULL, ARG_HELP},
-    {0},
 };
+
+#define N_FIXED (sizeof(train_fixed_options) / sizeof(train_fixed_options[0]))
+
+typedef struct TrainOptions {
+    struct option opts[N_FIXED + 32 + 1];
+    char names[32][32]; /* the table's names spelt with '-' */
+} TrainOptions;
+
+static void train_options_init(TrainOptions *t)
+{
+    size_t n = N_FIXED;
+
+    memset(t, 0, sizeof(*t));
+    memcpy(t->opts, train_fixed_options, sizeof(train_fixed_options));
+    for (size_t i = 0; i < train_param_count && i < 32; i++) {
+        const TrainParamDef *def = &train_param_table[i];
+
+        option_lead(&(TrainParamDef){.name = def->name}, t->names[i], sizeof(t->names[i]));
+        t->opts[n++] =
+            (struct option){t->names[i] + 2, def->metavar != NULL ? required_argument : no_argument,
+                            NULL, ARG_TRAIN_PARAM + (int) i};
+    }
+}
+
+/* One table parameter from the command line. */
+static int set_train_param(TrainParams *p, size_t row, const char *arg)
+{
+    const TrainParamDef *def = &train_param_table[row];
+    TrainValue v = arg != NULL ? (TrainValue){.form = TRAIN_VALUE_TEXT, .text = arg}
+                               : (TrainValue){.form = TRAIN_VALUE_BOOL, .flag = true};
+    char lead[64], err[256];
+
+    if (train_params_set(p, def, &v, err, sizeof(err)) == 0)
+        return 0;
+    option_lead(&(TrainParamDef){.name = def->name}, lead, sizeof(lead));
+    usage_error("%s: %s", lead, err);
+    return -EINVAL;
+}
 
 static const struct option model_data_options[] = {
     {"model", required_argument, NULL, ARG_MODEL},
@@ -350,113 +319,38 @@ static int64_t creation_time(void)
     return (int64_t) time(NULL);
 }
 
-static int cmd_train(int argc, char **argv)
-{
-    TrainParams p;
-    const char *data = NULL, *out = NULL, *label = "label";
-    bool quiet = false;
-    int thresholds = 0, c;
-    Dataset *ds = NULL;
-    Model *m = NULL;
-    char err[512];
-    double d;
-    size_t z;
-    int r;
+typedef struct TrainArgs {
+    TrainParams params;
+    const char *data, *out, *label;
+    bool quiet;
+} TrainArgs;
 
-    train_params_default(&p);
-    while ((c = getopt_long(argc, argv, "", train_options, NULL)) != -1) {
-        switch (c) {
-        case ARG_DATA:
-            data = optarg;
-            break;
-        case ARG_OUT:
-            out = optarg;
-            break;
-        case ARG_LABEL_COLUMN:
-            label = optarg;
-            break;
-        case ARG_HIDDEN:
-            if (parse_hidden(optarg, &p) < 0)
+/* argv -> a; 0, -1 after --help (exit 0), or EXIT_USAGE with the message printed. */
+static int parse_train_args(int argc, char **argv, TrainArgs *a)
+{
+    TrainOptions t;
+    char err[512];
+    int c;
+
+    train_options_init(&t);
+    *a = (TrainArgs){.label = "label"};
+    train_params_default(&a->params);
+    while ((c = getopt_long(argc, argv, "", t.opts, NULL)) != -1) {
+        if (c >= ARG_TRAIN_PARAM && (size_t) (c - ARG_TRAIN_PARAM) < train_param_count) {
+            if (set_train_param(&a->params, (size_t) (c - ARG_TRAIN_PARAM), optarg) < 0)
                 return EXIT_USAGE;
-            break;
-        case ARG_ACTIVATION:
-            if (nn_activation_parse(optarg, &p.activation) < 0 || p.activation == NN_LINEAR) {
-                usage_error("--activation: expected relu, tanh or sigmoid, got '%s'", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case ARG_EPOCHS:
-            if (parse_size("--epochs", optarg, &p.epochs) < 0)
-                return EXIT_USAGE;
-            break;
-        case ARG_BATCH:
-            if (parse_size("--batch", optarg, &p.batch) < 0)
-                return EXIT_USAGE;
-            break;
-        case ARG_LR:
-            if (parse_double("--lr", optarg, &d) < 0)
-                return EXIT_USAGE;
-            p.lr = (float) d;
-            break;
-        case ARG_WEIGHT_DECAY:
-            if (parse_double("--weight-decay", optarg, &d) < 0)
-                return EXIT_USAGE;
-            p.weight_decay = (float) d;
-            break;
-        case ARG_PATIENCE:
-            if (parse_size("--patience", optarg, &p.patience) < 0)
-                return EXIT_USAGE;
-            break;
-        case ARG_VALIDATION_SPLIT:
-            if (parse_double("--validation-split", optarg, &d) < 0)
-                return EXIT_USAGE;
-            p.validation_split = (float) d;
-            break;
-        case ARG_SEED:
-            if (parse_size("--seed", optarg, &z) < 0)
-                return EXIT_USAGE;
-            p.seed = z;
-            break;
-        case ARG_ENSEMBLE:
-            if (parse_size("--ensemble", optarg, &p.ensemble) < 0)
-                return EXIT_USAGE;
-            break;
-        case ARG_THRESHOLD_QUANTILE:
-            if (parse_double("--threshold-quantile", optarg, &p.threshold_q) < 0)
-                return EXIT_USAGE;
-            p.threshold_method = THRESHOLD_QUANTILE;
-            thresholds++;
-            break;
-        case ARG_THRESHOLD_F1:
-            p.threshold_method = THRESHOLD_F1;
-            thresholds++;
-            break;
-        case ARG_THRESHOLD:
-            if (parse_double("--threshold", optarg, &d) < 0)
-                return EXIT_USAGE;
-            p.threshold_value = (float) d;
-            p.threshold_method = THRESHOLD_EXPLICIT;
-            thresholds++;
-            break;
-        case ARG_QUIET:
-            quiet = true;
-            break;
-        case ARG_IGNORE_COLUMNS:
-            if (strlen(optarg) >= sizeof(p.ignore_columns)) {
-                usage_error("--ignore-columns: longer than %zu characters",
-                            sizeof(p.ignore_columns) - 1);
-                return EXIT_USAGE;
-            }
-            snprintf(p.ignore_columns, sizeof(p.ignore_columns), "%s", optarg);
-            break;
-        case ARG_MIN_CATEGORY_ROWS:
-            if (parse_size("--min-category-rows", optarg, &p.min_category_rows) < 0)
-                return EXIT_USAGE;
-            break;
-        case ARG_HELP:
+        } else if (c == ARG_DATA) {
+            a->data = optarg;
+        } else if (c == ARG_OUT) {
+            a->out = optarg;
+        } else if (c == ARG_LABEL_COLUMN) {
+            a->label = optarg;
+        } else if (c == ARG_QUIET) {
+            a->quiet = true;
+        } else if (c == ARG_HELP) {
             help_train(stdout);
-            return 0;
-        default:
+            return -1;
+        } else {
             fputs("Try 'aescore train --help'.\n", stderr);
             return EXIT_USAGE;
         }
@@ -465,45 +359,61 @@ static int cmd_train(int argc, char **argv)
         usage_error("train: unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
-    if (data == NULL || out == NULL) {
+    if (a->data == NULL || a->out == NULL) {
         usage_error("train: --data and --out are required");
         return EXIT_USAGE;
     }
-    if (thresholds > 1) {
+    if (a->params.threshold_given > 1) {
         usage_error("train: choose one of --threshold-quantile, --threshold-f1, --threshold");
         return EXIT_USAGE;
     }
-    if (train_params_check(&p, err, sizeof(err)) != 0) {
+    if (train_params_check(&a->params, err, sizeof(err)) != 0) {
         usage_error("train: %s", err);
         return EXIT_USAGE;
     }
+    return 0;
+}
 
-    r = load_data(data, label, &ds);
+static void report_trained(const Model *m, const char *out)
+{
+    for (size_t i = 0; i < m->schema->n_ignored; i++)
+        fprintf(stderr, "aescore: left out column '%s' (asked for, empty, or unique per row)\n",
+                m->schema->ignored[i]);
+    fprintf(stderr,
+            "aescore: wrote %s: model %s, %zu fields (%zu input columns), %" PRIu64
+            " normal rows, threshold %.6g\n",
+            out, m->meta.id, m->schema->n_fields, m->n_features, m->meta.rows,
+            (double) m->threshold);
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    TrainArgs a;
+    Dataset *ds = NULL;
+    Model *m = NULL;
+    char err[512];
+    int r = parse_train_args(argc, argv, &a);
+
+    if (r != 0)
+        return r < 0 ? 0 : r;
+    r = load_data(a.data, a.label, &ds);
     if (r != 0)
         goto done;
-    r = train_model(ds, &p, creation_time(), NULL, quiet ? NULL : print_progress, NULL, &m, err,
-                    sizeof(err));
+    r = train_model(ds, &a.params, creation_time(), NULL, a.quiet ? NULL : print_progress, NULL, &m,
+                    err, sizeof(err));
     if (r != 0) {
-        fail_msg("%s: %s", data, r == -ENOMEM ? "out of memory" : err);
+        fail_msg("%s: %s", a.data, r == -ENOMEM ? "out of memory" : err);
         r = 1;
         goto done;
     }
-    r = model_file_save(m, out, false);
+    r = model_file_save(m, a.out, false);
     if (r != 0) {
-        fail_msg("%s: %s", out, model_file_strerror(r));
+        fail_msg("%s: %s", a.out, model_file_strerror(r));
         r = 1;
         goto done;
     }
-    if (!quiet) {
-        for (size_t i = 0; i < m->schema->n_ignored; i++)
-            fprintf(stderr, "aescore: left out column '%s' (asked for, empty, or unique per row)\n",
-                    m->schema->ignored[i]);
-        fprintf(stderr,
-                "aescore: wrote %s: model %s, %zu fields (%zu input columns), %" PRIu64
-                " normal rows, threshold %.6g\n",
-                out, m->meta.id, m->schema->n_fields, m->n_features, m->meta.rows,
-                (double) m->threshold);
-    }
+    if (!a.quiet)
+        report_trained(m, a.out);
 done:
     model_unref(m);
     dataset_free(ds);

@@ -17,6 +17,7 @@
 #include "aescore/dataset.h"
 #include "aescore/model.h"
 #include "aescore/nn.h"
+#include "aescore/train_params.h"
 
 enum {
     TRAIN_E_INPUT = 1, /* the data or params cannot train a model (too few rows, bad params) */
@@ -24,41 +25,7 @@ enum {
     TRAIN_E_CANCELLED, /* *cancel was set */
 };
 
-typedef enum ThresholdMethod {
-    THRESHOLD_QUANTILE = 0, /* q-quantile of validation scores */
-    THRESHOLD_F1,           /* F1-optimal on validation normals + labelled anomalies */
-    THRESHOLD_EXPLICIT,
-} ThresholdMethod;
-
 #define TRAIN_MIN_ROWS 10
-
-typedef struct TrainParams {
-    size_t hidden[NN_MAX_LAYERS - 1]; /* hidden layer sizes; 0 entries = "auto" (see below) */
-    size_t n_hidden;                  /* 0 = auto: derived from the number of features */
-    NnActivation activation;
-    size_t epochs;
-    size_t batch;
-    float lr;
-    float weight_decay;
-    size_t patience;        /* epochs without validation improvement; 0 = no early stop */
-    float validation_split; /* share of normal rows held out, 0 < s < 1 */
-    uint64_t seed;
-    size_t ensemble; /* members, 1..MODEL_MAX_MEMBERS */
-    ThresholdMethod threshold_method;
-    double threshold_q;        /* for THRESHOLD_QUANTILE, 0 < q < 1 */
-    float threshold_value;     /* for THRESHOLD_EXPLICIT, >= 0 */
-    size_t min_category_rows;  /* rarer categories fold into "other"; 0 = schema's default */
-    char ignore_columns[1024]; /* comma-separated column names that are not fields */
-} TrainParams;
-
-void train_params_default(TrainParams *p);
-
-/* Checks every field against its bounds; returns 0 or TRAIN_E_INPUT with a message. */
-int train_params_check(const TrainParams *p, char *err, size_t err_size);
-
-/* The hidden layers actually used for n_features (resolves "auto"). */
-void train_params_resolve_hidden(const TrainParams *p, size_t n_features, size_t *hidden,
-                                 size_t *n_hidden);
 
 typedef struct TrainProgress {
     size_t member, members; /* 0-based member being trained, of members */

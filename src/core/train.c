@@ -40,78 +40,6 @@
 #define SCALE_FLOOR   0.5   /* the robust scale is at least this share of the plain std */
 #define OUTPUT_SHRINK 0.5f  /* share of each member's output shrunk towards the mean */
 
-void train_params_default(TrainParams *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->n_hidden = 0; /* auto */
-    p->activation = NN_TANH;
-    p->epochs = 100;
-    p->batch = 64;
-    p->lr = 1e-3f;
-    p->weight_decay = 0;
-    p->patience = 10;
-    p->validation_split = 0.1f;
-    p->seed = 42;
-    p->ensemble = 3;
-    p->threshold_method = THRESHOLD_QUANTILE;
-    p->threshold_q = 0.99;
-}
-
-void train_params_resolve_hidden(const TrainParams *p, size_t n_features, size_t *hidden,
-                                 size_t *n_hidden)
-{
-    if (p->n_hidden > 0) {
-        memcpy(hidden, p->hidden, p->n_hidden * sizeof(*hidden));
-        *n_hidden = p->n_hidden;
-        return;
-    }
-    /* Auto: a single bottleneck layer of half the inputs (tanh by default). On the shared
-     * data sets it ranked anomalies at least as well as W,B,W nets (W = inputs clamped to
-     * 8..64, B = a quarter or 2) or a single layer of a quarter, at a third of the cost. */
-    size_t narrow = n_features / 2;
-
-    hidden[0] = narrow < 1 ? 1 : narrow;
-    *n_hidden = 1;
-}
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            snprintf(err, err_size, __VA_ARGS__);                                                  \
-            return TRAIN_E_INPUT;                                                                  \
-        }                                                                                          \
-    } while (0)
-
-int train_params_check(const TrainParams *p, char *err, size_t err_size)
-{
-    CHECK(p->n_hidden < NN_MAX_LAYERS, "hidden: at most %d layers", NN_MAX_LAYERS - 1);
-    for (size_t l = 0; l < p->n_hidden; l++)
-        CHECK(p->hidden[l] >= 1 && p->hidden[l] <= 4096, "hidden: sizes must be 1..4096");
-    CHECK((unsigned) p->activation <= NN_SIGMOID, "activation: unknown");
-    CHECK(p->epochs >= 1 && p->epochs <= 100000, "epochs: must be 1..100000");
-    CHECK(p->batch >= 1 && p->batch <= 65536, "batch: must be 1..65536");
-    /* no upper bound: a huge rate is the caller's experiment, and divergence is detected */
-    CHECK(isfinite(p->lr) && p->lr > 0, "lr: must be a finite number > 0");
-    CHECK(isfinite(p->weight_decay) && p->weight_decay >= 0 && p->weight_decay < 1,
-          "weight_decay: must be in [0, 1)");
-    CHECK(p->patience <= 100000, "patience: must be 0..100000");
-    CHECK(isfinite(p->validation_split) && p->validation_split > 0 && p->validation_split < 1,
-          "validation_split: must be in (0, 1)");
-    CHECK(p->ensemble >= 1 && p->ensemble <= MODEL_MAX_MEMBERS, "ensemble: must be 1..%d",
-          MODEL_MAX_MEMBERS);
-    CHECK(p->threshold_method <= THRESHOLD_EXPLICIT, "threshold: unknown method");
-    CHECK(p->threshold_method != THRESHOLD_QUANTILE ||
-              (isfinite(p->threshold_q) && p->threshold_q > 0 && p->threshold_q < 1),
-          "threshold_quantile: must be in (0, 1)");
-    CHECK(p->min_category_rows <= 1000000000, "min_category_rows: must be 0..1000000000");
-    CHECK(memchr(p->ignore_columns, '\0', sizeof(p->ignore_columns)) != NULL,
-          "ignore_columns: too long");
-    CHECK(p->threshold_method != THRESHOLD_EXPLICIT ||
-              (isfinite(p->threshold_value) && p->threshold_value >= 0),
-          "threshold: must be a finite number >= 0");
-    return 0;
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -558,9 +486,8 @@ int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const 
     Model *m = NULL;
     int r;
 
-    r = train_params_check(p, err, err_size);
-    if (r != 0)
-        return r;
+    if (train_params_check(p, err, err_size) != 0)
+        return TRAIN_E_INPUT;
     normal = malloc((ds->n_rows ? ds->n_rows : 1) * sizeof(*normal));
     if (normal == NULL) {
         r = -ENOMEM;

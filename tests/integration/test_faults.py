@@ -242,7 +242,8 @@ def test_diverging_training_is_refused_or_fails_and_promotes_nothing(tmp_path, m
         for _ in range(200):
             f.write(",".join("%.5f" % v for v in normal_row(rnd)) + "\n")
     out = os.path.join(str(tmp_path), "diverged.aes")
-    p = subprocess.run([AESCORE, "train", "--data", csv, "--out", out, "--lr", "1e30",
+    # lr 1e6 is the largest rate the CLI takes, as the API (the bound is one table's)
+    p = subprocess.run([AESCORE, "train", "--data", csv, "--out", out, "--lr", "1e6",
                         "--epochs", "3", "--ensemble", "1", "--quiet"], capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 1

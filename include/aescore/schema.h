@@ -122,6 +122,32 @@ int schema_encode(const Schema *s, const SchemaValue *values, float *x, SchemaEn
 int schema_encode_dataset(const Schema *s, const Dataset *ds, Dataset **out, char *err,
                           size_t err_size);
 
+/* How a Dataset's columns differ from a schema's fields. The names are borrowed from the
+ * schema and the Dataset: valid while both live. */
+typedef struct SchemaMismatch {
+    const char **missing; /* fields with no column */
+    size_t n_missing;
+    const char **unknown; /* columns that are neither fields nor ignored by the schema */
+    size_t n_unknown;
+    const char **retyped; /* numeric fields whose column holds text */
+    size_t n_retyped;
+} SchemaMismatch;
+
+/* Finds field f's column of ds by name into col[f] (col has s->n_fields entries) and fills
+ * *mm (always; free with schema_mismatch_deinit). Returns 0 (every field has a column and
+ * every column is a field or ignored; retyped may still list fields), SCHEMA_E_INPUT (*mm
+ * says why) or -ENOMEM (*mm empty). */
+int schema_match_columns(const Schema *s, const Dataset *ds, size_t *col, SchemaMismatch *mm);
+void schema_mismatch_deinit(SchemaMismatch *mm);
+
+/* Aligns ds to a served schema in place, for training a successor with the same record
+ * layout: every field must have a column of its kind (a numeric field's column may not be
+ * text), no column may be unknown (columns the schema ignores may come along), and the
+ * columns are put in field order followed by the ignored ones, so clients sending "values"
+ * arrays keep their meaning across the swap. Returns 0, SCHEMA_E_INPUT (*mm names every
+ * problem; ds unchanged) or -ENOMEM. *mm is filled either way (schema_mismatch_deinit). */
+int schema_align_dataset(const Schema *s, Dataset *ds, SchemaMismatch *mm);
+
 /* Checks invariants a loader must guarantee: distinct non-empty names, column ranges that
  * tile [0, n_columns), finite fills, category indexes in range. 0 or -EINVAL. */
 int schema_validate(const Schema *s);

@@ -7,6 +7,9 @@
  */
 #include "aescore/schema.h"
 
+#include "aescore/decimal.h"
+#include "aescore/util.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -32,13 +35,6 @@ static void set_err(char *err, size_t err_size, const char *fmt, ...)
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *) a, y = *(const float *) b;
-
-    return (x > y) - (x < y);
 }
 
 typedef struct Count {
@@ -184,7 +180,7 @@ static int learn_numeric(const Dataset *ds, size_t c, const size_t *rows, size_t
     }
     *usable = n > 0;
     if (n > 0) {
-        qsort(v, n, sizeof(*v), cmp_float);
+        qsort(v, n, sizeof(*v), util_cmp_float);
         fd->fill = n % 2 ? v[n / 2] : (float) (((double) v[n / 2 - 1] + v[n / 2]) / 2);
     }
     fd->kind = SCHEMA_NUMERIC;
@@ -384,96 +380,236 @@ int schema_encode(const Schema *s, const SchemaValue *values, float *x, SchemaEn
     return 0;
 }
 
-int schema_encode_dataset(const Schema *s, const Dataset *ds, Dataset **out, char *err,
-                          size_t err_size)
+/* ---- a Dataset's columns against a schema ---- */
+
+static bool is_ignored(const Schema *s, const char *name)
 {
-    long *col = malloc(s->n_fields * sizeof(*col));
-    SchemaValue *values = malloc(s->n_fields * sizeof(*values));
-    char **names = calloc(s->n_columns, sizeof(*names));
+    for (size_t i = 0; i < s->n_ignored; i++)
+        if (strcmp(s->ignored[i], name) == 0)
+            return true;
+    return false;
+}
+
+static int push_name(const char ***list, size_t *n, const char *name)
+{
+    const char **grown = realloc(*list, (*n + 1) * sizeof(**list));
+
+    if (grown == NULL)
+        return -ENOMEM;
+    grown[(*n)++] = name;
+    *list = grown;
+    return 0;
+}
+
+void schema_mismatch_deinit(SchemaMismatch *mm)
+{
+    free(mm->missing);
+    free(mm->unknown);
+    free(mm->retyped);
+    memset(mm, 0, sizeof(*mm));
+}
+
+int schema_match_columns(const Schema *s, const Dataset *ds, size_t *col, SchemaMismatch *mm)
+{
+    int r = 0;
+
+    memset(mm, 0, sizeof(*mm));
+    for (size_t c = 0; r == 0 && c < ds->n_cols; c++)
+        if (schema_field_index(s, ds->names[c], strlen(ds->names[c])) < 0 &&
+            !is_ignored(s, ds->names[c]))
+            r = push_name(&mm->unknown, &mm->n_unknown, ds->names[c]);
+    for (size_t f = 0; r == 0 && f < s->n_fields; f++) {
+        const SchemaField *fd = &s->fields[f];
+
+        col[f] = SIZE_MAX;
+        for (size_t c = 0; c < ds->n_cols && col[f] == SIZE_MAX; c++)
+            if (strcmp(ds->names[c], fd->name) == 0)
+                col[f] = c;
+        if (col[f] == SIZE_MAX)
+            r = push_name(&mm->missing, &mm->n_missing, fd->name);
+        else if (fd->kind == SCHEMA_NUMERIC && ds->is_text != NULL && ds->is_text[col[f]])
+            r = push_name(&mm->retyped, &mm->n_retyped, fd->name);
+    }
+    if (r < 0) {
+        schema_mismatch_deinit(mm);
+        return r;
+    }
+    return mm->n_missing > 0 || mm->n_unknown > 0 ? SCHEMA_E_INPUT : 0;
+}
+
+/* Puts ds's columns in the order order[0..n_cols-1] (old indexes), text cells included. */
+static int reorder_columns(Dataset *ds, const size_t *order)
+{
+    size_t nc = ds->n_cols, cells = ds->n_rows * nc;
+    char **names = malloc((nc ? nc : 1) * sizeof(*names));
+    float *x = malloc((cells ? cells : 1) * sizeof(*x));
+    unsigned char *is_text = ds->is_text != NULL ? malloc(nc ? nc : 1) : NULL;
+    const char **text = ds->text != NULL ? malloc((cells ? cells : 1) * sizeof(*text)) : NULL;
+
+    if (names == NULL || x == NULL || (ds->is_text != NULL && is_text == NULL) ||
+        (ds->text != NULL && text == NULL)) {
+        free(names);
+        free(x);
+        free(is_text);
+        free(text);
+        return -ENOMEM;
+    }
+    for (size_t j = 0; j < nc; j++) {
+        names[j] = ds->names[order[j]];
+        if (is_text != NULL)
+            is_text[j] = ds->is_text[order[j]];
+    }
+    for (size_t r = 0; r < ds->n_rows; r++)
+        for (size_t j = 0; j < nc; j++) {
+            x[r * nc + j] = ds->x[r * nc + order[j]];
+            if (text != NULL)
+                text[r * nc + j] = ds->text[r * nc + order[j]];
+        }
+    free(ds->names);
+    free(ds->x);
+    free(ds->is_text);
+    free(ds->text);
+    ds->names = names;
+    ds->x = x;
+    ds->is_text = is_text;
+    ds->text = text;
+    return 0;
+}
+
+int schema_align_dataset(const Schema *s, Dataset *ds, SchemaMismatch *mm)
+{
+    size_t *order = calloc(ds->n_cols + s->n_fields + 1, sizeof(*order));
+    unsigned char *used = calloc(ds->n_cols + 1, 1);
+    size_t next = 0;
+    int r = -ENOMEM;
+
+    memset(mm, 0, sizeof(*mm));
+    if (order == NULL || used == NULL)
+        goto out;
+    r = schema_match_columns(s, ds, order, mm); /* order[f] = the column of field f */
+    if (r == 0 && mm->n_retyped > 0)
+        r = SCHEMA_E_INPUT; /* text where the model reads numbers: a broken export */
+    if (r != 0)
+        goto out;
+    next = s->n_fields;
+    for (size_t f = 0; f < s->n_fields; f++)
+        used[order[f]] = 1;
+    for (size_t c = 0; c < ds->n_cols; c++) /* the ignored columns, after the fields */
+        if (!used[c])
+            order[next++] = c;
+    r = reorder_columns(ds, order);
+out:
+    free(order);
+    free(used);
+    return r;
+}
+
+/* Row row of ds as the schema's values; col[f] is field f's column. A text cell in a
+ * numeric field is a number when it reads as one: one bad cell makes the whole column
+ * text, and its numbers are still numbers. */
+static void row_values(const Schema *s, const Dataset *ds, const size_t *col, size_t row,
+                       SchemaValue *values)
+{
+    for (size_t f = 0; f < s->n_fields; f++) {
+        size_t c = col[f];
+        bool text_col = ds->is_text != NULL && ds->is_text[c];
+        const char *t = text_col ? ds->text[row * ds->n_cols + c] : NULL;
+        float x = ds->x[row * ds->n_cols + c];
+        double d;
+
+        if (!text_col)
+            values[f] = isnan(x) ? (SchemaValue){.type = SCHEMA_MISSING}
+                                 : (SchemaValue){.type = SCHEMA_NUMBER, .number = x};
+        else if (t == NULL)
+            values[f] = (SchemaValue){.type = SCHEMA_MISSING};
+        else if (s->fields[f].kind == SCHEMA_NUMERIC &&
+                 decimal_parse(t, strlen(t), DECIMAL_TEXT, &d) == 0)
+            values[f] = (SchemaValue){.type = SCHEMA_NUMBER, .number = d};
+        else
+            values[f] = (SchemaValue){.type = SCHEMA_TEXT, .text = t, .len = strlen(t)};
+    }
+}
+
+/* "LINE: field 'x': ..." for the first value of the wrong kind in a row that failed. */
+static void describe_bad_row(const Schema *s, const SchemaValue *values, size_t row, char *err,
+                             size_t err_size)
+{
+    for (size_t f = 0; f < s->n_fields; f++)
+        if ((s->fields[f].kind == SCHEMA_NUMERIC) != (values[f].type != SCHEMA_TEXT) &&
+            values[f].type != SCHEMA_MISSING) {
+            set_err(err, err_size, "%zu: field '%s': %s", row + 2, s->fields[f].name,
+                    s->fields[f].kind == SCHEMA_NUMERIC
+                        ? "text where the model expects a number"
+                        : "a number where the model expects a category");
+            return;
+        }
+}
+
+/* A new Dataset of the schema's input columns for ds's rows (labels copied). */
+static int new_encoded(const Schema *s, const Dataset *ds, Dataset **out)
+{
+    char **names = calloc(s->n_columns + 1, sizeof(*names));
     Dataset *enc = NULL;
     int r = -ENOMEM;
 
-    if (col == NULL || values == NULL || names == NULL)
-        goto out;
-    r = SCHEMA_E_INPUT;
-    for (size_t c = 0; c < ds->n_cols; c++) {
-        bool known = schema_field_index(s, ds->names[c], strlen(ds->names[c])) >= 0;
-        for (size_t i = 0; !known && i < s->n_ignored; i++)
-            known = strcmp(s->ignored[i], ds->names[c]) == 0;
-        if (!known) {
-            set_err(err, err_size, "1: column '%s' is not a field of the model", ds->names[c]);
-            goto out;
-        }
-    }
-    for (size_t f = 0; f < s->n_fields; f++) {
-        col[f] = -1;
-        for (size_t c = 0; c < ds->n_cols; c++)
-            if (strcmp(ds->names[c], s->fields[f].name) == 0)
-                col[f] = (long) c;
-        if (col[f] < 0) {
-            set_err(err, err_size, "1: the model's field '%s' has no column", s->fields[f].name);
-            goto out;
-        }
-    }
-    r = -ENOMEM;
+    if (names == NULL)
+        return -ENOMEM;
     for (size_t c = 0; c < s->n_columns; c++)
         if ((names[c] = schema_column_name(s, c)) == NULL)
             goto out;
     r = dataset_new(&enc, ds->n_rows, s->n_columns, (const char *const *) names);
-    if (r < 0)
-        goto out;
-    if (ds->label != NULL) {
+    if (r == 0 && ds->label != NULL) {
+        r = -ENOMEM;
         if ((enc->label = malloc(ds->n_rows ? ds->n_rows : 1)) == NULL)
             goto out;
         memcpy(enc->label, ds->label, ds->n_rows);
+        r = 0;
     }
-    for (size_t row = 0; row < ds->n_rows; row++) {
-        for (size_t f = 0; f < s->n_fields; f++) {
-            size_t c = (size_t) col[f];
-            bool text_col = ds->is_text != NULL && ds->is_text[c];
-            const char *t = text_col ? ds->text[row * ds->n_cols + c] : NULL;
-            float x = ds->x[row * ds->n_cols + c];
+    if (r == 0) {
+        *out = enc;
+        enc = NULL;
+    }
+out:
+    for (size_t c = 0; c < s->n_columns; c++)
+        free(names[c]);
+    free(names);
+    dataset_free(enc);
+    return r;
+}
 
-            if (!text_col)
-                values[f] = isnan(x) ? (SchemaValue){.type = SCHEMA_MISSING}
-                                     : (SchemaValue){.type = SCHEMA_NUMBER, .number = x};
-            else if (t == NULL)
-                values[f] = (SchemaValue){.type = SCHEMA_MISSING};
-            else
-                values[f] = (SchemaValue){.type = SCHEMA_TEXT, .text = t, .len = strlen(t)};
-            /* One bad cell makes the whole column text: its numbers are still numbers. */
-            if (values[f].type == SCHEMA_TEXT && s->fields[f].kind == SCHEMA_NUMERIC) {
-                char *end;
-                double d = strtod(t, &end);
+int schema_encode_dataset(const Schema *s, const Dataset *ds, Dataset **out, char *err,
+                          size_t err_size)
+{
+    size_t *col = malloc((s->n_fields + 1) * sizeof(*col));
+    SchemaValue *values = malloc((s->n_fields + 1) * sizeof(*values));
+    SchemaMismatch mm = {0};
+    Dataset *enc = NULL;
+    int r = -ENOMEM;
 
-                if (end != t && *end == '\0' && isfinite(d))
-                    values[f] = (SchemaValue){.type = SCHEMA_NUMBER, .number = d};
-            }
-        }
+    if (col == NULL || values == NULL)
+        goto out;
+    r = schema_match_columns(s, ds, col, &mm);
+    if (r == SCHEMA_E_INPUT && mm.n_unknown > 0)
+        set_err(err, err_size, "1: column '%s' is not a field of the model", mm.unknown[0]);
+    else if (r == SCHEMA_E_INPUT)
+        set_err(err, err_size, "1: the model's field '%s' has no column", mm.missing[0]);
+    if (r == 0)
+        r = new_encoded(s, ds, &enc);
+    for (size_t row = 0; r == 0 && row < ds->n_rows; row++) {
+        row_values(s, ds, col, row, values);
         if (schema_encode(s, values, enc->x + row * s->n_columns, NULL) != 0) {
-            for (size_t f = 0; f < s->n_fields; f++)
-                if ((s->fields[f].kind == SCHEMA_NUMERIC) != (values[f].type != SCHEMA_TEXT) &&
-                    values[f].type != SCHEMA_MISSING) {
-                    if (err_size > 0)
-                        snprintf(err, err_size, "%zu: field '%s': %s", row + 2, s->fields[f].name,
-                                 s->fields[f].kind == SCHEMA_NUMERIC
-                                     ? "text where the model expects a number"
-                                     : "a number where the model expects a category");
-                    break;
-                }
+            describe_bad_row(s, values, row, err, err_size);
             r = SCHEMA_E_INPUT;
-            goto out;
         }
     }
-    *out = enc;
-    enc = NULL;
-    r = 0;
+    if (r == 0) {
+        *out = enc;
+        enc = NULL;
+    }
 out:
     if (r == -ENOMEM)
         set_err(err, err_size, "%s", "out of memory");
-    for (size_t c = 0; names != NULL && c < s->n_columns; c++)
-        free(names[c]);
-    free(names);
+    schema_mismatch_deinit(&mm);
     free(col);
     free(values);
     dataset_free(enc);

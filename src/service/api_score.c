@@ -360,16 +360,13 @@ enum MHD_Result api_score_batch(HttpRequest *req)
             ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
             goto out;
         }
-        if (r == RECORDS_E_SCHEMA && iss.n_indices < RECORDS_MAX_NAMES) {
-            json_buf_printf(&iss.indices, "%s%zu", iss.n_indices ? "," : "", i);
-            iss.n_indices++;
-        }
+        if (r == RECORDS_E_SCHEMA)
+            records_issues_add_index(&iss, i);
         i++;
     }
-    if (iss.n_indices > 0) {
+    if (iss.n_bad > 0) {
         char prefix[64];
-        snprintf(prefix, sizeof(prefix),
-                 "%zu record(s) do not fit the model; first: ", iss.n_indices);
+        snprintf(prefix, sizeof(prefix), "%zu record(s) do not fit the model; first: ", iss.n_bad);
         ret = reply_schema(req, &iss, prefix);
         goto out;
     }

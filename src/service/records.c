@@ -15,7 +15,6 @@
  * (1e39 is a finite double but an infinite float).
  */
 #include "records.h"
-#include "records_fast.h"
 
 #include <errno.h>
 #include <float.h>
@@ -67,6 +66,15 @@ static void add_name(JsonBuf *list, size_t *count, const char *name, size_t len)
     json_buf_deinit(&q);
 }
 
+void records_issues_add_index(RecordIssues *iss, size_t index)
+{
+    if (iss->n_indices < RECORDS_MAX_NAMES) {
+        json_buf_printf(&iss->indices, "%s%zu", iss->n_indices ? "," : "", index);
+        iss->n_indices++;
+    }
+    iss->n_bad++;
+}
+
 static void note(RecordIssues *iss, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void note(RecordIssues *iss, const char *fmt, ...)
@@ -87,6 +95,16 @@ static void put_list(JsonBuf *b, const char *key, const JsonBuf *list)
     if (list->data != NULL)
         json_buf_put(b, list->data, list->len);
     json_buf_put(b, "]", 1);
+}
+
+void records_issues_from_mismatch(RecordIssues *iss, const SchemaMismatch *mm)
+{
+    for (size_t i = 0; i < mm->n_missing; i++)
+        add_name(&iss->missing, &iss->n_missing, mm->missing[i], strlen(mm->missing[i]));
+    for (size_t i = 0; i < mm->n_unknown; i++)
+        add_name(&iss->unknown, &iss->n_unknown, mm->unknown[i], strlen(mm->unknown[i]));
+    for (size_t i = 0; i < mm->n_retyped; i++)
+        add_name(&iss->invalid, &iss->n_invalid, mm->retyped[i], strlen(mm->retyped[i]));
 }
 
 char *records_issues_details(RecordIssues *iss)
@@ -349,7 +367,7 @@ void records_put_notes(JsonBuf *out, const RecordNotes *notes)
     }
 }
 
-static void put_id_number(JsonBuf *out, double v)
+void records_put_id_number(JsonBuf *out, double v)
 {
     /* integers print as integers (an id of 7 must come back as 7, not 7.0000000000) */
     if (isfinite(v) && v == trunc(v) && fabs(v) < 9007199254740992.0)
@@ -367,401 +385,11 @@ int records_id(const cJSON *rec, JsonBuf *out)
     } else if (cJSON_IsString(id)) {
         json_buf_string(out, id->valuestring, strlen(id->valuestring));
     } else if (cJSON_IsNumber(id)) {
-        put_id_number(out, id->valuedouble);
+        records_put_id_number(out, id->valuedouble);
     } else {
         return RECORDS_E_SCHEMA;
     }
     return out->oom ? -ENOMEM : 0;
-}
-
-/* ---- the fast path (records_fast.h) ----
- * Each reader takes *pp and end, returns false to decline, and on success leaves *pp after
- * what it read. Why it exists (scripts/bench.sh, POST /score with 50 named features): the
- * server's CPU per request fell from 43 to 23 us and its callgrind instructions from 290k
- * to 159k; a 1,000-record batch from 16.2 to 3.7 ms of CPU, 6 x the rate at which cJSON
- * alone parses the same body. */
-
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* '"' printable ASCII without escapes '"' -> text[len] */
-/* After a member or element at *pp (whitespace skipped): 1 and past a ',' when another
- * follows, 0 on the closing character (left in place), -1 for anything else. */
-static int next_member(const char **pp, const char *end, char close)
-{
-    const char *p = *pp;
-
-    if (p < end && *p == ',') {
-        *pp = skip_ws(p + 1, end);
-        return 1;
-    }
-    return p < end && *p == close ? 0 : -1;
-}
-
-static bool fast_string(const char **pp, const char *end, const char **text, size_t *len)
-{
-    const char *p = *pp, *start;
-
-    if (p >= end || *p != '"')
-        return false;
-    start = ++p;
-    while (p < end && *p != '"') {
-        unsigned char c = (unsigned char) *p;
-        if (c < 0x20 || c > 0x7e || c == '\\')
-            return false;
-        p++;
-    }
-    if (p >= end)
-        return false;
-    *text = start;
-    *len = (size_t) (p - start);
-    *pp = p + 1;
-    return true;
-}
-
-static bool text_is(const char *text, size_t len, const char *word)
-{
-    return strncmp(word, text, len) == 0 && word[len] == '\0';
-}
-
-/* A number in strict JSON grammar, as the double strtod gives for its characters (which is
- * what cJSON stores). Up to 19 digits with a decimal exponent within +-22 take Clinger's
- * exact shortcut: mantissa and power of ten are both exact doubles, so one correctly
- * rounded multiply or divide equals the correctly rounded strtod. The rest go to strtod.
- * cJSON reads at most 63 characters of a number; longer ones are declined. */
-static bool fast_number(const char **pp, const char *end, double *out)
-{
-    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    const char *p = *pp, *start = p;
-    uint64_t mant = 0;
-    long exp10 = 0;
-    bool neg = false, exact = true;
-
-#define DIGIT(c) ((c) >= '0' && (c) <= '9')
-#define TAKE(c)                                                                                    \
-    do {                                                                                           \
-        if (mant > (UINT64_C(1) << 53))                                                            \
-            exact = false;                                                                         \
-        else                                                                                       \
-            mant = mant * 10 + (uint64_t) ((c) - '0');                                             \
-    } while (0)
-    if (p < end && *p == '-') {
-        neg = true;
-        p++;
-    }
-    if (p >= end || !DIGIT(*p))
-        return false;
-    if (*p == '0') {
-        p++;
-    } else {
-        while (p < end && DIGIT(*p)) {
-            TAKE(*p);
-            if (!exact)
-                break;
-            p++;
-        }
-        while (p < end && DIGIT(*p))
-            p++;
-    }
-    if (p < end && *p == '.') {
-        p++;
-        if (p >= end || !DIGIT(*p))
-            return false;
-        while (p < end && DIGIT(*p)) {
-            if (exact) {
-                TAKE(*p);
-                exp10--;
-            }
-            p++;
-        }
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        long e = 0;
-        bool eneg = false;
-
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            eneg = *p++ == '-';
-        if (p >= end || !DIGIT(*p))
-            return false;
-        while (p < end && DIGIT(*p)) {
-            if (e < 100000)
-                e = e * 10 + (*p - '0');
-            p++;
-        }
-        exp10 += eneg ? -e : e;
-    }
-#undef TAKE
-#undef DIGIT
-    if (p - start > 63)
-        return false;
-    if (exact && mant <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
-        double d = (double) mant;
-        d = exp10 < 0 ? d / pow10[-exp10] : d * pow10[exp10];
-        *out = neg ? -d : d;
-    } else {
-        char buf[64], *e;
-        size_t n = (size_t) (p - start);
-
-        memcpy(buf, start, n);
-        buf[n] = '\0';
-        *out = strtod(buf, &e);
-        if (e != buf + n)
-            return false;
-    }
-    *pp = p;
-    return true;
-}
-
-/* A feature value: as number_value, finite as a double and as a float. */
-static bool fast_value(const char **pp, const char *end, float *out)
-{
-    double d;
-
-    if (!fast_number(pp, end, &d) || !isfinite(d) || fabs(d) > FLT_MAX)
-        return false;
-    *out = (float) d;
-    return true;
-}
-
-static bool fast_features(const char **pp, const char *end, const Model *m, float *x)
-{
-    const char *p = skip_ws(*pp, end), *key;
-    size_t n = m->n_features, hint = 0, len;
-
-    if (p >= end || *p != '{')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        x[i] = NAN;
-    p = skip_ws(p + 1, end);
-    if (p < end && *p == '}')
-        return false; /* every feature missing */
-    for (;;) {
-        long i = -1;
-
-        if (!fast_string(&p, end, &key, &len))
-            return false;
-        /* schema order first, as find_name does */
-        if (hint < n && text_is(key, len, m->names[hint])) {
-            i = (long) hint++;
-        } else {
-            for (size_t j = 0; j < n; j++)
-                if (text_is(key, len, m->names[j])) {
-                    i = (long) j;
-                    hint = j + 1;
-                    break;
-                }
-        }
-        if (i < 0 || !isnan(x[i])) /* unknown or repeated: the 422 is the cJSON path's */
-            return false;
-        p = skip_ws(p, end);
-        if (p >= end || *p != ':')
-            return false;
-        p = skip_ws(p + 1, end);
-        if (!fast_value(&p, end, &x[i]))
-            return false;
-        p = skip_ws(p, end);
-        int more = next_member(&p, end, '}');
-        if (more > 0)
-            continue;
-        if (more == 0)
-            break;
-        return false;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (isnan(x[i]))
-            return false;
-    *pp = p + 1;
-    return true;
-}
-
-static bool fast_values(const char **pp, const char *end, size_t n, float *x)
-{
-    const char *p = skip_ws(*pp, end);
-    size_t count = 0;
-
-    if (p >= end || *p != '[')
-        return false;
-    p = skip_ws(p + 1, end);
-    for (;;) {
-        if (count == n || !fast_value(&p, end, &x[count]))
-            return false;
-        count++;
-        p = skip_ws(p, end);
-        int more = next_member(&p, end, ']');
-        if (more > 0)
-            continue;
-        if (more == 0)
-            break;
-        return false;
-    }
-    if (count != n)
-        return false;
-    *pp = p + 1;
-    return true;
-}
-
-static bool fast_id(const char **pp, const char *end, RecordId *id)
-{
-    const char *p = *pp;
-
-    if (p < end && *p == 'n') {
-        if (end - p < 4 || memcmp(p, "null", 4) != 0)
-            return false;
-        id->kind = RECORD_ID_NULL;
-        *pp = p + 4;
-        return true;
-    }
-    if (p < end && *p == '"') {
-        id->kind = RECORD_ID_STRING;
-        return fast_string(pp, end, &id->text, &id->len);
-    }
-    id->kind = RECORD_ID_NUMBER;
-    return fast_number(pp, end, &id->number);
-}
-
-static bool fast_record(const char **pp, const char *end, const Model *m, float *x, RecordId *id)
-{
-    const char *p = skip_ws(*pp, end), *key;
-    bool have_data = false;
-    size_t len;
-
-    id->kind = RECORD_ID_ABSENT;
-    if (p >= end || *p != '{')
-        return false;
-    p = skip_ws(p + 1, end);
-    for (;;) {
-        if (!fast_string(&p, end, &key, &len))
-            return false;
-        p = skip_ws(p, end);
-        if (p >= end || *p != ':')
-            return false;
-        p = skip_ws(p + 1, end);
-        if (text_is(key, len, "features") && !have_data) {
-            if (!fast_features(&p, end, m, x))
-                return false;
-            have_data = true;
-        } else if (text_is(key, len, "values") && !have_data) {
-            if (!fast_values(&p, end, m->n_features, x))
-                return false;
-            have_data = true;
-        } else if (text_is(key, len, "id") && id->kind == RECORD_ID_ABSENT) {
-            if (!fast_id(&p, end, id))
-                return false;
-        } else {
-            return false; /* another member, or one given twice */
-        }
-        p = skip_ws(p, end);
-        int more = next_member(&p, end, '}');
-        if (more > 0)
-            continue;
-        if (more == 0)
-            break;
-        return false;
-    }
-    if (!have_data)
-        return false;
-    *pp = p + 1;
-    return true;
-}
-
-bool records_fast_single(const char *body, size_t len, const Model *m, float *x, RecordId *id)
-{
-    const char *p = body, *end = body + len;
-
-    if (body == NULL || !schema_is_plain(m->schema) || !fast_record(&p, end, m, x, id))
-        return false;
-    return skip_ws(p, end) == end;
-}
-
-bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max, float **xs,
-                        RecordId **ids, size_t *count)
-{
-    const char *p = body, *end = body + len, *key;
-    size_t f = m->n_features, n = 0, cap = 0, klen;
-    float *x = NULL;
-    RecordId *id = NULL;
-
-    if (body == NULL || !schema_is_plain(m->schema))
-        return false;
-    p = skip_ws(p, end);
-    if (p >= end || *p != '{')
-        return false;
-    p = skip_ws(p + 1, end);
-    if (!fast_string(&p, end, &key, &klen) || !text_is(key, klen, "records"))
-        return false;
-    p = skip_ws(p, end);
-    if (p >= end || *p != ':')
-        return false;
-    p = skip_ws(p + 1, end);
-    if (p >= end || *p != '[')
-        return false;
-    p = skip_ws(p + 1, end);
-    for (;;) {
-        if (n == cap) {
-            size_t c = cap ? 2 * cap : 256;
-            float *nx;
-            RecordId *nid;
-
-            if (n == max)
-                goto decline; /* the cJSON path names the limit */
-            if (c > max)
-                c = max;
-            nx = realloc(x, c * f * sizeof(*x)); /* c <= max_batch, f <= MODEL_MAX_FEATURES */
-            if (nx == NULL)
-                goto decline;
-            x = nx;
-            nid = realloc(id, c * sizeof(*id));
-            if (nid == NULL)
-                goto decline;
-            id = nid;
-            cap = c;
-        }
-        if (!fast_record(&p, end, m, x + n * f, &id[n]))
-            goto decline;
-        n++;
-        p = skip_ws(p, end);
-        int more = next_member(&p, end, ']');
-        if (more > 0)
-            continue;
-        if (more == 0)
-            break;
-        goto decline;
-    }
-    p = skip_ws(p + 1, end);
-    if (p >= end || *p != '}' || skip_ws(p + 1, end) != end)
-        goto decline;
-    *xs = x;
-    *ids = id;
-    *count = n;
-    return true;
-
-decline:
-    free(x);
-    free(id);
-    return false;
-}
-
-void records_put_id(JsonBuf *out, const RecordId *id)
-{
-    switch (id->kind) {
-    case RECORD_ID_ABSENT:
-    case RECORD_ID_NULL:
-        json_buf_puts(out, "null");
-        break;
-    case RECORD_ID_STRING:
-        json_buf_string(out, id->text, id->len);
-        break;
-    case RECORD_ID_NUMBER:
-        put_id_number(out, id->number);
-        break;
-    }
 }
 
 /* ---- training records (POST /retrain with JSON) ---- */
@@ -835,21 +463,51 @@ static int cell_kind(const cJSON *v, const char *name, RecordIssues *iss)
     return -1;
 }
 
-int records_to_dataset(const cJSON *records, char *const *names, size_t n, size_t n_values,
-                       Dataset **out, RecordIssues *iss)
+/* The training set's columns: the served model's fields then the columns it ignored (they
+ * may come along), or without one the first record's feature names. n_values: how many
+ * of them a "values" array fills. The strings are borrowed from the schema or the tree. */
+static int training_names(const cJSON *records, const Schema *served, const char ***names,
+                          size_t *n, size_t *n_values)
 {
-    const cJSON **cells = calloc(n ? n : 1, sizeof(*cells));
-    unsigned char *is_text = calloc(n ? n : 1, 1);
-    size_t n_rows = 0, text_bytes = 1, row = 0;
-    bool any_text = false, any_label = false;
-    Dataset *ds = NULL;
-    const cJSON *rec;
-    char *w;
-    int label, r = -ENOMEM;
+    const cJSON *first = records->child, *f;
+    size_t i = 0;
 
-    if (cells == NULL || is_text == NULL)
-        goto out;
-    /* pass 1: check every record, find the text columns and the bytes their cells take */
+    if (served != NULL) {
+        *n = served->n_fields + served->n_ignored;
+        *n_values = served->n_fields;
+        if ((*names = calloc(*n + 1, sizeof(**names))) == NULL)
+            return -ENOMEM;
+        for (size_t k = 0; k < served->n_fields; k++)
+            (*names)[i++] = served->fields[k].name;
+        for (size_t k = 0; k < served->n_ignored; k++)
+            (*names)[i++] = served->ignored[k];
+        return 0;
+    }
+    f = cJSON_IsObject(first) ? cJSON_GetObjectItemCaseSensitive(first, "features") : NULL;
+    if (!cJSON_IsObject(f) || f->child == NULL)
+        return RECORDS_E_NO_NAMES;
+    *n = 0;
+    for (const cJSON *c = f->child; c != NULL; c = c->next)
+        (*n)++;
+    if (*n > MODEL_MAX_FEATURES)
+        return RECORDS_E_TOO_WIDE;
+    *n_values = *n;
+    if ((*names = calloc(*n + 1, sizeof(**names))) == NULL)
+        return -ENOMEM;
+    for (const cJSON *c = f->child; c != NULL; c = c->next)
+        (*names)[i++] = c->string;
+    return 0;
+}
+
+/* Pass 1: every record checked (bad ones counted in iss), text columns marked. */
+static void check_training_records(const cJSON *records, char *const *names, size_t n,
+                                   size_t n_values, const cJSON **cells, unsigned char *is_text,
+                                   RecordIssues *iss)
+{
+    const cJSON *rec;
+    size_t i = 0;
+    int label;
+
     cJSON_ArrayForEach(rec, records)
     {
         bool ok = index_record(rec, names, n, n_values, cells, &label, iss);
@@ -857,71 +515,92 @@ int records_to_dataset(const cJSON *records, char *const *names, size_t n, size_
         for (size_t c = 0; ok && c < n; c++) {
             int k = cell_kind(cells[c], names[c], iss);
             ok = k >= 0;
-            if (k == CELL_TEXT) {
-                is_text[c] = 1;
-                any_text = true;
-            }
-            if (k != CELL_ABSENT)
-                text_bytes += 32 + (k == CELL_TEXT ? strlen(cells[c]->valuestring) : 0);
+            is_text[c] |= k == CELL_TEXT;
         }
-        if (!ok && iss->n_indices < RECORDS_MAX_NAMES) {
-            json_buf_printf(&iss->indices, "%s%zu", iss->n_indices ? "," : "", n_rows);
-            iss->n_indices++;
-        }
-        any_label = any_label || label == 1;
-        n_rows++;
+        if (!ok)
+            records_issues_add_index(iss, i);
+        i++;
     }
-    r = RECORDS_E_SCHEMA;
-    if (iss->n_indices > 0)
-        goto out;
-    r = -ENOMEM;
-    if (dataset_new(&ds, n_rows, n, (const char *const *) names) < 0)
-        goto out;
-    if (any_label && (ds->label = calloc(n_rows, 1)) == NULL)
-        goto out;
-    if (any_text) {
-        ds->is_text = is_text;
-        is_text = NULL;
-        ds->text = calloc(n_rows * n, sizeof(*ds->text));
-        ds->text_arena = malloc(text_bytes);
-        if (ds->text == NULL || ds->text_arena == NULL)
-            goto out;
+}
+
+/* One checked cell for the builder; a number in a text column is spelt as "%.9g" of the
+ * double cJSON read (spelling must hold DATASET_TEXT_MAX bytes). */
+static DatasetCell training_cell(const cJSON *v, bool text_column, char *spelling)
+{
+    DatasetCell cell = {.kind = DATASET_CELL_MISSING};
+    int n;
+
+    if (v == NULL || cJSON_IsNull(v))
+        return cell;
+    if (cJSON_IsString(v))
+        return (DatasetCell){DATASET_CELL_TEXT, 0, v->valuestring, strlen(v->valuestring)};
+    cell = (DatasetCell){.kind = DATASET_CELL_NUMBER, .number = (float) v->valuedouble};
+    if (text_column) {
+        n = snprintf(spelling, DATASET_TEXT_MAX, "%.9g", v->valuedouble);
+        cell.text = spelling;
+        cell.len = n > 0 ? (size_t) n : 0;
     }
-    /* pass 2: fill; in a text column a number becomes its text */
-    w = ds->text_arena;
+    return cell;
+}
+
+/* Pass 2: the checked records into the builder. */
+static int build_training_rows(const cJSON *records, char *const *names, size_t n, size_t n_values,
+                               const cJSON **cells, const unsigned char *is_text, DatasetBuilder *b,
+                               RecordIssues *iss)
+{
+    char spelling[DATASET_TEXT_MAX];
+    const cJSON *rec;
+    int label, r = 0;
+
     cJSON_ArrayForEach(rec, records)
     {
         index_record(rec, names, n, n_values, cells, &label, iss);
-        if (ds->label != NULL)
-            ds->label[row] = label == 1;
-        for (size_t c = 0; c < n; c++) {
-            const cJSON *v = cells[c];
-            float *x = &ds->x[row * n + c];
-            size_t room = text_bytes - (size_t) (w - ds->text_arena);
-            int len;
-
-            *x = NAN;
-            if (v == NULL || cJSON_IsNull(v))
-                continue;
-            if (ds->is_text == NULL || !ds->is_text[c]) {
-                *x = (float) v->valuedouble;
-                continue;
-            }
-            if (cJSON_IsString(v))
-                len = snprintf(w, room, "%s", v->valuestring);
-            else
-                len = snprintf(w, room, "%.9g", v->valuedouble);
-            ds->text[row * n + c] = w;
-            w += len + 1; /* pass 1 counted 32 bytes per cell beyond its text: room enough */
+        for (size_t c = 0; r == 0 && c < n; c++) {
+            DatasetCell cell = training_cell(cells[c], is_text[c], spelling);
+            r = dataset_builder_add(b, &cell);
         }
-        row++;
+        if (r == 0)
+            r = dataset_builder_end_row(b, label);
+        if (r != 0)
+            return r;
     }
-    *out = ds;
-    ds = NULL;
-    r = 0;
+    return 0;
+}
+
+int records_training_set(const cJSON *records, const Schema *served, Dataset **out,
+                         RecordIssues *iss)
+{
+    DatasetBuilderOptions opts = {.mixed = true};
+    DatasetBuilder *b = NULL;
+    const char **names = NULL;
+    const cJSON **cells = NULL;
+    unsigned char *is_text = NULL;
+    size_t n = 0, n_values = 0;
+    int r = training_names(records, served, &names, &n, &n_values);
+
+    if (r != 0)
+        return r;
+    r = -ENOMEM;
+    cells = calloc(n + 1, sizeof(*cells));
+    is_text = calloc(n + 1, 1);
+    if (cells == NULL || is_text == NULL)
+        goto out;
+    check_training_records(records, (char *const *) names, n, n_values, cells, is_text, iss);
+    r = RECORDS_E_SCHEMA;
+    if (iss->n_bad > 0)
+        goto out;
+    r = dataset_builder_new(&b, n, names, &opts);
+    if (r == 0)
+        r = build_training_rows(records, (char *const *) names, n, n_values, cells, is_text, b,
+                                iss);
+    if (r == 0) {
+        r = dataset_builder_finish(b, out);
+        b = NULL;
+    }
 out:
-    dataset_free(ds);
+    dataset_builder_free(b);
+    free(names);
     free(cells);
     free(is_text);
-    return r;
+    return r < 0 ? -ENOMEM : r;
 }

@@ -12,6 +12,7 @@
 
 #include "aescore/dataset.h"
 #include "aescore/model.h"
+#include "aescore/schema.h"
 #include "json_buf.h"
 
 #define RECORDS_MAX_NAMES 64 /* names listed per category in a 422 */
@@ -19,18 +20,27 @@
 typedef struct RecordIssues {
     JsonBuf missing, unknown, invalid, repeated; /* comma-separated JSON strings */
     size_t n_missing, n_unknown, n_invalid, n_repeated;
-    JsonBuf indices; /* batch: comma-separated record indices */
-    size_t n_indices;
+    JsonBuf indices;   /* batch: comma-separated record indices, the first RECORDS_MAX_NAMES */
+    size_t n_indices;  /* indices listed */
+    size_t n_bad;      /* records that did not fit, listed or not */
     size_t hits;       /* problems seen, counting repeats the lists leave out */
     char message[200]; /* first problem, human readable, never a record value */
 } RecordIssues;
 
 enum {
     RECORDS_E_SCHEMA = 1, /* the record does not fit: issues say how */
+    RECORDS_E_NO_NAMES,   /* training without a served model: the first record names no features */
+    RECORDS_E_TOO_WIDE,   /* training: more features than MODEL_MAX_FEATURES */
 };
 
 void records_issues_init(RecordIssues *iss);
 void records_issues_deinit(RecordIssues *iss);
+/* Counts a record that did not fit (batch index `index`), listing the first
+ * RECORDS_MAX_NAMES indices. */
+void records_issues_add_index(RecordIssues *iss, size_t index);
+/* Lists a Dataset's mismatch with a schema as missing, unknown and invalid (a numeric field
+ * sent as text) names. */
+void records_issues_from_mismatch(RecordIssues *iss, const SchemaMismatch *mm);
 /* Renders issues as envelope details ("missing":[..],"unknown":[..],...). Caller frees. */
 char *records_issues_details(RecordIssues *iss);
 
@@ -58,13 +68,20 @@ void records_put_notes(JsonBuf *out, const RecordNotes *notes);
 int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
                        RecordNotes *notes, RecordIssues *iss);
 
-/* Training records (POST /retrain): {"features": {name: value}} or {"values": [...]} filling
- * the first n_values of names[n] in order; values are numbers, strings (a column with any
- * string is a text column), null or absent (missing); "label": 0|1 and "id" are allowed.
- * Builds a mixed Dataset as dataset_parse_csv's mixed mode does. Returns 0, RECORDS_E_SCHEMA (iss
- * names the record indices and fields) or -ENOMEM. */
-int records_to_dataset(const cJSON *records, char *const *names, size_t n, size_t n_values,
-                       Dataset **out, RecordIssues *iss);
+/* Training records (POST /retrain) -> a mixed Dataset through the core's builder
+ * (dataset.h), so JSON records and CSV mean the same. Columns: with a served schema its
+ * fields then the columns it ignored ("values" arrays fill the fields in order); without
+ * one, the first record's feature names. A record is {"features": {name: value}} or
+ * {"values": [...]}; values are numbers, strings (a column with any string is a text
+ * column), null or absent (missing); "label": 0|1 and "id" are allowed. Every record is
+ * checked before anything is built. Returns 0 and *out; RECORDS_E_SCHEMA (iss names the
+ * records by index, n_bad counts them, and the fields); RECORDS_E_NO_NAMES;
+ * RECORDS_E_TOO_WIDE; or -ENOMEM. */
+int records_training_set(const cJSON *records, const Schema *served, Dataset **out,
+                         RecordIssues *iss);
+
+/* Appends a numeric id as it is echoed: integers as integers (7, not 7.0000000000). */
+void records_put_id_number(JsonBuf *out, double v);
 
 /* The record's "id" (string or number) as a JSON fragment for echoing ("null" when
  * absent). Returns 0 or RECORDS_E_SCHEMA for another type. */

@@ -1,5 +1,5 @@
 /* records_fast: the scoring fast path, a strict single-pass reader for the bodies clients
- * send to POST /score and /score/batch (private to src/service; implemented in records.c).
+ * send to POST /score and /score/batch (private to src/service).
  *
  * It accepts only a narrow, common subset of JSON and declines everything else:
  *   record = {"features": {name: number, ...}} or {"values": [number, ...]}, plus an

@@ -181,6 +181,16 @@ def test_batch_mismatch_names_the_indices(daemon):
     assert r["error"]["invalid"] == ["values"]
 
 
+def test_batch_mismatch_counts_every_bad_record_and_lists_64(tmp_path, model):
+    recs = [{"values": [1.0, 2.0]} for _ in range(100)]
+    config = write_config(tmp_path, max_batch=100, max_body_bytes=1024 * 1024)
+    with Daemon(model, config=config).start() as d:
+        status, r = d.post_json("/score/batch", {"records": recs})
+    assert_error(status, r, 422, "schema_mismatch")
+    assert r["error"]["message"].startswith("100 record(s) do not fit the model; first: ")
+    assert r["error"]["indices"] == list(range(64))
+
+
 # ---------------------------------------------------------------- operations
 
 def test_health_live_model_and_metrics(daemon):
@@ -405,6 +415,17 @@ def test_retrain_params_out_of_bounds_are_400(daemon):
     status, r = daemon.post_json("/retrain", retrain_body(params={"ensemble": 1000}),
                                  headers=AUTH)
     assert_error(status, r, 400, "invalid_request")
+
+
+def test_retrain_counts_every_bad_record_and_lists_64(daemon):
+    body = retrain_body(n=200)
+    for rec in body["records"][:100]:
+        rec["features"]["extra"] = 1.0
+    status, r = daemon.post_json("/retrain", body, headers=AUTH)
+    assert_error(status, r, 422, "schema_mismatch")
+    assert r["error"]["message"].startswith("100 record(s) do not fit the schema; first: ")
+    assert r["error"]["indices"] == list(range(64))
+    assert r["error"]["unknown"] == ["extra"]
 
 
 def test_retrain_with_too_few_rows_is_422(daemon):

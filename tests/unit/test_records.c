@@ -169,6 +169,19 @@ static void test_structure_errors_are_schema_errors(void **state)
     }
 }
 
+/* records_training_set against a served schema of the fields in schema[]. */
+static int training_set(const cJSON *records, Dataset **ds, RecordIssues *iss)
+{
+    static const float fill[N_SCHEMA] = {0};
+    Schema *served = NULL;
+    int r;
+
+    assert_int_equal(schema_new_numeric(&served, N_SCHEMA, (const char *const *) schema, fill), 0);
+    r = records_training_set(records, served, ds, iss);
+    schema_free(served);
+    return r;
+}
+
 static void test_training_records_become_a_mixed_dataset(void **state)
 {
     RecordIssues iss;
@@ -179,7 +192,7 @@ static void test_training_records_become_a_mixed_dataset(void **state)
 
     (void) state;
     records_issues_init(&iss);
-    assert_int_equal(records_to_dataset(j, schema, N_SCHEMA, N_SCHEMA, &ds, &iss), 0);
+    assert_int_equal(training_set(j, &ds, &iss), 0);
     assert_int_equal(ds->n_rows, 3);
     assert_non_null(ds->label);
     assert_true(ds->label[0] == 1 && ds->label[1] == 0);
@@ -198,7 +211,7 @@ static void test_training_records_become_a_mixed_dataset(void **state)
     j = parse("[{\"values\":[1,2,3]},{\"values\":[1,[2],3]},{\"features\":{\"x\":1}}]");
     records_issues_init(&iss);
     ds = NULL;
-    assert_int_equal(records_to_dataset(j, schema, N_SCHEMA, N_SCHEMA, &ds, &iss),
+    assert_int_equal(training_set(j, &ds, &iss),
                      RECORDS_E_SCHEMA);
     assert_null(ds);
     assert_list(&iss.indices, "1,2");

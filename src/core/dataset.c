@@ -4,21 +4,16 @@
  * at or past end, so the text needs no NUL terminator. The header is parsed into names
  * (optionally "quoted", "" escapes a quote), checked for empty and duplicate names, and
  * the label column, if named and present, is split off. Each data row is then parsed cell
- * by cell straight into a matrix that doubles its row capacity as needed (overflow-checked),
- * and is shrunk to fit at the end.
+ * by cell into the builder's matrix, which doubles its row capacity as needed
+ * (overflow-checked) and is shrunk to fit at the end.
  *
- * Numbers are checked against a strict decimal grammar ([+-]digits[.digits][e[+-]digits],
- * at most NUMBER_MAX chars) by a hand-written scanner. Digits that fit 2^53 (15 or so
- * significant digits) with |exponent| <= 22 take an exact fast path (fast_to_float); the
- * rest is copied into a bounded local buffer and handed to strtof_l in the C locale.
- * Either way the value is the correctly rounded float (the unit test compares bit for bit
- * with strtof), and the host's LC_NUMERIC never changes it.
+ * Numbers are read by decimal.h (the DECIMAL_TEXT grammar, at most NUMBER_MAX chars) as the
+ * correctly rounded float, in the C locale whatever the host's LC_NUMERIC. Cells go into the
+ * builder (below), which both this reader and the daemon's JSON training records feed.
  * Blanks (space, tab) around any cell are ignored. Errors name "source:line:column" where
  * the line is the 1-based file line and the column the 1-based field index in the file.
  */
 #include "aescore/dataset.h"
-
-#include "aescore/decimal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +28,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "aescore/decimal.h"
 
 #define NUMBER_MAX   64  /* longest accepted numeric cell, in bytes */
 #define NAME_SHOWN   64  /* at most this much of a column name goes into a message */

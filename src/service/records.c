@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aescore/decimal.h"
+
 void records_issues_init(RecordIssues *iss)
 {
     memset(iss, 0, sizeof(*iss));
@@ -171,6 +173,19 @@ void records_notes_deinit(RecordNotes *notes)
     records_notes_init(notes);
 }
 
+/* A number sent as a string (lenient_numbers), read as a CSV cell is. */
+static bool lenient_number(const char *s, double *out)
+{
+    size_t n;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return decimal_parse(s, n, DECIMAL_TEXT, out) == 0;
+}
+
 /* One field's value from JSON, checked against the field's kind. false: invalid (noted). */
 static bool field_value(const cJSON *v, const SchemaField *fd, const RecordPolicy *policy,
                         SchemaValue *out, RecordIssues *iss)
@@ -192,10 +207,10 @@ static bool field_value(const cJSON *v, const SchemaField *fd, const RecordPolic
         *out = (SchemaValue){.type = SCHEMA_NUMBER, .number = f};
         return true;
     } else if (cJSON_IsString(v) && policy->lenient_numbers) {
-        char *end;
-        double d = strtod(v->valuestring, &end);
+        double d;
 
-        if (end != v->valuestring && *end == '\0' && isfinite(d) && fabs(d) <= FLT_MAX) {
+        /* read as a CSV cell is: blanks around it, then the DECIMAL_TEXT grammar */
+        if (lenient_number(v->valuestring, &d) && fabs(d) <= FLT_MAX) {
             *out = (SchemaValue){.type = SCHEMA_NUMBER, .number = (float) d};
             return true;
         }
@@ -255,89 +270,74 @@ static const cJSON *record_data(const cJSON *rec, int *label, bool *is_values, R
     return values != NULL ? values : features;
 }
 
-int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
-                       RecordNotes *notes, RecordIssues *iss)
+/* "features": {name: value, ...} -> v[field], each field at most once. */
+static void read_features(const cJSON *features, const Schema *s, const RecordPolicy *policy,
+                          SchemaValue *v, unsigned char *seen, RecordIssues *iss)
 {
-    const Schema *s = m->schema;
-    const cJSON *data, *features, *values;
-    bool is_values = false;
-    size_t n = s->n_fields, hits = iss->hits, missing = 0, hint = 0;
-    SchemaValue *v = malloc(n * sizeof(*v));
-    unsigned char *seen = calloc(n, 1);
-    int r = RECORDS_E_SCHEMA;
+    size_t n = s->n_fields, hint = 0;
 
-    if (v == NULL || seen == NULL) {
-        r = -ENOMEM;
-        goto out;
+    for (const cJSON *c = features->child; c != NULL; c = c->next) {
+        size_t len = strlen(c->string);
+        /* schema order first: clients usually send fields in it */
+        long f = hint < n && strcmp(s->fields[hint].name, c->string) == 0
+                     ? (long) hint
+                     : schema_field_index(s, c->string, len);
+
+        if (f < 0) {
+            add_name(&iss->unknown, &iss->n_unknown, c->string, len);
+            note(iss, "unknown feature \"%s\"", c->string);
+        } else if (seen[f]) {
+            add_name(&iss->repeated, &iss->n_repeated, c->string, len);
+            note(iss, "feature \"%s\" given more than once", c->string);
+        } else {
+            seen[f] = 1;
+            hint = (size_t) f + 1;
+            field_value(c, &s->fields[f], policy, &v[f], iss);
+        }
     }
-    data = record_data(rec, NULL, &is_values, iss);
-    if (data == NULL)
-        goto out;
-    features = is_values ? NULL : data;
-    values = is_values ? data : NULL;
-    for (size_t f = 0; f < n; f++)
-        v[f] = (SchemaValue){.type = SCHEMA_MISSING};
-    if (features != NULL) {
-        if (!cJSON_IsObject(features)) {
-            add_name(&iss->invalid, &iss->n_invalid, "features", 8);
-            note(iss, "%s", "\"features\" must be an object of name: value");
-            goto out;
-        }
-        for (const cJSON *c = features->child; c != NULL; c = c->next) {
-            size_t len = strlen(c->string);
-            long f = hint < n && strcmp(s->fields[hint].name, c->string) == 0
-                         ? (long) hint
-                         : schema_field_index(s, c->string, len);
+}
 
-            if (f < 0) {
-                add_name(&iss->unknown, &iss->n_unknown, c->string, len);
-                note(iss, "unknown feature \"%s\"", c->string);
-            } else if (seen[f]) {
-                add_name(&iss->repeated, &iss->n_repeated, c->string, len);
-                note(iss, "feature \"%s\" given more than once", c->string);
-            } else {
-                seen[f] = 1;
-                hint = (size_t) f + 1;
-                field_value(c, &s->fields[f], policy, &v[f], iss);
-            }
-        }
-    } else {
-        size_t count = 0;
+/* "values": [v0, v1, ...] in field order -> v[field]; false when the count is wrong. */
+static bool read_values(const cJSON *values, const Schema *s, const RecordPolicy *policy,
+                        SchemaValue *v, RecordIssues *iss)
+{
+    size_t count = 0, n = s->n_fields;
 
-        if (!cJSON_IsArray(values)) {
-            add_name(&iss->invalid, &iss->n_invalid, "values", 6);
-            note(iss, "%s", "\"values\" must be an array with one value per field");
-            goto out;
-        }
-        for (const cJSON *c = values->child; c != NULL; c = c->next)
-            count++;
-        if (count != n) {
-            add_name(&iss->invalid, &iss->n_invalid, "values", 6);
-            note(iss, "\"values\" has %zu values; the model has %zu fields", count, n);
-            goto out;
-        }
-        count = 0;
-        for (const cJSON *c = values->child; c != NULL; c = c->next, count++)
-            field_value(c, &s->fields[count], policy, &v[count], iss);
+    for (const cJSON *c = values->child; c != NULL; c = c->next)
+        count++;
+    if (count != n) {
+        add_name(&iss->invalid, &iss->n_invalid, "values", 6);
+        note(iss, "\"values\" has %zu values; the model has %zu fields", count, n);
+        return false;
     }
+    count = 0;
+    for (const cJSON *c = values->child; c != NULL; c = c->next, count++)
+        field_value(c, &s->fields[count], policy, &v[count], iss);
+    return true;
+}
+
+/* More missing fields than max_missing_percent allows: each of them is reported. */
+static void check_missing(const Schema *s, const RecordPolicy *policy, const SchemaValue *v,
+                          RecordIssues *iss)
+{
+    size_t n = s->n_fields, missing = 0;
+
     for (size_t f = 0; f < n; f++)
         missing += v[f].type == SCHEMA_MISSING;
-    if (missing * 100 > (size_t) policy->max_missing_percent * n) {
-        for (size_t f = 0; f < n; f++)
-            if (v[f].type == SCHEMA_MISSING) {
-                add_name(&iss->missing, &iss->n_missing, s->fields[f].name,
-                         strlen(s->fields[f].name));
-                note(iss,
-                     "missing feature \"%s\" (%zu of %zu missing; at most %u%% may be "
-                     "imputed)",
-                     s->fields[f].name, missing, n, policy->max_missing_percent);
-            }
-    }
-    if (iss->hits != hits)
-        goto out;
+    if (missing * 100 <= (size_t) policy->max_missing_percent * n)
+        return;
+    for (size_t f = 0; f < n; f++)
+        if (v[f].type == SCHEMA_MISSING) {
+            add_name(&iss->missing, &iss->n_missing, s->fields[f].name, strlen(s->fields[f].name));
+            note(iss, "missing feature \"%s\" (%zu of %zu missing; at most %u%% may be imputed)",
+                 s->fields[f].name, missing, n, policy->max_missing_percent);
+        }
+}
 
-    schema_encode(s, v, x, NULL); /* every value was checked against its field above */
-    for (size_t f = 0; notes != NULL && f < n; f++) {
+/* The fields imputed and the categories never seen, for the reply. */
+static int add_notes(const Schema *s, const SchemaValue *v, RecordNotes *notes)
+{
+    for (size_t f = 0; notes != NULL && f < s->n_fields; f++) {
         const SchemaField *fd = &s->fields[f];
 
         if (v[f].type == SCHEMA_MISSING)
@@ -346,7 +346,46 @@ int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *pol
                  schema_category_index(fd, v[f].text, v[f].len) < 0)
             add_name(&notes->unseen, &notes->n_unseen, fd->name, strlen(fd->name));
     }
-    r = notes != NULL && (notes->imputed.oom || notes->unseen.oom) ? -ENOMEM : 0;
+    return notes != NULL && (notes->imputed.oom || notes->unseen.oom) ? -ENOMEM : 0;
+}
+
+int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
+                       RecordNotes *notes, RecordIssues *iss)
+{
+    const Schema *s = m->schema;
+    const cJSON *data;
+    bool is_values = false;
+    size_t n = s->n_fields, hits = iss->hits;
+    SchemaValue *v = malloc(n * sizeof(*v));
+    unsigned char *seen = calloc(n, 1);
+    int r = RECORDS_E_SCHEMA;
+
+    if (v == NULL || seen == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    for (size_t f = 0; f < n; f++)
+        v[f] = (SchemaValue){.type = SCHEMA_MISSING};
+    data = record_data(rec, NULL, &is_values, iss);
+    if (data == NULL)
+        goto out;
+    if (is_values ? !cJSON_IsArray(data) : !cJSON_IsObject(data)) {
+        add_name(&iss->invalid, &iss->n_invalid, is_values ? "values" : "features",
+                 is_values ? 6 : 8);
+        note(iss, "%s",
+             is_values ? "\"values\" must be an array with one value per field"
+                       : "\"features\" must be an object of name: value");
+        goto out;
+    }
+    if (is_values && !read_values(data, s, policy, v, iss))
+        goto out;
+    if (!is_values)
+        read_features(data, s, policy, v, seen, iss);
+    check_missing(s, policy, v, iss);
+    if (iss->hits != hits)
+        goto out;
+    schema_encode(s, v, x, NULL); /* every value was checked against its field above */
+    r = add_notes(s, v, notes);
 out:
     free(v);
     free(seen);

@@ -8,7 +8,7 @@
  *   names and id strings printable ASCII without escapes, numbers in strict JSON grammar
  *   (at most 63 characters, finite as a float), JSON whitespace only, nothing after.
  * Within that subset it produces exactly what the cJSON path does (numbers go through the
- * same strtod, or an exact shortcut that gives the same double), and it succeeds only when
+ * same correctly rounded double, through decimal.h), and it succeeds only when
  * the cJSON path would too: any feature missing, unknown or repeated, any duplicate member,
  * any other shape makes it decline, and the caller then runs the full cJSON path, which
  * produces the error reply. So replies never depend on which path ran.

@@ -49,7 +49,8 @@ const TrainParamDef train_param_table[] = {
      "threshold = Q-quantile of validation scores"},
     {"threshold_f1", TRAIN_PARAM_F1, F(threshold_method), 0, 0, 0, NULL,
      "threshold maximising F1 on validation normals and labelled anomalies"},
-    {"threshold", TRAIN_PARAM_THRESHOLD, F(threshold_value), 0, 1e30, 0, "X", "explicit threshold"},
+    {"threshold", TRAIN_PARAM_THRESHOLD, F(threshold_value), 0, FLT_MAX, 0, "X",
+     "explicit threshold"},
     {"ignore_columns", TRAIN_PARAM_COLUMNS, F(ignore_columns), 0, TRAIN_IGNORE_COLUMNS_MAX - 1, 0,
      "A,B",
      "columns that are not fields (ids, names); a text column with a distinct value in every "

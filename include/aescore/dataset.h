@@ -99,8 +99,6 @@ int dataset_builder_new(DatasetBuilder **out, size_t n_cols, const char *const *
 int dataset_builder_add(DatasetBuilder *b, const DatasetCell *cell);
 /* Ends the current row (exactly n_cols cells); label is 0, 1 or -1 (none given). */
 int dataset_builder_end_row(DatasetBuilder *b, int label);
-/* Rows ended so far. */
-size_t dataset_builder_rows(const DatasetBuilder *b);
 /* Hands out the Dataset (*out) and frees the builder, also on failure. */
 int dataset_builder_finish(DatasetBuilder *b, Dataset **out);
 DatasetBuilder *dataset_builder_free(DatasetBuilder *b); /* accepts NULL; returns NULL */

@@ -92,9 +92,6 @@ int schema_learn(const Dataset *ds, const size_t *rows, size_t n_rows, const Sch
  * files, and callers that have numbers only). */
 int schema_new_numeric(Schema **out, size_t n, const char *const *names, const float *fill);
 
-/* Deep copy. */
-int schema_copy(const Schema *s, Schema **out);
-
 /* The name of input column c ("field", "field=category" or "field=*other*") into a new
  * string (caller frees), or NULL on allocation failure. */
 char *schema_column_name(const Schema *s, size_t c);
@@ -133,11 +130,7 @@ typedef struct SchemaMismatch {
     size_t n_retyped;
 } SchemaMismatch;
 
-/* Finds field f's column of ds by name into col[f] (col has s->n_fields entries) and fills
- * *mm (always; free with schema_mismatch_deinit). Returns 0 (every field has a column and
- * every column is a field or ignored; retyped may still list fields), SCHEMA_E_INPUT (*mm
- * says why) or -ENOMEM (*mm empty). */
-int schema_match_columns(const Schema *s, const Dataset *ds, size_t *col, SchemaMismatch *mm);
+/* Frees the lists of a SchemaMismatch (schema_align_dataset fills one). */
 void schema_mismatch_deinit(SchemaMismatch *mm);
 
 /* Aligns ds to a served schema in place, for training a successor with the same record

@@ -121,9 +121,6 @@ int train_params_check(const TrainParams *p, char *err, size_t err_size);
  * "0.001", "" for an empty list or an unset switch), for --help and the man page. */
 void train_params_format(const TrainParams *p, const TrainParamDef *def, char *buf, size_t size);
 
-/* What def takes, in words ("an integer 1..100000", "a number in (0, 1)"). */
-void train_params_expected(const TrainParamDef *def, char *buf, size_t size);
-
 /* The hidden layers actually used for n_features (resolves "auto"). */
 void train_params_resolve_hidden(const TrainParams *p, size_t n_features, size_t *hidden,
                                  size_t *n_hidden);

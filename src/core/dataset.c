@@ -429,11 +429,6 @@ DatasetBuilder *dataset_builder_free(DatasetBuilder *b)
     return NULL;
 }
 
-size_t dataset_builder_rows(const DatasetBuilder *b)
-{
-    return b->ds->n_rows;
-}
-
 /* Makes room for one more row: x, labels and spans grow together. */
 static int grow_rows(DatasetBuilder *b)
 {
@@ -691,7 +686,7 @@ static int parse_rows(Parser *ps, DatasetBuilder *b, size_t n_fields, size_t lab
             return r;
         next_line(ps);
     }
-    if (dataset_builder_rows(b) == 0)
+    if (b->ds->n_rows == 0)
         return fail_at(ps, 1, "no data rows");
     return 0;
 }

@@ -117,45 +117,6 @@ int schema_new_numeric(Schema **out, size_t n, const char *const *names, const f
     return 0;
 }
 
-int schema_copy(const Schema *src, Schema **out)
-{
-    Schema *s = schema_alloc(src->n_fields, src->n_ignored);
-
-    if (s == NULL)
-        return -ENOMEM;
-    for (size_t f = 0; f < src->n_fields; f++) {
-        const SchemaField *a = &src->fields[f];
-        SchemaField *b = &s->fields[f];
-
-        *b = *a;
-        b->name = NULL;
-        b->categories = NULL;
-        b->n_categories = 0;
-        s->n_fields++;
-        b->name = strdup(a->name);
-        if (b->name == NULL)
-            goto nomem;
-        if (a->n_categories > 0) {
-            b->categories = calloc(a->n_categories, sizeof(*b->categories));
-            if (b->categories == NULL)
-                goto nomem;
-            for (; b->n_categories < a->n_categories; b->n_categories++)
-                if ((b->categories[b->n_categories] = strdup(a->categories[b->n_categories])) ==
-                    NULL)
-                    goto nomem;
-        }
-    }
-    for (; s->n_ignored < src->n_ignored; s->n_ignored++)
-        if ((s->ignored[s->n_ignored] = strdup(src->ignored[s->n_ignored])) == NULL)
-            goto nomem;
-    s->n_columns = src->n_columns;
-    *out = s;
-    return 0;
-nomem:
-    schema_free(s);
-    return -ENOMEM;
-}
-
 static bool listed(const SchemaOptions *opts, const char *name)
 {
     for (size_t i = 0; opts != NULL && i < opts->n_ignore; i++)
@@ -409,7 +370,10 @@ void schema_mismatch_deinit(SchemaMismatch *mm)
     memset(mm, 0, sizeof(*mm));
 }
 
-int schema_match_columns(const Schema *s, const Dataset *ds, size_t *col, SchemaMismatch *mm)
+/* Finds field f's column of ds by name into col[f] and fills *mm (always). 0: every field
+ * has a column and every column is a field or ignored (retyped may still list fields);
+ * SCHEMA_E_INPUT: *mm says why; -ENOMEM (*mm empty). */
+static int match_columns(const Schema *s, const Dataset *ds, size_t *col, SchemaMismatch *mm)
 {
     int r = 0;
 
@@ -486,7 +450,7 @@ int schema_align_dataset(const Schema *s, Dataset *ds, SchemaMismatch *mm)
     memset(mm, 0, sizeof(*mm));
     if (order == NULL || used == NULL)
         goto out;
-    r = schema_match_columns(s, ds, order, mm); /* order[f] = the column of field f */
+    r = match_columns(s, ds, order, mm); /* order[f] = the column of field f */
     if (r == 0 && mm->n_retyped > 0)
         r = SCHEMA_E_INPUT; /* text where the model reads numbers: a broken export */
     if (r != 0)
@@ -588,7 +552,7 @@ int schema_encode_dataset(const Schema *s, const Dataset *ds, Dataset **out, cha
 
     if (col == NULL || values == NULL)
         goto out;
-    r = schema_match_columns(s, ds, col, &mm);
+    r = match_columns(s, ds, col, &mm);
     if (r == SCHEMA_E_INPUT && mm.n_unknown > 0)
         set_err(err, err_size, "1: column '%s' is not a field of the model", mm.unknown[0]);
     else if (r == SCHEMA_E_INPUT)

@@ -154,20 +154,6 @@ static void bound_words(const TrainParamDef *def, char *buf, size_t size)
     }
 }
 
-void train_params_expected(const TrainParamDef *def, char *buf, size_t size)
-{
-    char bounds[64], form[96];
-
-    form_words(def, form, sizeof(form));
-    if (def->type == TRAIN_PARAM_F1 || def->type == TRAIN_PARAM_ACTIVATION ||
-        def->type == TRAIN_PARAM_HIDDEN) {
-        snprintf(buf, size, "%s", form);
-        return;
-    }
-    bound_words(def, bounds, sizeof(bounds));
-    snprintf(buf, size, "%s %s", form, bounds);
-}
-
 /* "got 'text'" or "got 12.5" for a message. */
 static void describe(const TrainValue *v, char *buf, size_t size)
 {

@@ -305,17 +305,15 @@ static void test_encode_dataset_matches_columns_by_name_and_names_bad_lines(void
     dataset_free(train);
 }
 
-static void test_copy_is_deep_and_validate_rejects_broken_schemas(void **state)
+static void test_validate_rejects_broken_schemas(void **state)
 {
     Dataset *ds = parse_mixed(FIXTURE);
     SchemaOptions opts = {.min_category_rows = 2};
-    Schema *s, *c = NULL;
+    Schema *s, *c;
     (void) state;
 
     s = learn_all(ds, &opts);
-    assert_int_equal(schema_copy(s, &c), 0);
-    assert_ptr_not_equal(c->fields[1].categories[0], s->fields[1].categories[0]);
-    assert_string_equal(c->fields[1].categories[0], s->fields[1].categories[0]);
+    c = learn_all(ds, &opts); /* a second one to break */
     assert_int_equal(schema_validate(c), 0);
 
     c->fields[1].column = 2; /* columns no longer tile */
@@ -363,7 +361,7 @@ int main(void)
         cmocka_unit_test(test_encode_imputes_and_maps_unseen_categories),
         cmocka_unit_test(test_an_unseen_category_without_other_is_all_zeros),
         cmocka_unit_test(test_encode_dataset_matches_columns_by_name_and_names_bad_lines),
-        cmocka_unit_test(test_copy_is_deep_and_validate_rejects_broken_schemas),
+        cmocka_unit_test(test_validate_rejects_broken_schemas),
         cmocka_unit_test(test_numeric_schema_and_field_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

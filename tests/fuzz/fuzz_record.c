@@ -1,7 +1,7 @@
 /* fuzz_record: one JSON record against a fixed model's schema.
  *
  * Each input is used twice:
- *  - parsed with cJSON and given straight to records.c (records_to_dataset as a training
+ *  - parsed with cJSON and given straight to records.c (records_training_set as a training
  *    record, records_read_model under the service's policy, records_id,
  *    records_issues_details), with its contracts checked: a training record gives one row
  *    of finite, missing (NaN) or text cells and a 0/1 label, the 422 details are valid
@@ -72,7 +72,7 @@ static int check_records(const cJSON *rec)
     Dataset *ds = NULL;
     FUZZ_CHECK(one != NULL && cJSON_AddItemReferenceToArray(one, (cJSON *) rec));
     records_issues_init(&iss);
-    r = records_to_dataset(one, m->names, n, n, &ds, &iss);
+    r = records_training_set(one, m->schema, &ds, &iss);
     FUZZ_CHECK(r == 0 || r == RECORDS_E_SCHEMA || r == -ENOMEM);
     if (r == 0) {
         FUZZ_CHECK(ds != NULL && ds->n_rows == 1 && ds->n_cols == n);

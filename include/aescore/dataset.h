@@ -40,10 +40,14 @@ typedef struct DatasetOptions {
 
 /* Parses CSV text of len bytes (need not be NUL-terminated; never read past len).
  * source names the input in messages ("data.csv" -> "data.csv:12:3: ..."; COLUMN counts
- * every field of the line, the label's included). Accepted: a UTF-8 BOM, LF or CRLF or CR
- * line ends, blank trailing lines, blanks around cells, double-quoted header names, decimal
- * numbers of at most 64 characters (parsed in the C locale), labels 0 or 1 (also 0.0, 1.0).
- * Rejected with DATASET_E_FORMAT: ragged rows, empty rows inside the data, empty or
+ * every field of the line, the label's included; LINE is the file line, counting the line
+ * ends inside quoted fields). Accepted: a UTF-8 BOM, LF or CRLF or CR line ends, blank
+ * trailing lines, blanks around cells, RFC 4180 quoted fields in the header and the rows
+ * ("" for a quote; commas and line ends inside; the quotes are not part of the value, so
+ * "1.5" is a number and "" an empty cell), decimal numbers of at most 64 characters (decimal.h,
+ * DECIMAL_TEXT), labels 0 or 1 (also 0.0, 1.0).
+ * Rejected with DATASET_E_FORMAT: an unterminated quoted field, text after a closing quote,
+ * ragged rows, empty rows inside the data, empty or
  * non-numeric cells, NaN/Inf and out-of-range numbers, duplicate or empty column names, a
  * label that is not 0 or 1, no feature columns, no data rows, more than max_columns
  * columns in the file (label included).

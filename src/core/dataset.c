@@ -43,7 +43,8 @@ typedef struct Parser {
     const char *source;
     char *err;
     size_t err_size;
-    bool mixed; /* DatasetOptions.mixed */
+    bool mixed;                          /* DatasetOptions.mixed */
+    char unquoted[DATASET_TEXT_MAX + 1]; /* the current quoted cell with its "" made " */
 } Parser;
 
 /* Where one cell's text lies in the input (mixed mode keeps every cell's, since a column
@@ -160,6 +161,82 @@ static void take_field(Parser *ps, const char **s, const char **e)
         (*e)--;
 }
 
+/* The quoted field at the cursor (on its opening quote), RFC 4180: "" stands for a quote,
+ * and commas and line ends inside belong to the field (the lines are counted). Leaves the
+ * cursor on the delimiter after the closing quote and blanks; [*s, *e) is the text between
+ * the quotes, *escaped whether it holds "" pairs. what names it in errors ("name",
+ * "field"), which give the line the field starts on. */
+static int take_quoted(Parser *ps, size_t col, const char *what, const char **s, const char **e,
+                       bool *escaped)
+{
+    size_t start_line = ps->line;
+
+    *escaped = false;
+    *s = ++ps->p;
+    for (;;) {
+        if (ps->p == ps->end) {
+            ps->line = start_line;
+            return fail_at(ps, col, "unterminated quoted %s", what);
+        }
+        if (*ps->p == '"') {
+            if (ps->p + 1 < ps->end && ps->p[1] == '"') {
+                *escaped = true;
+                ps->p += 2;
+                continue;
+            }
+            break;
+        }
+        if (*ps->p == '\n' || (*ps->p == '\r' && (ps->p + 1 == ps->end || ps->p[1] != '\n')))
+            ps->line++;
+        ps->p++;
+    }
+    *e = ps->p++; /* past the closing quote */
+    skip_blanks(ps);
+    if (!at_line_end(ps) && *ps->p != ',')
+        return fail_at(ps, col, "unexpected character after closing quote");
+    return 0;
+}
+
+/* Copies [s, e) into out with each "" made one quote; returns the length. */
+static size_t unescape(const char *s, const char *e, char *out)
+{
+    size_t n = 0;
+
+    for (const char *q = s; q < e; q++) {
+        out[n++] = *q;
+        if (*q == '"')
+            q++;
+    }
+    return n;
+}
+
+/* The field at the cursor, quoted or not, as text [*s, *s + *len): a span of the input, or
+ * for a quoted field with "" pairs its unescaped copy in ps->unquoted (at most
+ * DATASET_TEXT_MAX bytes; *len is then the escaped length when it does not fit, so the
+ * caller's length checks refuse it). */
+static int take_cell_text(Parser *ps, size_t col, const char **s, size_t *len, bool *quoted)
+{
+    const char *e;
+    bool escaped;
+    int r;
+
+    *quoted = ps->p < ps->end && *ps->p == '"';
+    if (!*quoted) {
+        take_field(ps, s, &e);
+        *len = (size_t) (e - *s);
+        return 0;
+    }
+    r = take_quoted(ps, col, "field", s, &e, &escaped);
+    if (r != 0)
+        return r;
+    *len = (size_t) (e - *s);
+    if (escaped && *len <= DATASET_TEXT_MAX) {
+        *len = unescape(*s, e, ps->unquoted);
+        *s = ps->unquoted;
+    }
+    return 0;
+}
+
 /* Reads the cell at the cursor (up to ',' or the line end) into *value, leaving the
  * cursor on the delimiter and the cell's trimmed text in [*start, *stop). is_label asks for
  * a 0/1 value instead of any finite number. *kind: CELL_NUMBER, or in mixed mode also
@@ -168,11 +245,15 @@ static int parse_cell(Parser *ps, size_t col, bool is_label, float *value, const
                       const char **stop, int *kind)
 {
     const char *s, *e;
-    bool mixed = ps->mixed && !is_label;
+    bool mixed = ps->mixed && !is_label, quoted;
+    size_t len;
     int r;
 
     skip_blanks(ps);
-    take_field(ps, &s, &e);
+    r = take_cell_text(ps, col, &s, &len, &quoted);
+    if (r != 0)
+        return r;
+    e = s + len;
     *start = s;
     *stop = e;
     *kind = CELL_NUMBER;
@@ -224,45 +305,24 @@ static int parse_name(Parser *ps, size_t col, char **out)
 {
     const char *s, *e;
     char *name = NULL;
-    size_t n = 0;
+    bool escaped = false;
+    size_t n;
+    int r;
 
     skip_blanks(ps);
     if (ps->p < ps->end && *ps->p == '"') {
-        /* Quoted: "" stands for one quote; a line end inside is not supported. */
-        ps->p++;
-        s = ps->p;
-        for (;;) {
-            if (at_line_end(ps))
-                return fail_at(ps, col, "unterminated quoted name");
-            if (*ps->p == '"') {
-                if (ps->p + 1 < ps->end && ps->p[1] == '"') {
-                    ps->p += 2;
-                    continue;
-                }
-                break;
-            }
-            ps->p++;
-        }
-        e = ps->p++; /* past the closing quote */
-        skip_blanks(ps);
-        if (!at_line_end(ps) && *ps->p != ',')
-            return fail_at(ps, col, "unexpected character after closing quote");
-        name = malloc((size_t) (e - s) + 1);
-        if (name == NULL)
-            return -ENOMEM;
-        for (const char *q = s; q < e; q++) {
-            name[n++] = *q;
-            if (*q == '"')
-                q++;
-        }
+        r = take_quoted(ps, col, "name", &s, &e, &escaped);
+        if (r != 0)
+            return r;
     } else {
         take_field(ps, &s, &e);
-        n = (size_t) (e - s);
-        name = malloc(n + 1);
-        if (name == NULL)
-            return -ENOMEM;
-        memcpy(name, s, n);
     }
+    name = malloc((size_t) (e - s) + 1);
+    if (name == NULL)
+        return -ENOMEM;
+    n = escaped ? unescape(s, e, name) : (size_t) (e - s);
+    if (!escaped)
+        memcpy(name, s, n);
     name[n] = '\0';
     if (n == 0 || strlen(name) != n) {
         free(name);
@@ -370,9 +430,10 @@ fail:
 
 /* ---- the builder ---- */
 
-#define SPAN_MISSING UINT32_MAX       /* no text: a missing cell */
-#define SPAN_UNSPELT (UINT32_MAX - 1) /* a number without a spelling: "%.9g" if it must be text */
-#define NUMBER_TEXT  32               /* room for "%.9g" of a float, NUL included */
+#define SPAN_MISSING  UINT32_MAX       /* no text: a missing cell */
+#define SPAN_UNSPELT  (UINT32_MAX - 1) /* a number without a spelling: "%.9g" if it must be text */
+#define SPAN_IN_ARENA (UINT32_C(1) << 30) /* len flag: the text was copied into the arena */
+#define NUMBER_TEXT   32                  /* room for "%.9g" of a float, NUL included */
 
 struct DatasetBuilder {
     Dataset *ds; /* rows so far: n_rows, names, x (cap rows), label, is_text */
@@ -456,17 +517,10 @@ static int grow_rows(DatasetBuilder *b)
     return 0;
 }
 
-/* Where a cell's text will be found at finish: an offset into base, or into the arena
- * after copying it there. */
-static int keep_text(DatasetBuilder *b, const char *text, size_t len, CellSpan *span)
+/* Copies text into the builder's arena; *off is where it starts. */
+static int copy_text(DatasetBuilder *b, const char *text, size_t len, uint32_t *off)
 {
-    if (b->base != NULL) {
-        if (text < b->base || len > b->base_len || (size_t) (text - b->base) > b->base_len - len)
-            return -EINVAL;
-        *span = (CellSpan){(uint32_t) (text - b->base), (uint32_t) len};
-        return 0;
-    }
-    if (len >= SPAN_UNSPELT - b->arena_len)
+    if (len >= SPAN_IN_ARENA || b->arena_len > SPAN_IN_ARENA - len)
         return -EFBIG;
     if (b->arena_len + len > b->arena_cap) {
         size_t cap = b->arena_cap ? b->arena_cap : 4096;
@@ -480,8 +534,26 @@ static int keep_text(DatasetBuilder *b, const char *text, size_t len, CellSpan *
         b->arena_cap = cap;
     }
     memcpy(b->arena + b->arena_len, text, len);
-    *span = (CellSpan){(uint32_t) b->arena_len, (uint32_t) len};
+    *off = (uint32_t) b->arena_len;
     b->arena_len += len;
+    return 0;
+}
+
+/* Where a cell's text will be found at finish: an offset into base when it lies there,
+ * else a copy in the arena (the CSV reader's unescaped quoted cells, every JSON text). */
+static int keep_text(DatasetBuilder *b, const char *text, size_t len, CellSpan *span)
+{
+    uint32_t off;
+    int r;
+
+    if (b->base != NULL && text >= b->base && len <= b->base_len &&
+        (size_t) (text - b->base) <= b->base_len - len) {
+        *span = (CellSpan){(uint32_t) (text - b->base), (uint32_t) len};
+        return 0;
+    }
+    if ((r = copy_text(b, text, len, &off)) < 0)
+        return r;
+    *span = (CellSpan){off, (uint32_t) len | SPAN_IN_ARENA};
     return 0;
 }
 
@@ -546,7 +618,11 @@ static size_t cell_text(const DatasetBuilder *b, size_t k, char *w, size_t room)
         n = snprintf(w, room, "%.9g", (double) b->ds->x[k]);
         return n > 0 && (size_t) n < room ? (size_t) n : 0;
     }
-    memcpy(w, (b->base != NULL ? b->base : b->arena) + sp->off, sp->len);
+    if (sp->len & SPAN_IN_ARENA) {
+        memcpy(w, b->arena + sp->off, sp->len & ~SPAN_IN_ARENA);
+        return sp->len & ~SPAN_IN_ARENA;
+    }
+    memcpy(w, b->base + sp->off, sp->len);
     return sp->len;
 }
 
@@ -567,7 +643,8 @@ static int collect_text(DatasetBuilder *b)
     }
     for (size_t k = 0; k < cells; k++)
         if (ds->is_text[k % ds->n_cols] && b->spans[k].len != SPAN_MISSING)
-            bytes += (b->spans[k].len == SPAN_UNSPELT ? NUMBER_TEXT : b->spans[k].len + 1);
+            bytes += (b->spans[k].len == SPAN_UNSPELT ? NUMBER_TEXT
+                                                      : (b->spans[k].len & ~SPAN_IN_ARENA) + 1);
     ds->text = calloc(cells ? cells : 1, sizeof(*ds->text));
     ds->text_arena = malloc(bytes);
     if (ds->text == NULL || ds->text_arena == NULL)

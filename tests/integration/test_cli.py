@@ -311,3 +311,23 @@ def test_id_like_and_ignored_columns_are_left_out(tmp_path):
     r = run("train", "--data", str(path), "--out", out, "--ignore-columns", "nope", *FAST)
     assert r.returncode == 1
     assert "no column 'nope' to ignore" in r.stderr
+
+
+def test_a_fully_quoted_export_trains_the_same_model_as_the_plain_csv(tmp_path):
+    """pandas' QUOTE_ALL and spreadsheets quote every cell: the quotes are CSV syntax, not
+    part of the values, so the categories and the numbers must come out as in the plain file
+    (RFC 4180), and the two models must be byte-identical."""
+    header, rows = sample_rows()
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text("\r\n".join(",".join('"%s"' % c for c in r) for r in [header] + rows) + "\r\n")
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    plain_model, quoted_model = tmp_path / "plain.aes", tmp_path / "quoted.aes"
+    for data, out in ((SAMPLE, plain_model), (str(quoted), quoted_model)):
+        r = run("train", "--data", data, "--out", str(out), "--quiet", *FAST, env=env)
+        assert r.returncode == 0, r.stderr
+    info = run("inspect", str(quoted_model)).stdout
+    assert " university" in info and '"university"' not in info
+    assert plain_model.read_bytes() == quoted_model.read_bytes()
+    # and a quoted file scores as the plain one does
+    plain = run("score", "--model", str(plain_model), "--data", SAMPLE).stdout
+    assert run("score", "--model", str(plain_model), "--data", str(quoted)).stdout == plain

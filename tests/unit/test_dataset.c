@@ -420,8 +420,59 @@ static void test_parse_rejects_non_numeric_cell(void **state)
     expect_rejection("a,b\n1,1e\n", NULL, "t.csv:2:2: not a number");
     expect_rejection("a,b\n1,0x10\n", NULL, "t.csv:2:2: not a number");
     expect_rejection("a,b\n1,1 2\n", NULL, "t.csv:2:2: not a number");
-    expect_rejection("a,b\n1,\"2\"\n", NULL, "t.csv:2:2: not a number");
+    expect_rejection("a,b\n1,\"2x\"\n", NULL, "t.csv:2:2: not a number");
     expect_rejection("a,b\n-,.\n", NULL, "t.csv:2:1: not a number");
+}
+
+/* RFC 4180: a quoted field may hold commas, doubled quotes and line ends; its quotes are
+ * not part of it, so a quoted number is a number and a quoted category is the category
+ * (a spreadsheet's "university" must match a record's university). */
+static void test_parse_reads_quoted_cells_as_rfc_4180_says(void **state)
+{
+    const DatasetOptions mixed = {.mixed = true, .label_column = "label"};
+    Dataset *ds;
+    (void) state;
+
+    ds = parse_ok("a,b\n\"1.5\",2\n\"-3\" , \"4e1\"\n", NULL);
+    assert_int_equal(ds->n_rows, 2);
+    assert_true(ds->x[0] == 1.5f && ds->x[1] == 2.0f && ds->x[2] == -3.0f && ds->x[3] == 40.0f);
+    dataset_free(ds);
+
+    ds = parse_ok("education,note,amount,label\n"
+                  "\"university\",\"a, b\",\"7\",\"0\"\n"
+                  "\"high \"\"school\"\"\",\"two\nlines\",8,1\n"
+                  "university,\"\",9,0\n",
+                  &mixed);
+    assert_int_equal(ds->n_rows, 3);
+    assert_non_null(ds->is_text);
+    assert_true(ds->is_text[0] && ds->is_text[1] && !ds->is_text[2]);
+    assert_string_equal(ds->text[0 * 3 + 0], "university");
+    assert_string_equal(ds->text[0 * 3 + 1], "a, b");
+    assert_string_equal(ds->text[1 * 3 + 0], "high \"school\"");
+    assert_string_equal(ds->text[1 * 3 + 1], "two\nlines");
+    assert_string_equal(ds->text[2 * 3 + 0], "university");
+    assert_null(ds->text[2 * 3 + 1]); /* "" is an empty cell: missing */
+    assert_true(ds->x[0 * 3 + 2] == 7.0f && ds->x[1 * 3 + 2] == 8.0f);
+    assert_true(ds->label[0] == 0 && ds->label[1] == 1 && ds->label[2] == 0);
+    dataset_free(ds);
+
+    /* a header name may be quoted across a line end too */
+    ds = parse_ok("\"a\nb\",c\n1,2\n", NULL);
+    assert_string_equal(ds->names[0], "a\nb");
+    dataset_free(ds);
+}
+
+static void test_parse_counts_lines_inside_quoted_cells_and_rejects_broken_quotes(void **state)
+{
+    const DatasetOptions mixed = {.mixed = true};
+    (void) state;
+
+    /* the row after a two-line cell is file line 4 */
+    expect_rejection("a,b\n\"x\ny\",1\n1,2,3\n", &mixed, "t.csv:4:3: expected 2 fields, found 3");
+    expect_rejection("a,b\n1,\"open\n2,3\n", &mixed, "t.csv:2:2: unterminated quoted field");
+    expect_rejection("a,b\n1,\"x\"y\n", &mixed,
+                     "t.csv:2:2: unexpected character after closing quote");
+    expect_rejection("a,b\n1,\"\"\n", NULL, "t.csv:2:2: empty cell");
 }
 
 static void test_parse_rejects_nan_and_infinity(void **state)
@@ -667,6 +718,8 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_ragged_row_with_too_many_fields),
         cmocka_unit_test(test_parse_rejects_empty_cell),
         cmocka_unit_test(test_parse_rejects_non_numeric_cell),
+        cmocka_unit_test(test_parse_reads_quoted_cells_as_rfc_4180_says),
+        cmocka_unit_test(test_parse_counts_lines_inside_quoted_cells_and_rejects_broken_quotes),
         cmocka_unit_test(test_parse_rejects_nan_and_infinity),
         cmocka_unit_test(test_parse_rejects_overflowing_number),
         cmocka_unit_test(test_parse_rejects_a_cell_of_200_digits),

@@ -184,7 +184,7 @@ def test_batch_mismatch_names_the_indices(daemon):
 def test_batch_mismatch_counts_every_bad_record_and_lists_64(tmp_path, model):
     recs = [{"values": [1.0, 2.0]} for _ in range(100)]
     config = write_config(tmp_path, max_batch=100, max_body_bytes=1024 * 1024)
-    with Daemon(model, config=config).start() as d:
+    with Daemon(model, config=config) as d:
         status, r = d.post_json("/score/batch", {"records": recs})
     assert_error(status, r, 422, "schema_mismatch")
     assert r["error"]["message"].startswith("100 record(s) do not fit the model; first: ")

@@ -83,6 +83,8 @@ class Daemon:
 
     # -- lifecycle --
     def start(self):
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("this Daemon is running already: a second start would leak it")
         cmd = [AESCORED, "--listen", "127.0.0.1:0", "--model", str(self.model)]
         if self.config:
             cmd += ["--config", str(self.config)]

@@ -1,23 +1,25 @@
-/* Unit tests of records_fast.h: the fast record reader answers exactly as the cJSON path.
+/* Unit tests of records_fast.h: the fast record readers answer exactly as the cJSON path.
  *
- * The cJSON path is what api_score runs when the fast path declines: the body checks of
- * http_body_parse_json (UTF-8, depth, one JSON value and only whitespace after it, no
- * duplicate keys), then records_read_model and records_id on the tree, under the strictest
- * policy (no field may be missing, numbers must be numbers). For every input of a corpus,
- * on several models:
+ * The cJSON path is what api_score / api_score_batch run when the fast path declines: the
+ * body checks of http_body_parse_json (UTF-8, depth, one JSON value and only whitespace
+ * after it, no duplicate keys), then records_read_model and records_id on the tree (for a
+ * batch: an object with only "records", an array of 1..max records that all fit), under
+ * the strictest policy (no field may be missing, numbers must be numbers). For every input
+ * of a corpus, on several models:
  *  - when the fast path accepts, the cJSON path accepts too, with bit-identical x and the
- *    same echoed id (records_put_id against records_id);
+ *    same echoed ids (records_put_id against records_id), record for record;
  *  - so when the cJSON path rejects, the fast path has declined.
  * The corpus is every file of tests/fuzz/corpus/record and tests/fuzz/corpus/batch (the
- * directory comes from AESCORE_CORPUS_DIR, set by tests/unit/meson.build), plus records
- * generated from a fixed seed: member and field orders shuffled, whitespace variants, ids
- * of every kind, numbers near the float and double limits, long digit strings, escaped
- * keys, duplicate, unknown and missing fields, arrays of the wrong length, trailing
- * garbage, nested junk, truncations. The generator knows which inputs lie in the subset
- * records_fast.h documents (those must take the fast path, with x equal to (float) strtod
- * of each number's text) and which break a rule (those the cJSON path must reject), so the
- * test can pass neither by the fast path declining everything nor by a generator that only
- * makes valid records.
+ * directory comes from AESCORE_CORPUS_DIR, set by tests/unit/meson.build), each also
+ * wrapped as a one-record batch, plus records and batches generated from a fixed seed:
+ * member and field orders shuffled, whitespace variants, ids of every kind, numbers near
+ * the float and double limits, long digit strings, escaped keys, duplicate, unknown and
+ * missing fields, arrays of the wrong length, trailing garbage, nested junk, truncations,
+ * batches empty, at and past max and past the fast path's first allocation. The generator
+ * knows which inputs lie in the subset records_fast.h documents (those must take the fast
+ * path, with x equal to (float) strtod of each number's text) and which break a rule
+ * (those the cJSON path must reject), so the test can pass neither by the fast path
+ * declining everything nor by a generator that only makes valid records.
  */
 #undef NDEBUG
 #include <dirent.h>
@@ -41,6 +43,8 @@
 
 #define SEED             UINT64_C(0x5eed2024f00d)
 #define SINGLES_PER      4000 /* generated records per model */
+#define BATCHES_PER      700  /* generated batches per model */
+#define MAX_BATCH        300  /* the largest max_batch tried: past the fast path's first 256 */
 #define CORPUS_MAX_FILES 256
 #define CORPUS_MAX_SIZE  (1u << 20)
 
@@ -300,6 +304,54 @@ static bool cjson_single(const char *body, size_t len, const Model *m, float *x,
     return ok;
 }
 
+/* api_score_batch without the fast path: true when it would score the body; then *n
+ * records, *xs (n * n_features) and ids[n] (caller frees xs, ids and their buffers). */
+static bool cjson_batch(const char *body, size_t len, const Model *m, size_t max, float **xs,
+                        JsonBuf **ids, size_t *n)
+{
+    cJSON *root = parse_body(body, len);
+    const cJSON *records = NULL, *rec;
+    size_t f = m->n_features, i = 0;
+    bool ok = false;
+
+    *xs = NULL;
+    *ids = NULL;
+    *n = 0;
+    if (root == NULL || !cJSON_IsObject(root))
+        goto out;
+    for (const cJSON *c = root->child; c != NULL; c = c->next) {
+        if (strcmp(c->string, "records") != 0)
+            goto out;
+        records = c;
+    }
+    if (!cJSON_IsArray(records))
+        goto out;
+    cJSON_ArrayForEach(rec, records)(*n)++;
+    if (*n == 0 || *n > max)
+        goto out;
+    *xs = malloc(*n * f * sizeof(float));
+    *ids = calloc(*n, sizeof(JsonBuf));
+    assert_non_null(*xs);
+    assert_non_null(*ids);
+    cJSON_ArrayForEach(rec, records)
+    {
+        if (!cjson_record(rec, m, *xs + i * f, &(*ids)[i]))
+            goto out;
+        i++;
+    }
+    ok = true;
+out:
+    cJSON_Delete(root);
+    return ok;
+}
+
+static void free_ids(JsonBuf *ids, size_t n)
+{
+    for (size_t i = 0; ids != NULL && i < n; i++)
+        json_buf_deinit(&ids[i]);
+    free(ids);
+}
+
 /* ---- the comparison ---- */
 
 typedef enum Expect {
@@ -399,6 +451,53 @@ static void check_single(const TestModel *tm, const char *text, size_t len, Expe
     free(with_nul);
     free(x_fast);
     free(x_cjson);
+}
+
+/* The same for a batch body against max records. */
+static void check_batch(const TestModel *tm, const char *text, size_t len, size_t max,
+                        Expect expect, const float *want, Tally *t)
+{
+    const Model *m = tm->m;
+    size_t f = m->n_features, n_fast = 0, n_cjson = 0;
+    float *x_fast = NULL, *x_cjson = NULL;
+    RecordId *id_fast = NULL;
+    JsonBuf *id_cjson = NULL;
+    char *exact, *with_nul;
+    bool fast, cjson;
+
+    copies(text, len, &exact, &with_nul);
+    fast = records_fast_batch(exact, len, m, max, &x_fast, &id_fast, &n_fast);
+    cjson = cjson_batch(with_nul, len, m, max, &x_cjson, &id_cjson, &n_cjson);
+    t->inputs++;
+    t->fast += fast;
+    t->cjson += cjson;
+    t->expect_fast += expect == EXPECT_FAST;
+    t->expect_reject += expect == EXPECT_REJECT;
+    if (fast && !cjson)
+        fail_msg("%s (max %zu): the fast path accepts a batch the cJSON path rejects: %s",
+                 tm->label, max, shown(text, len));
+    if (fast) {
+        if (n_fast != n_cjson)
+            fail_msg("%s: %zu records on the fast path, %zu on the cJSON path: %s", tm->label,
+                     n_fast, n_cjson, shown(text, len));
+        assert_same_x(x_fast, x_cjson, n_fast * f, tm->label, text, len);
+        for (size_t i = 0; i < n_fast; i++)
+            assert_same_id(&id_fast[i], &id_cjson[i], tm->label, text, len);
+    }
+    if (expect == EXPECT_FAST && !fast)
+        fail_msg("%s (max %zu): the fast path declines a batch of its subset: %s", tm->label, max,
+                 shown(text, len));
+    if (expect == EXPECT_FAST && want != NULL)
+        assert_same_x(x_fast, want, n_fast * f, "x against strtod", text, len);
+    if (expect == EXPECT_REJECT && cjson)
+        fail_msg("%s (max %zu): the cJSON path accepts a batch made to break a rule: %s", tm->label,
+                 max, shown(text, len));
+    free(x_fast);
+    free(id_fast);
+    free(x_cjson);
+    free_ids(id_cjson, n_cjson);
+    free(exact);
+    free(with_nul);
 }
 
 /* ---- the corpus ---- */
@@ -982,6 +1081,15 @@ static void report(const char *what, const Tally *t)
                   what, t->inputs, t->fast, t->cjson, t->expect_fast, t->expect_reject);
 }
 
+/* Wraps a record as a one-record batch. */
+static void as_batch(const char *text, size_t len, Text *out)
+{
+    out->len = 0;
+    puts_(out, "{\"records\":[");
+    put(out, text, len);
+    puts_(out, "]}");
+}
+
 static void test_fast_single_reads_the_corpus_as_cjson_does(void **state)
 {
     Models ms;
@@ -1006,8 +1114,41 @@ static void test_fast_single_reads_the_corpus_as_cjson_does(void **state)
     models_free(&ms);
 }
 
-/* Every listed number alone, as the value of a one-field record and as its id: the limits
- * of float and double must not depend on the draw of the generator. */
+static void test_fast_batch_reads_the_corpus_as_cjson_does(void **state)
+{
+    static const size_t maxes[] = {1, 3, 50, MAX_BATCH};
+    Models ms;
+    Corpus c[2];
+    Text wrapped = {0};
+    Tally t = {0}, on_corpus_schema = {0};
+    (void) state;
+
+    models_init(&ms);
+    corpus_load(&c[0], "record");
+    corpus_load(&c[1], "batch");
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < c[k].n; i++)
+            for (size_t j = 0; j < ms.n; j++)
+                for (size_t mx = 0; mx < 4; mx++) {
+                    Tally *tt = j == 0 && maxes[mx] == 50 ? &on_corpus_schema : &t;
+                    check_batch(&ms.tm[j], c[k].text[i], c[k].len[i], maxes[mx], EXPECT_NOTHING,
+                                NULL, tt);
+                    as_batch(c[k].text[i], c[k].len[i], &wrapped);
+                    check_batch(&ms.tm[j], wrapped.p, wrapped.len, maxes[mx], EXPECT_NOTHING, NULL,
+                                tt);
+                }
+    tally_add(&t, &on_corpus_schema);
+    report("corpus, batch (and wrapped)", &t);
+    /* two_ok.json, at_max_batch_extreme_values.json and the two plain records wrapped */
+    assert_true(on_corpus_schema.fast >= 4);
+    free(wrapped.p);
+    corpus_free(&c[0]);
+    corpus_free(&c[1]);
+    models_free(&ms);
+}
+
+/* Every listed number alone, as the value of a one-field record, as its id and inside a
+ * batch: the limits of float and double must not depend on the draw of the generator. */
 static void test_fast_paths_read_every_listed_number_as_cjson_does(void **state)
 {
     const size_t n_strict = sizeof(strict_numbers) / sizeof(strict_numbers[0]);
@@ -1034,6 +1175,10 @@ static void test_fast_paths_read_every_listed_number_as_cjson_does(void **state)
         text.len = 0;
         putf(&text, "{\"values\":[%s]}", num);
         check_single(one, text.p, text.len, expectation(&as_value, true), &want, &t);
+        text.len = 0;
+        putf(&text, "{\"records\":[{\"values\":[%s]},{\"values\":[%s]}]}", num, num);
+        float both[2] = {want, want};
+        check_batch(one, text.p, text.len, 2, expectation(&as_value, true), both, &t);
         text.len = 0;
         putf(&text, "{\"id\":%s,\"features\":{\"x\":1}}", num);
         check_single(one, text.p, text.len, expectation(&as_id, true), NULL, &t);
@@ -1083,12 +1228,139 @@ static void test_fast_single_reads_generated_records_as_cjson_does(void **state)
     models_free(&ms);
 }
 
+/* Appends a generated batch of about max records for tm to t; want (max + 1 records) gets
+ * what x must be when the batch lies inside the subset. */
+static void gen_batch(uint64_t *s, const TestModel *tm, Text *t, size_t max, Traits *tr,
+                      float *want)
+{
+    enum {
+        ENV_OK,
+        ENV_MEMBER_BEFORE, /* a member besides "records" */
+        ENV_MEMBER_AFTER,
+        ENV_TWICE,          /* "records" twice */
+        ENV_NOT_ARRAY,      /* "records" not an array */
+        ENV_TRAILING_COMMA, /* [..., ] */
+        ENV_TOP_ARRAY,      /* the body an array */
+        ENV_GARBAGE,        /* bytes after the body */
+        ENV_ESCAPE,         /* "records" escaped (valid; fast declines) */
+        ENV_TRUNCATE,
+        ENV_COUNT_
+    } env = chance(s, 20) ? (int) (1 + below(s, ENV_COUNT_ - 1)) : ENV_OK;
+    size_t f = tm->m->n_features, n, k = below(s, 100), start = t->len;
+    bool odd = chance(s, 5);
+
+    if (k < 70)
+        n = 1 + below(s, max < 8 ? max : 8);
+    else if (k < 80)
+        n = max; /* exactly the limit */
+    else if (k < 85)
+        n = max + 1;
+    else if (k < 88)
+        n = 0;
+    else /* past the fast path's first 256 records, when max allows */
+        n = max > 256 ? 257 + below(s, max - 256) : 1 + below(s, max);
+    if (n == 0 || n > max)
+        tr->rejected = true;
+    if (env != ENV_OK && env != ENV_ESCAPE && env != ENV_TRUNCATE)
+        tr->rejected = true;
+
+    if (env == ENV_TOP_ARRAY)
+        put(t, "[", 1);
+    if (odd && chance(s, 30)) {
+        puts_(t, "\xef\xbb\xbf");
+        tr->declined = true;
+    }
+    gen_ws(s, t, odd, tr);
+    put(t, "{", 1);
+    gen_ws(s, t, odd, tr);
+    if (env == ENV_MEMBER_BEFORE)
+        puts_(t, "\"model\":1,");
+    gen_key(s, t, "records", env == ENV_ESCAPE, tr);
+    gen_ws(s, t, odd, tr);
+    put(t, ":", 1);
+    gen_ws(s, t, odd, tr);
+    if (env == ENV_NOT_ARRAY) {
+        static const char *const not_array[] = {"{}", "1", "\"x\"", "null", "{\"values\":[1]}"};
+        puts_(t, not_array[below(s, sizeof(not_array) / sizeof(not_array[0]))]);
+    } else {
+        put(t, "[", 1);
+        gen_ws(s, t, odd, tr);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0) {
+                put(t, ",", 1);
+                gen_ws(s, t, odd, tr);
+            }
+            /* big batches stay clean, or hardly any would be inside the subset */
+            gen_record(s, tm, t, n > 50 ? 0 : 4, n > 50 ? 100 : 90, tr, want + i * f);
+        }
+        if (env == ENV_TRAILING_COMMA)
+            put(t, ",", 1);
+        put(t, "]", 1);
+    }
+    gen_ws(s, t, odd, tr);
+    if (env == ENV_MEMBER_AFTER)
+        puts_(t, ",\"extra\":[]");
+    if (env == ENV_TWICE)
+        puts_(t, ",\"records\":[]");
+    put(t, "}", 1);
+    if (env == ENV_TOP_ARRAY)
+        put(t, "]", 1);
+    gen_ws(s, t, false, tr);
+    if (env == ENV_GARBAGE)
+        puts_(t, chance(s, 50) ? "x" : "{}");
+    if (env == ENV_TRUNCATE) {
+        t->len = start + below(s, t->len - start);
+        tr->wild = true;
+    }
+}
+
+static void test_fast_batch_reads_generated_batches_as_cjson_does(void **state)
+{
+    static const size_t maxes[] = {1, 3, 50, MAX_BATCH};
+    Models ms;
+    Text text = {0};
+    Tally all = {0};
+    uint64_t s = SEED + 1;
+    (void) state;
+
+    models_init(&ms);
+    for (size_t j = 0; j < ms.n; j++) {
+        const TestModel *tm = &ms.tm[j];
+        float *want = malloc((MAX_BATCH + 1) * tm->m->n_features * sizeof(float));
+        Tally t = {0};
+
+        assert_non_null(want);
+        for (size_t b = 0; b < BATCHES_PER; b++) {
+            size_t max = maxes[below(&s, 4)];
+            Traits tr = {0};
+            text.len = 0;
+            gen_batch(&s, tm, &text, max, &tr, want);
+            check_batch(tm, text.p, text.len, max, expectation(&tr, tm->plain), want, &t);
+        }
+        report(tm->label, &t);
+        if (tm->plain) {
+            assert_true(t.expect_fast * 3 >= t.inputs);
+            assert_true(t.expect_reject * 8 >= t.inputs);
+        } else {
+            assert_int_equal(t.fast, 0);
+        }
+        tally_add(&all, &t);
+        free(want);
+    }
+    report("generated, batch", &all);
+    assert_true(all.fast * 3 >= all.inputs);
+    free(text.p);
+    models_free(&ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fast_single_reads_the_corpus_as_cjson_does),
+        cmocka_unit_test(test_fast_batch_reads_the_corpus_as_cjson_does),
         cmocka_unit_test(test_fast_paths_read_every_listed_number_as_cjson_does),
         cmocka_unit_test(test_fast_single_reads_generated_records_as_cjson_does),
+        cmocka_unit_test(test_fast_batch_reads_generated_batches_as_cjson_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

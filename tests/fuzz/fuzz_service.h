@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/service/api.h"
+#include "../../src/service/http_reply.h"
+#include "../../src/service/http_request.h"
 #include "../../src/service/json_buf.h"
 #include "../../src/service/records.h"
 #include "aescore/log.h"

@@ -32,21 +32,35 @@ stage_asan() {
 tsan_note=""
 stage_tsan() {
     ae_build build-tsan -Db_sanitize=thread -Dbuildtype=debug || return 1
-    local listed
+    local listed passed log=build-tsan/meson-logs/testlog.json
     listed="$(meson introspect build-tsan --tests | python3 -c '
 import json, sys
 print(sum(any(s.split(":")[-1] == "concurrency" for s in t["suite"]) for t in json.load(sys.stdin)))
 ')" || return 1
     if [ "$listed" -eq 0 ]; then
-        tsan_note=" (suite 'concurrency' has no tests yet)"
-        ae_say "build-tsan: suite 'concurrency' has no tests yet: nothing to run"
-        return 0
+        # a stage that checked nothing must not read "ok"
+        tsan_note=" (suite 'concurrency' has no tests)"
+        ae_say "build-tsan: suite 'concurrency' has no tests: ThreadSanitizer checked nothing"
+        return 1
     fi
     tsan_note=" ($listed tests)"
     ae_say "testing build-tsan: suite concurrency, $listed tests"
+    rm -f "$log" # so a stale log cannot count below
     # setarch -R: ThreadSanitizer's fixed shadow layout breaks with high mmap ASLR entropy.
     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-        setarch "$(uname -m)" -R meson test -C build-tsan --suite concurrency --print-errorlogs
+        setarch "$(uname -m)" -R meson test -C build-tsan --suite concurrency --print-errorlogs ||
+        return 1
+    # meson exits 0 when tests are skipped (exit 77) too: every listed test must have run
+    # and passed, as its log (one JSON object per test) records.
+    passed="$(python3 -c '
+import json, sys
+print(sum(json.loads(line)["result"] == "OK" for line in open(sys.argv[1]) if line.strip()))
+' "$log")" || return 1
+    tsan_note=" ($passed of $listed tests passed)"
+    if [ "$passed" -ne "$listed" ]; then
+        ae_say "build-tsan: only $passed of the $listed concurrency tests ran and passed"
+        return 1
+    fi
 }
 
 # Every parser of untrusted input under libFuzzer for a short while (issue: "CI runs each

@@ -35,7 +35,9 @@ typedef enum DecimalGrammar {
 
 /* The longest number of grammar g at the start of s[0..len-1] (s need not be
  * NUL-terminated): *used bytes make it. For readers that go on after the number (JSON).
- * DECIMAL_E_SYNTAX when no number starts there. Never reads past len. */
+ * DECIMAL_E_SYNTAX when no number starts there. DECIMAL_E_RANGE when it overflows a
+ * double: *out is then +-HUGE_VAL (as strtod gives) and *used is set too. Never reads past
+ * len. */
 int decimal_scan(const char *s, size_t len, DecimalGrammar g, double *out, size_t *used);
 
 /* The whole of s[0..len-1] as one number of grammar g, as a double. */

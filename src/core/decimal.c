@@ -160,10 +160,8 @@ static int to_double(const char *s, const Scan *sc, double *out)
     if ((r = slow_copy(s, sc, buf)) < 0)
         return r;
     d = strtod_l(buf, NULL, c_locale);
-    if (!isfinite(d))
-        return DECIMAL_E_RANGE;
     *out = d;
-    return 0;
+    return isfinite(d) ? 0 : DECIMAL_E_RANGE;
 }
 
 /* Clinger's fast path, made safe for float: the double d is correctly rounded; rounding it
@@ -228,7 +226,7 @@ int decimal_scan(const char *s, size_t len, DecimalGrammar g, double *out, size_
     if (r != 0)
         return r;
     r = to_double(s, &sc, out);
-    if (r == 0)
+    if (r == 0 || r == DECIMAL_E_RANGE)
         *used = sc.len;
     return r;
 }

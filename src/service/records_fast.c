@@ -68,14 +68,15 @@ static bool text_is(const char *text, size_t len, const char *word)
     return strncmp(word, text, len) == 0 && word[len] == '\0';
 }
 
-/* A number in strict JSON grammar (RFC 8259), as the double cJSON stores for it. cJSON
- * reads at most 63 characters of a number (and then fails on the rest): longer ones are
- * declined. */
+/* A number in strict JSON grammar (RFC 8259), as the double cJSON stores for it (one that
+ * overflows is +-inf there too: a feature then fails as not finite, an id echoes as null).
+ * Numbers longer than 63 characters are declined (the cJSON path reads them). */
 static bool fast_number(const char **pp, const char *end, double *out)
 {
     size_t used;
+    int r = decimal_scan(*pp, (size_t) (end - *pp), DECIMAL_JSON, out, &used);
 
-    if (decimal_scan(*pp, (size_t) (end - *pp), DECIMAL_JSON, out, &used) != 0 || used > 63)
+    if ((r != 0 && r != DECIMAL_E_RANGE) || used > 63)
         return false;
     *pp += used;
     return true;

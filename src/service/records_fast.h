@@ -6,7 +6,7 @@
  *            optional "id" that is null, a number or a string; members in any order;
  *   batch  = {"records": [record, ...]};
  *   names and id strings printable ASCII without escapes, numbers in strict JSON grammar
- *   (at most 63 characters, finite as a float), JSON whitespace only, nothing after.
+ *   (at most 63 characters, finite as a float; longer ones go to cJSON), JSON whitespace only, nothing after.
  * Within that subset it produces exactly what the cJSON path does (numbers go through the
  * same correctly rounded double, through decimal.h), and it succeeds only when
  * the cJSON path would too: any feature missing, unknown or repeated, any duplicate member,

@@ -1,6 +1,7 @@
 /* Unit tests for model: one record scored alone equals the same record in a batch, the
- * per-feature errors add up to the score, percentiles and flags agree with the threshold,
- * validation rejects what must never be served, references count. */
+ * per-feature errors equal a recomputation from the networks and add up to the score,
+ * percentiles and flags agree with the threshold, validation rejects what must never be
+ * served, references count. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aescore/model.h"
@@ -31,6 +33,31 @@ static Model *trained(size_t members)
     return m;
 }
 
+/* The per-feature errors of raw record x recomputed outside model.c: standardise with the
+ * model's scaler, reconstruct with each member's network, square the differences in the
+ * standardised space and average over members, in double. want[m->n_features]. */
+static void expected_feature_errors(const Model *m, const float *x, double *want)
+{
+    size_t f = m->n_features;
+    float z[16];
+    float *scratch = malloc(nn_scratch_size(&m->nn, 1) * sizeof(float));
+
+    assert_true(f <= 16);
+    assert_non_null(scratch);
+    for (size_t i = 0; i < f; i++) {
+        z[i] = (x[i] - m->mean[i]) / m->std[i];
+        want[i] = 0;
+    }
+    for (size_t k = 0; k < m->n_members; k++) {
+        const float *y = nn_forward(&m->nn, m->params + k * m->nn.n_params, z, 1, scratch);
+        for (size_t i = 0; i < f; i++) {
+            double d = (double) y[i] - (double) z[i];
+            want[i] += d * d / (double) m->n_members;
+        }
+    }
+    free(scratch);
+}
+
 static void test_single_and_batch_scores_are_identical(void **state)
 {
     Model *m = trained(3);
@@ -49,13 +76,40 @@ static void test_single_and_batch_scores_are_identical(void **state)
         assert_true(s.threshold == m->threshold);
         assert_true(s.percentile >= 0 && s.percentile <= 100);
         double sum = 0;
-        for (size_t i = 0; i < 7; i++) {
-            assert_true(err[i] >= 0);
+        for (size_t i = 0; i < 7; i++)
             sum += err[i];
-        }
         assert_true(fabs(sum / 7 - s.score) <= 1e-5 * (1 + s.score));
     }
     free(scores);
+    free(scratch);
+    dataset_free(ds);
+    model_unref(m);
+}
+
+static void test_feature_errors_are_member_mean_squared_standardised_differences(void **state)
+{
+    Model *m = trained(3);
+    Dataset *ds = fixture_dataset(40, 10, 7, 23); /* normal rows and anomalies */
+    float *scratch = malloc(model_scratch_size(m) * sizeof(float));
+    float err[7];
+    (void) state;
+
+    for (size_t r = 0; r < ds->n_rows; r++) {
+        ModelScore s;
+        double want[7], want_score = 0;
+
+        model_score(m, ds->x + r * 7, scratch, err, &s);
+        expected_feature_errors(m, ds->x + r * 7, want);
+        for (size_t i = 0; i < 7; i++) {
+            if (fabs(err[i] - want[i]) > 1e-6 * want[i] + 1e-12)
+                fail_msg("row %zu feature %zu: error %.9g, recomputed %.9g", r, i, (double) err[i],
+                         want[i]);
+            want_score += want[i] / 7;
+        }
+        /* and the score is their mean */
+        if (fabs(s.score - want_score) > 1e-6 * want_score + 1e-12)
+            fail_msg("row %zu: score %.9g, recomputed %.9g", r, (double) s.score, want_score);
+    }
     free(scratch);
     dataset_free(ds);
     model_unref(m);
@@ -152,6 +206,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_and_batch_scores_are_identical),
+        cmocka_unit_test(test_feature_errors_are_member_mean_squared_standardised_differences),
         cmocka_unit_test(test_percentile_grows_with_the_score),
         cmocka_unit_test(test_validate_rejects_what_must_not_be_served),
         cmocka_unit_test(test_feature_index_matches_exact_names),

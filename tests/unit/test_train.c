@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "aescore/evaluate.h"
 #include "aescore/train.h"
@@ -67,15 +68,39 @@ static void test_same_seed_gives_identical_models(void **state)
     dataset_free(ds);
 }
 
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
 typedef struct Trace {
     size_t calls;
     double val[1000];
     size_t epoch[1000];
+    size_t train_rows; /* rows an epoch trains on: set by trace_start */
+    double last;       /* CLOCK_MONOTONIC at the start, then at the previous callback */
 } Trace;
+
+/* Resets t for a run on ds with p's validation split. */
+static void trace_start(Trace *t, const Dataset *ds, const TrainParams *p)
+{
+    size_t normal = 0;
+
+    memset(t, 0, sizeof(*t));
+    for (size_t r = 0; r < ds->n_rows; r++)
+        normal += ds->label == NULL || ds->label[r] == 0;
+    /* train.h: the validation share of the normal rows is held out (rounded) */
+    t->train_rows = normal - (size_t) lround((double) normal * p->validation_split);
+    t->last = monotonic_seconds();
+}
 
 static void record(const TrainProgress *pr, void *ctx)
 {
     Trace *t = ctx;
+    double now = monotonic_seconds();
 
     assert_true(t->calls < 1000);
     assert_int_equal(pr->member, 0);
@@ -83,8 +108,17 @@ static void record(const TrainProgress *pr, void *ctx)
     t->epoch[t->calls] = pr->epoch;
     t->calls++;
     assert_int_equal(pr->epoch, t->calls);
-    assert_true(pr->rows_per_sec >= 0);
     assert_true(isfinite(pr->train_loss));
+    /* The epoch ran between the previous callback (or the start) and this one, so the time
+     * its rate implies for the rows it trained cannot exceed what this test measured (1 us
+     * of slack for the clock's rounding to double). A rate in the wrong unit or over fewer
+     * rows than the epoch trained would not fit. */
+    assert_true(isfinite(pr->rows_per_sec) && pr->rows_per_sec > 0);
+    double implied = (double) t->train_rows / pr->rows_per_sec;
+    if (implied > now - t->last + 1e-6)
+        fail_msg("epoch %zu: %g rows/s over %zu rows implies %g s, but only %g s passed", pr->epoch,
+                 pr->rows_per_sec, t->train_rows, implied, now - t->last);
+    t->last = now;
 }
 
 static void test_early_stopping_keeps_the_best_epoch(void **state)
@@ -97,7 +131,7 @@ static void test_early_stopping_keeps_the_best_epoch(void **state)
     p.epochs = 400;
     p.patience = 3;
     p.lr = 0.05f; /* noisy enough to stop early */
-    memset(&t, 0, sizeof(t));
+    trace_start(&t, ds, &p);
     Model *m = train_ok(ds, &p, record, &t);
     assert_true(t.calls > p.patience + 1); /* the best epoch is not simply the first */
     size_t best = 0;
@@ -131,7 +165,7 @@ static void test_patience_zero_runs_every_epoch(void **state)
     p.epochs = 12;
     p.patience = 0;
     p.lr = 0.05f;
-    memset(&t, 0, sizeof(t));
+    trace_start(&t, ds, &p);
     Model *m = train_ok(ds, &p, record, &t);
     assert_int_equal(t.calls, 12);
     assert_int_equal(m->meta.epochs_run, 12);

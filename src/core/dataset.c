@@ -630,40 +630,43 @@ static size_t cell_text(const DatasetBuilder *b, size_t k, char *w, size_t room)
 static int collect_text(DatasetBuilder *b)
 {
     Dataset *ds = b->ds;
-    size_t bytes = 1, cells = ds->n_rows * ds->n_cols;
+    size_t bytes = 1, nc = ds->n_cols, cells = ds->n_rows * nc;
     bool any = false;
     char *w;
 
-    for (size_t c = 0; c < ds->n_cols; c++)
+    for (size_t c = 0; c < nc; c++)
         any = any || ds->is_text[c];
     if (!any) {
         free(ds->is_text);
         ds->is_text = NULL;
         return 0;
     }
-    for (size_t k = 0; k < cells; k++)
-        if (ds->is_text[k % ds->n_cols] && b->spans[k].len != SPAN_MISSING)
-            bytes += (b->spans[k].len == SPAN_UNSPELT ? NUMBER_TEXT
-                                                      : (b->spans[k].len & ~SPAN_IN_ARENA) + 1);
+    for (size_t r = 0; r < ds->n_rows; r++)
+        for (size_t c = 0; c < nc; c++) {
+            uint32_t len = b->spans[r * nc + c].len;
+
+            if (ds->is_text[c] && len != SPAN_MISSING)
+                bytes += len == SPAN_UNSPELT ? NUMBER_TEXT : (len & ~SPAN_IN_ARENA) + 1;
+        }
     ds->text = calloc(cells ? cells : 1, sizeof(*ds->text));
     ds->text_arena = malloc(bytes);
     if (ds->text == NULL || ds->text_arena == NULL)
         return -ENOMEM;
     w = ds->text_arena;
-    for (size_t k = 0; k < cells; k++) {
-        size_t n;
+    for (size_t r = 0; r < ds->n_rows; r++)
+        for (size_t c = 0; c < nc; c++) {
+            size_t k = r * nc + c, n;
 
-        if (!ds->is_text[k % ds->n_cols] || b->spans[k].len == SPAN_MISSING) {
-            if (ds->is_text[k % ds->n_cols])
-                ds->x[k] = NAN;
-            continue;
+            if (!ds->is_text[c])
+                continue;
+            ds->x[k] = NAN;
+            if (b->spans[k].len == SPAN_MISSING)
+                continue;
+            n = cell_text(b, k, w, (size_t) (ds->text_arena + bytes - w));
+            w[n] = '\0';
+            ds->text[k] = w;
+            w += n + 1;
         }
-        n = cell_text(b, k, w, (size_t) (ds->text_arena + bytes - w));
-        w[n] = '\0';
-        ds->text[k] = w;
-        ds->x[k] = NAN;
-        w += n + 1;
-    }
     return 0;
 }
 

@@ -45,16 +45,25 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static void take_digit(Scan *sc, char c, int *n_sig, bool fraction)
+/* Takes the digits of s[i..] into sc: the first 19 significant ones into the mantissa,
+ * the rest only noted (truncated) with the exponent kept right. Returns the index after
+ * them; *count is how many there were. */
+static size_t take_digits(const char *s, size_t i, size_t len, Scan *sc, int *n_sig, bool fraction,
+                          size_t *count)
 {
-    if (*n_sig < 19) {
-        sc->mant = sc->mant * 10 + (uint64_t) (c - '0');
+    size_t start = i;
+
+    for (; i < len && is_digit(s[i]) && *n_sig < 19; i++) {
+        sc->mant = sc->mant * 10 + (uint64_t) (s[i] - '0');
         *n_sig += sc->mant != 0;
         sc->e10 -= fraction;
-    } else {
-        sc->truncated |= c != '0';
+    }
+    for (; i < len && is_digit(s[i]); i++) {
+        sc->truncated |= s[i] != '0';
         sc->e10 += !fraction;
     }
+    *count += i - start;
+    return i;
 }
 
 /* Digits of the integer part, by grammar: JSON forbids a leading zero before more digits. */
@@ -65,9 +74,7 @@ static size_t scan_integer(const char *s, size_t i, size_t len, DecimalGrammar g
         (*n_digits)++;
         return i + 1;
     }
-    for (; i < len && is_digit(s[i]); i++, (*n_digits)++)
-        take_digit(sc, s[i], n_sig, false);
-    return i;
+    return take_digits(s, i, len, sc, n_sig, false, n_digits);
 }
 
 /* The exponent at s[i] ('e' or 'E' already seen); 0 when it has no digit. */
@@ -100,10 +107,8 @@ static int scan(const char *s, size_t len, DecimalGrammar g, Scan *sc)
     i = scan_integer(s, i, len, g, sc, &n_sig, &n_digits);
     if (g == DECIMAL_JSON && n_digits == 0)
         return DECIMAL_E_SYNTAX;
-    if (i < len && s[i] == '.' && (g == DECIMAL_TEXT || (i + 1 < len && is_digit(s[i + 1])))) {
-        for (i++; i < len && is_digit(s[i]); i++, frac_digits++)
-            take_digit(sc, s[i], &n_sig, true);
-    }
+    if (i < len && s[i] == '.' && (g == DECIMAL_TEXT || (i + 1 < len && is_digit(s[i + 1]))))
+        i = take_digits(s, i + 1, len, sc, &n_sig, true, &frac_digits);
     if (n_digits + frac_digits == 0)
         return DECIMAL_E_SYNTAX;
     if (i < len && (s[i] == 'e' || s[i] == 'E') && (e = scan_exponent(s, i + 1, len, sc)) != 0)

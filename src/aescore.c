@@ -71,7 +71,8 @@ static void help_main(FILE *out)
           "  score    score every row of a CSV file (CSV out: id,score,anomaly)\n"
           "  inspect  describe a model file\n"
           "\n"
-          "'aescore COMMAND --help' lists the options of a command.\n"
+          "'aescore COMMAND --help' lists the options of a command; 'aescore --version' prints\n"
+          "the version.\n"
           "Exit status: 0 success, 1 failure, 2 usage error.\n",
           out);
 }
@@ -653,6 +654,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         help_main(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        puts("aescore " AESCORE_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -331,3 +331,11 @@ def test_a_fully_quoted_export_trains_the_same_model_as_the_plain_csv(tmp_path):
     # and a quoted file scores as the plain one does
     plain = run("score", "--model", str(plain_model), "--data", SAMPLE).stdout
     assert run("score", "--model", str(plain_model), "--data", str(quoted)).stdout == plain
+
+
+def test_version_names_the_project_version():
+    r = run("--version")
+    assert r.returncode == 0 and r.stderr == ""
+    meson = open(os.path.join(os.path.dirname(__file__), "..", "..", "meson.build")).read()
+    version = meson.split("version: '", 1)[1].split("'", 1)[0]
+    assert r.stdout == "aescore %s\n" % version

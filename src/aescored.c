@@ -15,9 +15,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -32,6 +29,7 @@
 #include "aescore/config.h"
 #include "aescore/dataset.h"
 #include "aescore/http_server.h"
+#include "aescore/listen.h"
 #include "aescore/log.h"
 #include "aescore/model.h"
 #include "aescore/model_file.h"
@@ -136,100 +134,6 @@ static int parse_argv(int argc, char **argv, Args *args)
         return EXIT_USAGE;
     }
     return -1;
-}
-
-/* Splits "HOST:PORT" / "[V6]:PORT" into host (brackets removed) and port text. */
-static void split_listen(const char *listen, char *host, size_t host_size, const char **port)
-{
-    const char *colon = strrchr(listen, ':');
-    size_t len = (size_t) (colon - listen);
-
-    if (listen[0] == '[' && len >= 2) {
-        listen++;
-        len -= 2;
-    }
-    snprintf(host, host_size, "%.*s", (int) len, listen);
-    *port = colon + 1;
-}
-
-static bool sockaddr_is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
-
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
-
-        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-    }
-    return sa->sa_family == AF_UNIX;
-}
-
-/* Numeric addresses are checked exactly; of names only "localhost" counts, so that a DNS
- * answer can never widen what we expose. */
-static bool listen_is_loopback(const char *listen)
-{
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
-                             .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    char host[256];
-    const char *port;
-    bool loopback;
-
-    split_listen(listen, host, sizeof(host), &port);
-    if (strcmp(host, "localhost") == 0)
-        return true;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
-        return false;
-    loopback = sockaddr_is_loopback(res->ai_addr);
-    freeaddrinfo(res);
-    return loopback;
-}
-
-/* "HOST:PORT" of a bound socket, as the log line announces it. */
-static void format_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t size)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) ss;
-
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        snprintf(buf, size, "[%s]:%u", host, ntohs(in6->sin6_port));
-    } else if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *) ss;
-
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        snprintf(buf, size, "%s:%u", host, ntohs(in->sin_port));
-    } else {
-        snprintf(buf, size, "(socket of family %d)", ss->ss_family);
-    }
-}
-
-/* Other hosts may reach the daemon only when the admin endpoints are locked
- * (admin_token_file) or the operator said so explicitly (allow_remote = yes). */
-static bool remote_allowed(const Config *config)
-{
-    return config->allow_remote || config->admin_token_file[0] != '\0';
-}
-
-static int check_config(const Config *config, char *err, size_t err_size)
-{
-    if (!remote_allowed(config) && !listen_is_loopback(config->listen)) {
-        snprintf(err, err_size,
-                 "refusing to listen on %s: not a loopback address and no admin_token_file; "
-                 "set admin_token_file (and TLS) to serve other hosts, or allow_remote = yes "
-                 "to serve them without a token",
-                 config->listen);
-        return -EPERM;
-    }
-    if ((config->tls_cert_file[0] == '\0') != (config->tls_key_file[0] == '\0')) {
-        snprintf(err, err_size, "tls_cert_file and tls_key_file must be set together");
-        return -EINVAL;
-    }
-    return 0;
 }
 
 static int load_config(const Args *args, Config *config)
@@ -462,18 +366,17 @@ static void describe_listener(const Config *config, int listen_fd, const HttpSer
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    char host[256];
-    const char *port;
+    ListenAddr a;
 
     if (listen_fd >= 0 && getsockname(listen_fd, (struct sockaddr *) &ss, &len) == 0) {
-        format_sockaddr(&ss, buf, size);
+        listen_format(&ss, buf, size);
         return;
     }
-    split_listen(config->listen, host, sizeof(host), &port);
-    if (strchr(host, ':') != NULL)
-        snprintf(buf, size, "[%s]:%u", host, http_server_port(http));
+    listen_parse(config->listen, &a); /* config_set checked it */
+    if (strchr(a.host, ':') != NULL)
+        snprintf(buf, size, "[%s]:%u", a.host, http_server_port(http));
     else
-        snprintf(buf, size, "%s:%u", host, http_server_port(http));
+        snprintf(buf, size, "%s:%u", a.host, http_server_port(http));
 }
 
 static int run(const Config *config, const sigset_t *stop)
@@ -494,13 +397,13 @@ static int run(const Config *config, const sigset_t *stop)
         listen_fd = 3;
         if (r > 1)
             log_warning("main", "socket activation passed %d sockets; serving fd 3 only", r);
-        if (!remote_allowed(config)) {
+        if (!config_remote_allowed(config)) {
             struct sockaddr_storage ss;
             socklen_t len = sizeof(ss);
 
             if (getsockname(listen_fd, (struct sockaddr *) &ss, &len) == 0 &&
-                !sockaddr_is_loopback((const struct sockaddr *) &ss)) {
-                format_sockaddr(&ss, where, sizeof(where));
+                !listen_sockaddr_is_loopback((const struct sockaddr *) &ss)) {
+                listen_format(&ss, where, sizeof(where));
                 fatal("refusing to serve the inherited socket %s: not a loopback address and "
                       "no admin_token_file; set admin_token_file, or allow_remote = yes to "
                       "serve other hosts without a token",
@@ -508,7 +411,8 @@ static int run(const Config *config, const sigset_t *stop)
                 goto out;
             }
         }
-    } else if (check_config(config, err, sizeof(err)) != 0) {
+    }
+    if (config_check(config, listen_fd >= 0, err, sizeof(err)) != 0) {
         fatal("%s", err);
         goto out;
     }
@@ -633,7 +537,7 @@ int main(int argc, char **argv)
     if (r >= 0)
         return r;
     if (args.check_config) {
-        if (check_config(&config, err, sizeof(err)) != 0) {
+        if (config_check(&config, false, err, sizeof(err)) != 0) {
             fprintf(stderr, "aescored: %s\n", err);
             return EXIT_FAILURE;
         }

@@ -67,6 +67,17 @@ int config_load(Config *c, const char *path, char *err, size_t err_size);
 int config_set(Config *c, const char *key, const char *value, const char *source, unsigned line,
                char *err, size_t err_size);
 
+/* Whether other hosts may reach the daemon: only when the admin endpoints are locked
+ * (admin_token_file) or the operator said so (allow_remote = yes). */
+bool config_remote_allowed(const Config *c);
+
+/* The rules across keys, checked once the file and the flags are in: a listen address other
+ * than loopback needs config_remote_allowed; tls_cert_file and tls_key_file come together.
+ * listen_inherited: the socket comes from systemd, so the listen key is not used (the
+ * caller checks the inherited socket with config_remote_allowed). Returns 0 or
+ * CONFIG_E_INVALID with the reason in err. */
+int config_check(const Config *c, bool listen_inherited, char *err, size_t err_size);
+
 /* Writes every key with its current value, in config-file syntax, with a comment line. */
 void config_print(const Config *c, FILE *out);
 

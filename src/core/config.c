@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aescore/listen.h"
 #include "aescore/log.h"
+#include "aescore/util.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define INI_LINE_MAX    200 /* inih's INI_MAX_LINE, including the newline and NUL */
@@ -205,36 +207,6 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-/* HOST:PORT with HOST a name or IPv4 address, or [IPv6]:PORT. Only the shape is checked here;
- * resolving and binding are the server's business. */
-static bool listen_valid(const char *s)
-{
-    const char *colon, *end;
-    uint64_t port;
-
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-
-        if (close == NULL || close == s + 1 || close[1] != ':')
-            return false;
-        for (const char *p = s + 1; p < close; p++)
-            if (strchr("0123456789abcdefABCDEF:.%", *p) == NULL)
-                return false;
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL || colon == s)
-            return false;
-        for (const char *p = s; p < colon; p++)
-            if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", *p) ==
-                NULL)
-                return false;
-    }
-    if (parse_u64(colon + 1, &port, &end) < 0 || *end != '\0' || port > 65535)
-        return false;
-    return true;
-}
-
 static const char *bool_text(bool v)
 {
     return v ? "yes" : "no";
@@ -319,7 +291,7 @@ static int key_set(Config *c, const Key *k, const char *value)
     case KEY_LISTEN:
         if (strlen(value) >= k->size || (k->min > 0 && value[0] == '\0'))
             return -EINVAL;
-        if (k->type == KEY_LISTEN && !listen_valid(value))
+        if (k->type == KEY_LISTEN && listen_parse(value, &(ListenAddr){0}) != 0)
             return -EINVAL;
         memcpy(field(c, k), value, strlen(value) + 1);
         return 0;
@@ -478,47 +450,21 @@ static unsigned prescan(const char *text, bool *is_section)
 
 static int read_file(const char *path, char **out, char *err, size_t err_size)
 {
-    FILE *f = NULL;
     char *buf = NULL;
     size_t len = 0;
-    int r;
+    int r = util_read_file(path, CONFIG_FILE_MAX, &buf, &len);
 
-    f = fopen(path, "re");
-    if (f == NULL) {
-        r = -errno;
-        goto fail;
-    }
-    buf = malloc(CONFIG_FILE_MAX + 1);
-    if (buf == NULL) {
-        r = -ENOMEM;
-        goto fail;
-    }
-    len = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
-    if (ferror(f)) {
-        r = -EIO;
-        goto fail;
-    }
-    if (len > CONFIG_FILE_MAX) {
-        r = -EFBIG;
-        goto fail;
+    if (r < 0) {
+        set_error(err, err_size, path, 0, "cannot read: %s", strerror(-r));
+        return r;
     }
     if (memchr(buf, '\0', len) != NULL) {
         set_error(err, err_size, path, 0, "not a text file (contains NUL bytes)");
-        r = CONFIG_E_INVALID;
-        goto fail_quiet;
+        free(buf);
+        return CONFIG_E_INVALID;
     }
-    buf[len] = '\0';
-    fclose(f);
     *out = buf;
     return 0;
-
-fail:
-    set_error(err, err_size, path, 0, "cannot read: %s", strerror(-r));
-fail_quiet:
-    free(buf);
-    if (f != NULL)
-        fclose(f);
-    return r;
 }
 
 int config_load(Config *c, const char *path, char *err, size_t err_size)
@@ -645,4 +591,29 @@ void config_print_template(FILE *out)
         fprintf(out, "#%s =%s%s\n", keys[i].name, keys[i].default_text[0] ? " " : "",
                 keys[i].default_text);
     }
+}
+
+bool config_remote_allowed(const Config *c)
+{
+    return c->allow_remote || c->admin_token_file[0] != '\0';
+}
+
+int config_check(const Config *c, bool listen_inherited, char *err, size_t err_size)
+{
+    ListenAddr a;
+
+    if (!listen_inherited && !config_remote_allowed(c) &&
+        (listen_parse(c->listen, &a) != 0 || !listen_is_loopback(&a))) {
+        snprintf(err, err_size,
+                 "refusing to listen on %s: not a loopback address and no admin_token_file; "
+                 "set admin_token_file (and TLS) to serve other hosts, or allow_remote = yes "
+                 "to serve them without a token",
+                 c->listen);
+        return CONFIG_E_INVALID;
+    }
+    if ((c->tls_cert_file[0] == '\0') != (c->tls_key_file[0] == '\0')) {
+        snprintf(err, err_size, "tls_cert_file and tls_key_file must be set together");
+        return CONFIG_E_INVALID;
+    }
+    return 0;
 }

@@ -11,6 +11,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "aescore/util.h"
+
 /* Follow mode: a bad replacement file keeps the served model (still ready, still 200) but
  * must not go unnoticed, so /health names it. */
 static void put_watch(JsonBuf *b, HttpServer *s)
@@ -79,7 +81,7 @@ enum MHD_Result api_metrics(HttpRequest *req)
     if (m != NULL) {
         g.has_model = true;
         g.model_version = version;
-        g.model_age_seconds = http_now_unix() - (double) m->meta.created;
+        g.model_age_seconds = util_now_wall() - (double) m->meta.created;
         g.model_id = m->meta.id; /* m is held until metrics_render is done */
     }
     trainer_get_status(s->trainer, &st);

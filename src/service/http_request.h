@@ -48,7 +48,8 @@ typedef struct HttpServer {
     size_t score_token_len;
     struct HttpGuard *guard;  /* connection admission and deadlines (http_guard.c) */
     char *tls_cert, *tls_key; /* PEM text handed to MHD; NULL: plain HTTP */
-    int listen_fd;            /* socket handed to MHD, or -1 when MHD bound its own */
+    size_t tls_key_len;
+    int listen_fd; /* the socket MHD serves: systemd's, or bound by http_server_new */
     uint16_t port;
     atomic_bool stopping;
     atomic_long in_flight; /* requests between first callback and completion */
@@ -89,4 +90,3 @@ struct HttpRequest {
     unsigned status; /* of the queued response */
 };
 
-double http_now_unix(void);

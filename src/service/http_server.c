@@ -16,7 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +24,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "aescore/listen.h"
 #include "aescore/log.h"
+#include "aescore/util.h"
 #include "api.h"
 #include "http_body.h"
 #include "http_guard.h"
 #include "http_reply.h"
 #include "http_request.h"
+#include "secret.h"
 
 #define LOG_PATH_MAX 160 /* request paths are cut to this in logs */
-#define TLS_PEM_MAX  (1024 * 1024)
 
 static const HttpRoute routes[] = {
     {"/score", "POST", HTTP_EP_SCORE, HTTP_BODY_JSON, false, api_score},
@@ -62,14 +64,6 @@ static const char *const endpoint_names[HTTP_EP_COUNT_] = {
     [HTTP_EP_METRICS] = "/metrics",
     [HTTP_EP_OTHER] = "other",
 };
-
-double http_now_unix(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
 
 static const char *header(HttpRequest *req, const char *name)
 {
@@ -287,268 +281,183 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     log_write(LOG_LEVEL_WARNING, "http", "libmicrohttpd: %s", line);
 }
 
-/* Reads a whole small file (a token, a PEM certificate or key) into a NUL-terminated buffer
- * that the caller wipes and frees. `what` names it in errors. */
-static int read_secret(const char *path, const char *what, size_t max, char **out, size_t *len,
-                       char *err, size_t err_size)
+/* The files the config names: the bearer tokens and the TLS pair (config_check saw that
+ * the two TLS keys come together). */
+static int read_secrets(HttpServer *s, const Config *config, char *err, size_t err_size)
 {
-    FILE *f = fopen(path, "re");
-    char *buf;
-    size_t n;
-    int r;
+    size_t unused;
+    int r = 0;
 
-    if (f == NULL) {
-        r = -errno;
-        snprintf(err, err_size, "%s: cannot read the %s: %s", path, what, strerror(errno));
+    if (config->admin_token_file[0] != '\0')
+        r = secret_read_token(config->admin_token_file, "admin token", &s->admin_token,
+                              &s->admin_token_len, err, err_size);
+    if (r == 0 && config->score_token_file[0] != '\0')
+        r = secret_read_token(config->score_token_file, "scoring token", &s->score_token,
+                              &s->score_token_len, err, err_size);
+    if (r != 0 || config->tls_cert_file[0] == '\0')
         return r;
+    if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        snprintf(err, err_size, "this libmicrohttpd was built without TLS support");
+        return -ENOTSUP;
     }
-    buf = malloc(max + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    n = fread(buf, 1, max + 1, f);
-    r = ferror(f) ? -EIO : 0;
-    fclose(f);
-    if (r == 0 && n > max)
-        r = -EFBIG;
-    if (r < 0) {
-        snprintf(err, err_size, "%s: cannot read the %s: %s", path, what, strerror(-r));
-        explicit_bzero(buf, max + 1);
-        free(buf);
-        return r;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
+    r = secret_read_pem(config->tls_cert_file, "TLS certificate", &s->tls_cert, &unused, err,
+                        err_size);
+    if (r == 0)
+        r = secret_read_pem(config->tls_key_file, "TLS key", &s->tls_key, &s->tls_key_len, err,
+                            err_size);
+    return r;
 }
 
-static void free_secret(char *p, size_t len)
+/* A listening socket of our own for config->listen, so that what fails (the address, the
+ * bind) is said precisely; libmicrohttpd then serves it as it serves systemd's. */
+static int bind_listen(const char *listen_text, int *out, char *err, size_t err_size)
 {
-    if (p != NULL) {
-        explicit_bzero(p, len);
-        free(p);
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    ListenAddr a;
+    int fd, one = 1, r;
+
+    if (listen_parse(listen_text, &a) != 0) {
+        snprintf(err, err_size, "listen address %s: expected HOST:PORT or [IPV6]:PORT",
+                 listen_text);
+        return -EINVAL;
     }
-}
-
-/* A bearer token: one non-empty line (trailing blanks and newline dropped). */
-static int read_token(const char *path, const char *what, char **token, size_t *token_len,
-                      char *err, size_t err_size)
-{
-    char *buf = NULL;
-    size_t n = 0, cap;
-    int r = read_secret(path, what, 4096, &buf, &n, err, err_size);
-
+    r = listen_resolve(&a, &ss, &len, err, err_size);
     if (r < 0)
         return r;
-    cap = n;
-    while (n > 0 &&
-           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-        n--;
-    if (n == 0 || memchr(buf, '\0', n) != NULL || memchr(buf, '\n', n) != NULL) {
-        snprintf(err, err_size, "%s: the %s must be one non-empty line", path, what);
-        free_secret(buf, cap);
-        return -EINVAL;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        r = -errno;
+        snprintf(err, err_size, "socket: %s", strerror(errno));
+        return r;
     }
-    explicit_bzero(buf + n, cap - n);
-    buf[n] = '\0';
-    *token = buf;
-    *token_len = n;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *) &ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+        r = -errno;
+        snprintf(err, err_size, "cannot bind %s: %s", listen_text, strerror(errno));
+        close(fd);
+        return r;
+    }
+    *out = fd;
     return 0;
 }
 
-/* "HOST:PORT" or "[V6]:PORT" -> a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char *err,
-                        size_t err_size)
+/* Makes an inherited socket nonblocking, as libmicrohttpd's epoll loop needs. */
+static int adopt_listen(int fd, char *err, size_t err_size)
 {
-    char host[256];
-    const char *colon, *port;
-    struct addrinfo hints, *res = NULL;
-    int r;
+    int fl = fcntl(fd, F_GETFL);
 
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (close == NULL || close[1] != ':' || (size_t) (close - listen - 1) >= sizeof(host))
-            goto bad;
-        memcpy(host, listen + 1, (size_t) (close - listen - 1));
-        host[close - listen - 1] = '\0';
-        port = close + 2;
-    } else {
-        colon = strrchr(listen, ':');
-        if (colon == NULL || (size_t) (colon - listen) >= sizeof(host))
-            goto bad;
-        memcpy(host, listen, (size_t) (colon - listen));
-        host[colon - listen] = '\0';
-        port = colon + 1;
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int r = -errno;
+        snprintf(err, err_size, "listen socket %d: %s", fd, strerror(errno));
+        return r;
     }
-    if (port[0] == '\0' || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
-        atoi(port) > 65535)
-        goto bad;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    r = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (r != 0) {
-        snprintf(err, err_size, "listen address %s: %s", listen, gai_strerror(r));
-        return -EINVAL;
-    }
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
     return 0;
-
-bad:
-    snprintf(err, err_size, "listen address %s: expected HOST:PORT or [IPV6]:PORT", listen);
-    return -EINVAL;
 }
 
-static uint16_t sockaddr_port(const struct sockaddr_storage *ss)
+/* The pool size, and MHD's own connection limit for max_connections admitted ones. */
+static void connection_limits(const Config *config, unsigned *threads, unsigned *limit)
 {
-    if (ss->ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *) ss)->sin6_port);
-    return ntohs(((const struct sockaddr_in *) ss)->sin_port);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    *threads = config->threads != 0 ? config->threads : n > 0 ? (unsigned) n : 1;
+    /* http_guard admits max_connections. MHD's own limit sits above it, with room for the
+     * connections the guard has shut down and MHD has not cleaned up yet (a flood of new
+     * connections outpaces the cleanup within one poll round): at its limit MHD drops new
+     * connections, or stops accepting and leaves clients in the backlog. MHD divides the
+     * limit among the pool threads and refuses one below the pool size. */
+    *limit = 2 * config->max_connections + 64;
+    if (*limit < *threads)
+        *limit = *threads;
+}
+
+static int start_mhd(HttpServer *s, unsigned threads, unsigned limit, char *err, size_t err_size)
+{
+    const Config *config = s->config;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    struct MHD_OptionItem extra[4]; /* ours, passed as one MHD_OPTION_ARRAY */
+    size_t n_extra = 0;
+
+    extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                               (intptr_t) http_guard_notify, s->guard};
+    if (s->tls_cert != NULL) {
+        flags |= MHD_USE_TLS;
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+    }
+    extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    /* the logger goes first so that MHD's complaints about later options reach it */
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, config->connection_memory_limit,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTEN_SOCKET,
+        (MHD_socket) s->listen_fd, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
+    if (s->daemon == NULL) {
+        /* the socket is bound already: what is left to fail is MHD's own setup (threads,
+         * epoll, TLS credentials), and its log line above names it */
+        snprintf(err, err_size, "libmicrohttpd did not start%s (its message above says why)",
+                 s->tls_cert != NULL ? " with the TLS certificate and key" : "");
+        return -EIO;
+    }
+    return 0;
+}
+
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *) &ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *) &ss)->sin6_port);
+    return ntohs(((const struct sockaddr_in *) &ss)->sin_port);
 }
 
 int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Trainer *trainer,
                     int listen_fd, char *err, size_t err_size)
 {
-    HttpServer *s = NULL;
-    struct sockaddr_storage ss;
-    socklen_t sslen = 0;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    unsigned threads = config->threads, limit;
-    struct MHD_OptionItem extra[4]; /* ours, passed as one MHD_OPTION_ARRAY */
-    size_t n_extra = 0;
-    const union MHD_DaemonInfo *info;
+    HttpServer *s = calloc(1, sizeof(*s));
+    unsigned threads, limit;
     int r;
 
-    s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
     s->config = config;
     s->slot = slot;
     s->trainer = trainer;
     s->listen_fd = -1;
-    s->started = http_now_unix();
+    s->started = util_now_wall();
     atomic_init(&s->stopping, false);
     atomic_init(&s->in_flight, 0);
     r = metrics_new(&s->metrics, endpoint_names, HTTP_EP_COUNT_);
-    if (r < 0)
+    if (r == 0)
+        r = read_secrets(s, config, err, err_size);
+    if (r != 0)
         goto fail;
-    if (config->admin_token_file[0] != '\0') {
-        r = read_token(config->admin_token_file, "admin token", &s->admin_token,
-                       &s->admin_token_len, err, err_size);
-        if (r < 0)
-            goto fail;
-    }
-    if (config->score_token_file[0] != '\0') {
-        r = read_token(config->score_token_file, "scoring token", &s->score_token,
-                       &s->score_token_len, err, err_size);
-        if (r < 0)
-            goto fail;
-    }
-    if (config->tls_cert_file[0] != '\0' || config->tls_key_file[0] != '\0') {
-        size_t unused;
-
-        if (config->tls_cert_file[0] == '\0' || config->tls_key_file[0] == '\0') {
-            r = -EINVAL;
-            snprintf(err, err_size, "tls_cert_file and tls_key_file must be set together");
-            goto fail;
-        }
-        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
-            r = -ENOTSUP;
-            snprintf(err, err_size, "this libmicrohttpd was built without TLS support");
-            goto fail;
-        }
-        r = read_secret(config->tls_cert_file, "TLS certificate", TLS_PEM_MAX, &s->tls_cert,
-                        &unused, err, err_size);
-        if (r < 0)
-            goto fail;
-        r = read_secret(config->tls_key_file, "TLS key", TLS_PEM_MAX, &s->tls_key, &unused, err,
-                        err_size);
-        if (r < 0)
-            goto fail;
-        flags |= MHD_USE_TLS;
-    }
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned) n : 1;
-    }
-    /* http_guard admits max_connections. MHD's own limit sits above it, with room for the
-     * connections the guard has shut down and MHD has not cleaned up yet (a flood of new
-     * connections outpaces the cleanup within one poll round): at its limit MHD drops new
-     * connections, or stops accepting and leaves clients in the backlog. MHD divides the
-     * limit among the pool threads and refuses one below the pool size. */
-    limit = 2 * config->max_connections + 64;
-    if (limit < threads)
-        limit = threads;
+    connection_limits(config, &threads, &limit);
     r = http_guard_new(&s->guard, config->max_connections, config->connection_timeout,
                        s->tls_cert == NULL);
     if (r < 0) {
         snprintf(err, err_size, "cannot start the connection guard: %s", strerror(-r));
         goto fail;
     }
-    extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-                                               (intptr_t) http_guard_notify, s->guard};
-    if (s->tls_cert != NULL) {
-        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
-        extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
-    }
-    extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-
     if (listen_fd >= 0) {
-        int fl = fcntl(listen_fd, F_GETFL);
-        if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-            r = -errno;
-            snprintf(err, err_size, "listen socket %d: %s", listen_fd, strerror(errno));
-            goto fail;
-        }
+        r = adopt_listen(listen_fd, err, err_size);
         s->listen_fd = listen_fd;
     } else {
-        r = parse_listen(config->listen, &ss, &sslen, err, err_size);
-        if (r < 0)
-            goto fail;
-        if (ss.ss_family == AF_INET6)
-            flags |= MHD_USE_IPv6;
+        r = bind_listen(config->listen, &s->listen_fd, err, err_size);
     }
-
-    /* the logger goes first so that MHD's complaints about later options reach it */
-    if (listen_fd >= 0)
-        s->daemon = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, limit,
-            MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, config->connection_memory_limit,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTEN_SOCKET,
-            (MHD_socket) listen_fd, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
-    else
-        s->daemon = MHD_start_daemon(
-            flags, sockaddr_port(&ss), NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-            mhd_logger, s, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, limit,
-            MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, config->connection_memory_limit,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *) &ss, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
-    (void) sslen;
-    if (s->daemon == NULL) {
-        r = -EADDRNOTAVAIL;
-        snprintf(err, err_size, "libmicrohttpd did not start (its message above says why)");
+    if (r == 0)
+        r = start_mhd(s, threads, limit, err, err_size);
+    if (r != 0)
         goto fail;
-    }
-    info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info != NULL ? info->port : 0;
-    if (s->port == 0) {
-        struct sockaddr_storage bound;
-        socklen_t blen = sizeof(bound);
-        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_LISTEN_FD);
-        if (info != NULL && getsockname(info->listen_fd, (struct sockaddr *) &bound, &blen) == 0)
-            s->port =
-                ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &bound)->sin6_port
-                                                  : ((struct sockaddr_in *) &bound)->sin_port);
-    }
+    s->port = bound_port(s->listen_fd);
     log_debug("http", "%u worker threads, %u connections (%u with those closing), %us timeout%s",
               threads, config->max_connections, limit, config->connection_timeout,
               s->tls_cert != NULL ? ", TLS" : "");
@@ -585,12 +494,13 @@ HttpServer *http_server_free(HttpServer *s)
         MHD_stop_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
-    }
+    } else if (s->listen_fd >= 0)
+        close(s->listen_fd); /* MHD never took it */
     metrics_free(s->metrics);
     http_guard_free(s->guard);
-    free_secret(s->admin_token, s->admin_token_len);
-    free_secret(s->score_token, s->score_token_len);
-    free_secret(s->tls_key, s->tls_key != NULL ? strlen(s->tls_key) : 0);
+    secret_free(s->admin_token, s->admin_token_len);
+    secret_free(s->score_token, s->score_token_len);
+    secret_free(s->tls_key, s->tls_key_len);
     free(s->tls_cert);
     free(s);
     return NULL;

@@ -271,6 +271,25 @@ def test_non_loopback_listen_is_refused_at_startup(model):
     assert "refusing to listen on 0.0.0.0:0" in err
 
 
+def test_a_port_in_use_is_named_with_the_reason(model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        rc, _, err = run([AESCORED, "--listen", "127.0.0.1:%d" % port, "--model", str(model)])
+    assert rc == 1
+    assert ("cannot serve HTTP on 127.0.0.1:%d: cannot bind 127.0.0.1:%d: Address already in use"
+            % (port, port)) in err, err
+
+
+def test_a_listen_name_that_does_not_resolve_is_named(tmp, model):
+    conf = write(tmp / "remote.conf", "allow_remote = yes\n")
+    rc, _, err = run([AESCORED, "--listen", "no-such-host.invalid:8080", "--model", str(model),
+                      "--config", conf])
+    assert rc == 1
+    assert "listen address no-such-host.invalid:8080: " in err, err
+
+
 # ---------------------------------------------------------------------------------------
 # model loading
 

@@ -294,6 +294,32 @@ static void test_shipped_file_is_generated_from_the_table(void **state)
     free(actual);
 }
 
+/* The rules across keys live with the config: config_check, used by aescored at start and
+ * by --check-config alike. */
+static void test_check_applies_the_rules_across_keys(void **state)
+{
+    Config c;
+    char err[512];
+    (void) state;
+
+    config_defaults(&c);
+    assert_int_equal(config_check(&c, false, err, sizeof(err)), 0);
+    assert_int_equal(config_set(&c, "listen", "0.0.0.0:8080", NULL, 0, err, sizeof(err)), 0);
+    assert_int_equal(config_check(&c, false, err, sizeof(err)), CONFIG_E_INVALID);
+    assert_non_null(strstr(err, "refusing to listen on 0.0.0.0:8080: not a loopback address"));
+    /* the listen key is not used when systemd passes the socket */
+    assert_int_equal(config_check(&c, true, err, sizeof(err)), 0);
+    assert_int_equal(config_set(&c, "allow_remote", "yes", NULL, 0, err, sizeof(err)), 0);
+    assert_int_equal(config_check(&c, false, err, sizeof(err)), 0);
+    assert_true(config_remote_allowed(&c));
+
+    config_defaults(&c);
+    assert_false(config_remote_allowed(&c));
+    assert_int_equal(config_set(&c, "tls_cert_file", "/x/cert.pem", NULL, 0, err, sizeof(err)), 0);
+    assert_int_equal(config_check(&c, true, err, sizeof(err)), CONFIG_E_INVALID);
+    assert_string_equal(err, "tls_cert_file and tls_key_file must be set together");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_set_checks_bounds_and_suffixes),
         cmocka_unit_test(test_print_then_load_round_trips),
         cmocka_unit_test(test_shipped_file_is_generated_from_the_table),
+        cmocka_unit_test(test_check_applies_the_rules_across_keys),
     };
 
     find_src_root();

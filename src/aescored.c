@@ -37,6 +37,7 @@
 #include "aescore/notify.h"
 #include "aescore/train.h"
 #include "aescore/trainer.h"
+#include "aescore/util.h"
 #include "aescore/watcher.h"
 
 #ifndef AESCORE_VERSION
@@ -188,14 +189,6 @@ typedef struct Bootstrap {
     double t0;
 } Bootstrap;
 
-static double now_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 /* Runs on the main thread between epochs: the only point where a bootstrap run can look at
  * the (blocked, hence pending) stop signals and at the service manager's timers. */
 static void bootstrap_progress(const TrainProgress *p, void *ctx)
@@ -227,7 +220,7 @@ static int bootstrap_model(const Config *config, Model **out)
     Dataset *ds = NULL;
     Model *m = NULL;
     TrainParams params;
-    Bootstrap b = {.t0 = now_mono()};
+    Bootstrap b = {.t0 = util_now_mono()};
     char err[512];
     int r;
 
@@ -263,7 +256,7 @@ static int bootstrap_model(const Config *config, Model **out)
     log_notice("main",
                "bootstrap: trained on %" PRIu64 " normal rows in %.1f s (threshold %.6g), "
                "saved to %s",
-               m->meta.rows, now_mono() - b.t0, (double) m->threshold, config->model);
+               m->meta.rows, util_now_mono() - b.t0, (double) m->threshold, config->model);
     *out = m;
     m = NULL;
 out:
@@ -298,12 +291,7 @@ static int load_model(const Config *config, Model **out)
         fatal("%s: %s", config->model, model_file_strerror(r));
         return LOAD_FAILED;
     }
-    if (model_validate(m) < 0) {
-        fatal("%s: invalid contents (non-finite or inconsistent values)", config->model);
-        model_unref(m);
-        return LOAD_FAILED;
-    }
-    *out = m;
+    *out = m; /* model_file_load validated it */
     return LOAD_OK;
 }
 
@@ -444,7 +432,7 @@ static int run(const Config *config, const sigset_t *stop)
         }
     }
     err[0] = '\0';
-    r = http_server_new(&http, config, slot, trainer, listen_fd, err, sizeof(err));
+    r = http_server_new(&http, config, slot, trainer, watcher, listen_fd, err, sizeof(err));
     if (r != 0) {
         fatal("cannot serve HTTP on %s: %s",
               listen_fd >= 0 ? "the inherited socket" : config->listen,

@@ -21,9 +21,11 @@
 #include "aescore/train.h"
 
 enum {
-    TRAINER_E_BUSY = 1, /* a job is running */
-    TRAINER_E_IDLE,     /* no job to cancel */
-    TRAINER_E_MODEL,    /* the model file cannot be loaded; message says why */
+    TRAINER_E_BUSY = 1,    /* a job is running */
+    TRAINER_E_IDLE,        /* no job to cancel */
+    TRAINER_E_MODEL,       /* the model file cannot be loaded; message says why */
+    TRAINER_E_NO_PREVIOUS, /* rollback: no previous model */
+    TRAINER_E_SAVE,        /* rollback: the model file cannot be written; message says why */
 };
 
 typedef enum TrainerState {
@@ -52,11 +54,6 @@ typedef struct TrainerStatus {
     uint64_t jobs_succeeded, jobs_failed, jobs_cancelled;
     double last_duration; /* seconds of the last finished job */
     double last_train_loss;
-    /* follow mode (trainer_follow, called by watcher.c), for /health and /metrics */
-    uint64_t follow_reloads;  /* different models published from a replaced file */
-    uint64_t follow_errors;   /* replaced files that failed to load or validate */
-    double follow_error_time; /* unix seconds of the last such failure, 0 = none */
-    char follow_error[256];   /* its "PATH: reason"; kept after later successes */
 } TrainerStatus;
 
 typedef struct Trainer Trainer;
@@ -89,13 +86,12 @@ int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size);
  * than the served one (meta.id differs), so the watcher seeing this process's own save (a
  * finished job, a rollback) or a rewrite of the same file changes nothing: no version bump.
  * The compare and the publish happen under the same lock as the job's save-and-publish.
- * A file that fails to load or validate is counted and remembered in follow_* of the
- * status (and logged); the served model is unchanged. Returns 0 with *changed (may be NULL)
- * and *version (the served version either way; may be NULL), or TRAINER_E_MODEL with
- * "PATH: reason" in err. */
+ * A file that fails to load leaves the served model unchanged (the watcher counts it). Returns 0
+ * with *changed (may be NULL) and *version (the served version either way; may be NULL), or
+ * TRAINER_E_MODEL with "PATH: reason" in err. */
 int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size_t err_size);
 
 /* Writes the previous model to the model file (the replaced one kept as PATH.prev), then
- * serves it. Returns 0 and *version, MODEL_SLOT_E_NO_PREVIOUS, or -errno from the save (the
- * served model is then unchanged). */
+ * serves it. Returns 0 and *version, TRAINER_E_NO_PREVIOUS, or TRAINER_E_SAVE with
+ * "saving PATH: reason" in err (the served model is then unchanged). */
 int trainer_rollback(Trainer *t, uint64_t *version, char *err, size_t err_size);

@@ -1,8 +1,9 @@
 /* watcher: follow mode. A thread that notices when the model file is replaced (by the
  * trainer replica, an offline `aescore train --out`, a deploy) and hands it to
- * trainer_follow, which verifies it, publishes it only when it is a different model
- * (meta.id), and records a bad file in the trainer's status (follow_*) for /health and
- * /metrics. This process's own saves are seen too and change nothing (same id).
+ * trainer_follow, which verifies it and publishes it only when it is a different model
+ * (meta.id); the watcher's status counts what came of it (reloads, errors and the last
+ * error) for /health and /metrics. This process's own saves are seen too and change nothing (same
+ * id).
  *
  * Detection, two mechanisms at once:
  *   inotify on the file's DIRECTORY, for IN_MOVED_TO (an atomic replacement is a rename
@@ -39,8 +40,12 @@ typedef struct WatcherOptions {
 #define WATCHER_POLL_MS_DEFAULT 1000
 
 typedef struct WatcherStatus {
-    bool inotify;     /* inotify is in use (else polling only) */
-    uint64_t changes; /* changes seen, each handed to trainer_follow once */
+    bool inotify;      /* inotify is in use (else polling only) */
+    uint64_t changes;  /* changes seen, each handed to trainer_follow once */
+    uint64_t reloads;  /* different models published from a replaced file */
+    uint64_t errors;   /* replaced files that failed to load or validate */
+    double error_time; /* unix seconds of the last such failure, 0 = none */
+    char error[256];   /* its "PATH: reason"; kept after later successes */
 } WatcherStatus;
 
 typedef struct Watcher Watcher;

@@ -17,19 +17,19 @@
  * must not go unnoticed, so /health names it. */
 static void put_watch(JsonBuf *b, HttpServer *s)
 {
-    TrainerStatus st;
+    WatcherStatus st;
 
     json_buf_printf(b, ",\"role\":\"%s\"",
                     s->config->role == CONFIG_ROLE_REPLICA ? "replica" : "trainer");
-    if (!s->config->watch_model)
+    if (s->watcher == NULL)
         return;
-    trainer_get_status(s->trainer, &st);
+    watcher_get_status(s->watcher, &st);
     json_buf_printf(b, ",\"watch\":{\"reloads\":%llu,\"errors\":%llu,\"last_error\":",
-                    (unsigned long long) st.follow_reloads, (unsigned long long) st.follow_errors);
-    if (st.follow_errors > 0) {
-        json_buf_string(b, st.follow_error, strlen(st.follow_error));
+                    (unsigned long long) st.reloads, (unsigned long long) st.errors);
+    if (st.errors > 0) {
+        json_buf_string(b, st.error, strlen(st.error));
         json_buf_puts(b, ",\"last_error_time\":");
-        json_buf_double(b, st.follow_error_time);
+        json_buf_double(b, st.error_time);
     } else {
         json_buf_puts(b, "null,\"last_error_time\":null");
     }
@@ -92,8 +92,13 @@ enum MHD_Result api_metrics(HttpRequest *req)
     g.training_last_loss =
         st.jobs_succeeded + st.jobs_failed + st.jobs_cancelled ? st.last_train_loss : NAN;
     g.training_running = st.state == TRAINER_RUNNING;
-    g.watch_errors = st.follow_errors;
-    g.watch_last_error_time = st.follow_error_time;
+    if (s->watcher != NULL) {
+        WatcherStatus ws;
+
+        watcher_get_status(s->watcher, &ws);
+        g.watch_errors = ws.errors;
+        g.watch_last_error_time = ws.error_time;
+    }
     http_guard_counts(s->guard, &g.connections_evicted, &g.connections_refused,
                       &g.connections_timed_out);
     r = metrics_render(s->metrics, &g, &text, &len);

@@ -122,13 +122,10 @@ enum MHD_Result api_model_reload(HttpRequest *req)
     int r;
 
     r = trainer_reload(s->trainer, &version, err, sizeof(err));
-    if (r == TRAINER_E_MODEL)
+    if (r != 0) /* TRAINER_E_MODEL, the only failure */
         return http_reply_error(req, HTTP_E_MODEL_INVALID, NULL,
                                 "the model file was not loaded (the served model is kept): %s",
                                 err);
-    if (r != 0)
-        return http_reply_error(req, HTTP_E_INTERNAL, NULL, "reload failed: %s",
-                                err[0] ? err : strerror(r < 0 ? -r : r));
     put_version(&b, s->slot, version);
     return http_reply_json(req, 200, &b);
 }
@@ -144,13 +141,12 @@ enum MHD_Result api_model_rollback(HttpRequest *req)
     if (s->config->role == CONFIG_ROLE_REPLICA)
         return api_reply_not_trainer(req); /* a rollback rewrites the shared model file */
     r = trainer_rollback(s->trainer, &version, err, sizeof(err));
-    if (r == MODEL_SLOT_E_NO_PREVIOUS)
+    if (r == TRAINER_E_NO_PREVIOUS)
         return http_reply_error(req, HTTP_E_NO_PREVIOUS_MODEL, NULL,
                                 "there is no previous model to roll back to");
-    if (r != 0)
+    if (r != 0) /* TRAINER_E_SAVE */
         return http_reply_error(req, HTTP_E_INTERNAL, NULL,
-                                "rollback failed (the served model is kept): %s",
-                                err[0] ? err : strerror(r < 0 ? -r : r));
+                                "rollback failed (the served model is kept): %s", err);
     put_version(&b, s->slot, version);
     return http_reply_json(req, 200, &b);
 }

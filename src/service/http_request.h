@@ -21,6 +21,7 @@
 #include "aescore/metrics.h"
 #include "aescore/model_slot.h"
 #include "aescore/trainer.h"
+#include "aescore/watcher.h"
 
 typedef enum HttpEndpoint {
     HTTP_EP_SCORE = 0,
@@ -41,6 +42,7 @@ typedef struct HttpServer {
     const Config *config;
     ModelSlot *slot;
     Trainer *trainer;
+    Watcher *watcher; /* NULL without follow mode */
     Metrics *metrics;
     char *admin_token; /* NULL: admin endpoints are open */
     size_t admin_token_len;
@@ -89,4 +91,3 @@ struct HttpRequest {
     bool replied;    /* a response was queued */
     unsigned status; /* of the queued response */
 };
-

@@ -420,7 +420,7 @@ static uint16_t bound_port(int fd)
 }
 
 int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Trainer *trainer,
-                    int listen_fd, char *err, size_t err_size)
+                    Watcher *watcher, int listen_fd, char *err, size_t err_size)
 {
     HttpServer *s = calloc(1, sizeof(*s));
     unsigned threads, limit;
@@ -431,6 +431,7 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
     s->config = config;
     s->slot = slot;
     s->trainer = trainer;
+    s->watcher = watcher;
     s->listen_fd = -1;
     s->started = util_now_wall();
     atomic_init(&s->stopping, false);

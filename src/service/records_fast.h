@@ -6,14 +6,14 @@
  *            optional "id" that is null, a number or a string; members in any order;
  *   batch  = {"records": [record, ...]};
  *   names and id strings printable ASCII without escapes, numbers in strict JSON grammar
- *   (at most 63 characters, finite as a float; longer ones go to cJSON), JSON whitespace only, nothing after.
- * Within that subset it produces exactly what the cJSON path does (numbers go through the
- * same correctly rounded double, through decimal.h), and it succeeds only when
- * the cJSON path would too: any feature missing, unknown or repeated, any duplicate member,
- * any other shape makes it decline, and the caller then runs the full cJSON path, which
- * produces the error reply. So replies never depend on which path ran.
- * Why: cJSON allocates two blocks per member and the checks around it (UTF-8, depth,
- * duplicate keys) walk the body three more times; this path allocates nothing.
+ *   (at most 63 characters, finite as a float; longer ones go to cJSON), JSON whitespace only,
+ * nothing after. Within that subset it produces exactly what the cJSON path does (numbers go
+ * through the same correctly rounded double, through decimal.h), and it succeeds only when the
+ * cJSON path would too: any feature missing, unknown or repeated, any duplicate member, any other
+ * shape makes it decline, and the caller then runs the full cJSON path, which produces the error
+ * reply. So replies never depend on which path ran. Why: cJSON allocates two blocks per member and
+ * the checks around it (UTF-8, depth, duplicate keys) walk the body three more times; this path
+ * allocates nothing.
  */
 #pragma once
 

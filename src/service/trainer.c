@@ -31,6 +31,7 @@
 
 #include "aescore/log.h"
 #include "aescore/model_file.h"
+#include "aescore/util.h"
 
 #define TRAINER_NICE 10
 
@@ -54,22 +55,6 @@ struct Trainer {
     TrainParams params;
     double started_mono;
 };
-
-static double now_wall(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 const char *trainer_state_name(TrainerState s)
 {
@@ -136,7 +121,7 @@ static void on_progress(const TrainProgress *p, void *ctx)
 {
     Trainer *t = ctx;
     uint64_t job_id;
-    double elapsed = now_mono() - t->started_mono;
+    double elapsed = util_now_mono() - t->started_mono;
     double total = (double) p->members * (double) p->epochs;
     double done = (double) p->member * (double) p->epochs + (double) p->epoch;
 
@@ -200,11 +185,7 @@ static void *job_main(void *arg)
             snprintf(err, sizeof(err), "training failed (code %d)", r);
         goto done;
     }
-    if (model_validate(m) < 0) {
-        snprintf(err, sizeof(err),
-                 "the trained model failed validation (non-finite weights or bad threshold)");
-        goto done;
-    }
+    /* train_model validated m: finite weights and losses, a sane threshold */
     train_loss = m->meta.train_loss;
 
     pthread_mutex_lock(&t->file_lock);
@@ -222,8 +203,8 @@ done:
     m = model_unref(m);
     pthread_mutex_lock(&t->lock);
     t->status.state = state;
-    t->status.finished = now_wall();
-    t->status.last_duration = now_mono() - t->started_mono;
+    t->status.finished = util_now_wall();
+    t->status.last_duration = util_now_mono() - t->started_mono;
     t->status.eta_seconds = 0;
     t->status.model_version = version;
     snprintf(t->status.error, sizeof(t->status.error), "%s", state == TRAINER_SUCCEEDED ? "" : err);
@@ -273,7 +254,7 @@ int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, uint64_t *job_i
     t->ds = ds;
     t->params = *p;
     atomic_store(&t->cancel, false);
-    t->started_mono = now_mono();
+    t->started_mono = util_now_mono();
     t->status.job_id = t->next_job_id;
     t->status.state = TRAINER_RUNNING;
     t->status.rows = ds->n_rows;
@@ -283,7 +264,7 @@ int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, uint64_t *job_i
     t->status.members = p->ensemble;
     t->status.train_loss = t->status.val_loss = 0;
     t->status.rows_per_sec = t->status.eta_seconds = 0;
-    t->status.started = now_wall();
+    t->status.started = util_now_wall();
     t->status.finished = 0;
     t->status.model_version = 0;
     t->status.error[0] = '\0';
@@ -341,21 +322,15 @@ void trainer_get_status(Trainer *t, TrainerStatus *out)
     pthread_mutex_unlock(&t->lock);
 }
 
-/* Loads and validates the model file (the caller holds file_lock). 0, or -1 with the reason
- * in err naming the file. */
-static int load_verified(Trainer *t, Model **out, char *err, size_t err_size)
+/* Loads the model file (the caller holds file_lock); model_file_load validates what it
+ * returns. 0, or TRAINER_E_MODEL with the reason in err naming the file. */
+static int load_model_file(Trainer *t, Model **out, char *err, size_t err_size)
 {
     int r = model_file_load(t->path, out);
 
     if (r != 0) {
         snprintf(err, err_size, "%s: %s", t->path, model_file_strerror(r));
-        return -1;
-    }
-    if (model_validate(*out) < 0) {
-        snprintf(err, err_size, "%s: invalid contents (non-finite or inconsistent values)",
-                 t->path);
-        *out = model_unref(*out);
-        return -1;
+        return TRAINER_E_MODEL;
     }
     return 0;
 }
@@ -367,7 +342,7 @@ int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size)
     int r;
 
     pthread_mutex_lock(&t->file_lock);
-    r = load_verified(t, &m, err, err_size);
+    r = load_model_file(t, &m, err, err_size);
     if (r != 0)
         goto fail;
     v = model_slot_publish(t->slot, m);
@@ -392,7 +367,7 @@ int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size
     int r;
 
     pthread_mutex_lock(&t->file_lock);
-    r = load_verified(t, &m, err, err_size);
+    r = load_model_file(t, &m, err, err_size);
     if (r != 0)
         goto fail;
     cur = model_slot_acquire(t->slot, &v);
@@ -404,12 +379,8 @@ int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size
     }
     pthread_mutex_unlock(&t->file_lock);
     m = model_unref(m);
-    if (!same) {
-        pthread_mutex_lock(&t->lock);
-        t->status.follow_reloads++;
-        pthread_mutex_unlock(&t->lock);
+    if (!same)
         log_notice("watch", "followed %s: serving model v%llu", t->path, (unsigned long long) v);
-    }
     if (changed != NULL)
         *changed = !same;
     if (version != NULL)
@@ -419,11 +390,6 @@ int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size
 fail:
     pthread_mutex_unlock(&t->file_lock);
     model_unref(m);
-    pthread_mutex_lock(&t->lock);
-    t->status.follow_errors++;
-    t->status.follow_error_time = now_wall();
-    snprintf(t->status.follow_error, sizeof(t->status.follow_error), "%s", err);
-    pthread_mutex_unlock(&t->lock);
     return TRAINER_E_MODEL;
 }
 
@@ -431,24 +397,27 @@ int trainer_rollback(Trainer *t, uint64_t *version, char *err, size_t err_size)
 {
     Model *prev = NULL;
     uint64_t v = 0;
-    int r;
+    int r = 0;
 
     pthread_mutex_lock(&t->file_lock);
     prev = model_slot_acquire_previous(t->slot);
     if (prev == NULL) {
         snprintf(err, err_size, "there is no previous model to roll back to");
-        r = MODEL_SLOT_E_NO_PREVIOUS;
+        r = TRAINER_E_NO_PREVIOUS;
         goto out;
     }
     /* File first: if the save fails, nothing changes and the file still matches the slot. */
     r = model_file_save(prev, t->path, true);
     if (r != 0) {
         snprintf(err, err_size, "saving %s: %s", t->path, reason(r));
+        r = TRAINER_E_SAVE;
         goto out;
     }
-    r = model_slot_rollback(t->slot, &v);
-    if (r != 0)
+    /* under file_lock nothing else publishes: the previous model is still there */
+    if (model_slot_rollback(t->slot, &v) != 0) {
         snprintf(err, err_size, "there is no previous model to roll back to");
+        r = TRAINER_E_NO_PREVIOUS;
+    }
 out:
     pthread_mutex_unlock(&t->file_lock);
     model_unref(prev);

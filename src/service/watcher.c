@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "aescore/log.h"
+#include "aescore/util.h"
 
 typedef struct Signature {
     bool exists;
@@ -88,11 +90,21 @@ static void follow(Watcher *w, const char *why)
     w->status.changes++;
     pthread_mutex_unlock(&w->lock);
     log_debug("watch", "%s: %s", w->path, why);
-    if (trainer_follow(w->trainer, &changed, &version, err, sizeof(err)) != 0)
+    if (trainer_follow(w->trainer, &changed, &version, err, sizeof(err)) != 0) {
+        pthread_mutex_lock(&w->lock);
+        w->status.errors++;
+        w->status.error_time = util_now_wall();
+        snprintf(w->status.error, sizeof(w->status.error), "%s", err);
+        pthread_mutex_unlock(&w->lock);
         log_warning("watch", "ignored the new model file, the served model is kept: %s", err);
-    else if (!changed)
+    } else if (changed) {
+        pthread_mutex_lock(&w->lock);
+        w->status.reloads++;
+        pthread_mutex_unlock(&w->lock);
+    } else {
         log_debug("watch", "%s holds the served model (v%llu): nothing to do", w->path,
                   (unsigned long long) version);
+    }
 }
 
 static void drop_inotify(Watcher *w, const char *why)

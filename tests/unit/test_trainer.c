@@ -305,11 +305,11 @@ static void test_rollback_serves_and_saves_the_previous_model(void **state)
     Model *loaded = NULL;
     uint64_t v = 0;
 
-    assert_int_equal(trainer_rollback(f->trainer, &v, err, sizeof(err)), MODEL_SLOT_E_NO_PREVIOUS);
+    assert_int_equal(trainer_rollback(f->trainer, &v, err, sizeof(err)), TRAINER_E_NO_PREVIOUS);
     quick_params(&p);
     run_job(f, synthetic(200, 11), &p);
     served_version(f, id1);
-    assert_int_equal(trainer_rollback(f->trainer, &v, err, sizeof(err)), MODEL_SLOT_E_NO_PREVIOUS);
+    assert_int_equal(trainer_rollback(f->trainer, &v, err, sizeof(err)), TRAINER_E_NO_PREVIOUS);
     p.seed = 99;
     run_job(f, synthetic(200, 12), &p);
     served_version(f, id2);

@@ -120,11 +120,11 @@ static double wait_for_id(Fixture *f, const char *want, double seconds)
     return -1;
 }
 
-static TrainerStatus status(Fixture *f)
+static WatcherStatus status(Fixture *f)
 {
-    TrainerStatus st;
+    WatcherStatus st;
 
-    trainer_get_status(f->trainer, &st);
+    watcher_get_status(f->watcher, &st);
     return st;
 }
 
@@ -190,8 +190,8 @@ static void check_follows_a_replacement(Fixture *f)
     took = wait_for_id(f, want, 2.0);
     print_message("replacement served after %.0f ms\n", took * 1000);
     assert_int_equal(served(f, NULL), 2);
-    assert_int_equal(status(f).follow_reloads, 1);
-    assert_int_equal(status(f).follow_errors, 0);
+    assert_int_equal(status(f).reloads, 1);
+    assert_int_equal(status(f).errors, 0);
     model_unref(b);
 }
 
@@ -221,19 +221,24 @@ static void test_own_save_is_not_published_twice(void **state)
     quick_params(&p, 3);
     assert_int_equal(trainer_start(f->trainer, synthetic(200, 3), &p, NULL), 0);
     trainer_wait(f->trainer);
-    job_version = status(f).model_version;
+    {
+        TrainerStatus ts;
+
+        trainer_get_status(f->trainer, &ts);
+        job_version = ts.model_version;
+    }
     assert_int_equal(job_version, 2);
     sleep_ms(300); /* inotify event and several polls */
     assert_int_equal(served(f, NULL), job_version);
-    assert_int_equal(status(f).follow_reloads, 0);
-    assert_int_equal(status(f).follow_errors, 0);
+    assert_int_equal(status(f).reloads, 0);
+    assert_int_equal(status(f).errors, 0);
 }
 
 static void test_corrupt_file_is_kept_out_and_reported(void **state)
 {
     Fixture *f = *state;
     char before[MODEL_ID_LEN + 1], after[MODEL_ID_LEN + 1];
-    TrainerStatus st;
+    WatcherStatus st;
     FILE *out;
 
     start(f, false, 50);
@@ -244,13 +249,13 @@ static void test_corrupt_file_is_kept_out_and_reported(void **state)
     fputs("this is not a model\n", out);
     assert_int_equal(fclose(out), 0);
     assert_int_equal(rename(f->staging, f->path), 0);
-    for (int i = 0; i < 200 && status(f).follow_errors == 0; i++)
+    for (int i = 0; i < 200 && status(f).errors == 0; i++)
         sleep_ms(10);
     sleep_ms(200); /* later polls must not count the same bad file again */
     st = status(f);
-    assert_int_equal(st.follow_errors, 1);
-    assert_non_null(strstr(st.follow_error, f->path));
-    assert_true(st.follow_error_time > 1e9);
+    assert_int_equal(st.errors, 1);
+    assert_non_null(strstr(st.error, f->path));
+    assert_true(st.error_time > 1e9);
     assert_int_equal(served(f, after), 1);
     assert_string_equal(before, after);
 }
@@ -274,7 +279,7 @@ static void test_in_place_rewrite_is_loaded_once_complete(void **state)
     assert_int_equal(write(fd, buf + len / 2, len - len / 2), (ssize_t) (len - len / 2));
     assert_int_equal(close(fd), 0);
     wait_for_id(f, b->meta.id, 2.0);
-    assert_int_equal(status(f).follow_reloads, 1);
+    assert_int_equal(status(f).reloads, 1);
     free(buf);
     model_unref(b);
 }
@@ -287,7 +292,7 @@ static void test_a_file_that_appears_later_is_served(void **state)
     assert_int_equal(unlink(f->path), 0);
     start(f, false, 60000);
     sleep_ms(50);
-    assert_int_equal(status(f).follow_errors, 0); /* waiting is not an error */
+    assert_int_equal(status(f).errors, 0); /* waiting is not an error */
     replace_atomically(f, b);
     wait_for_id(f, b->meta.id, 2.0);
     model_unref(b);

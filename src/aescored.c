@@ -367,132 +367,151 @@ static void describe_listener(const Config *config, int listen_fd, const HttpSer
         snprintf(buf, size, "%s:%u", a.host, http_server_port(http));
 }
 
-static int run(const Config *config, const sigset_t *stop)
+/* The daemon's parts, made in this order by start_parts and freed in reverse. */
+typedef struct Parts {
+    ModelSlot *slot;
+    Trainer *trainer;
+    Watcher *watcher;
+    HttpServer *http;
+    int listen_fd; /* systemd's socket, or -1 */
+} Parts;
+
+/* The socket systemd passed, if any (fd 3), then the rules across config keys. Returns 0,
+ * or -1 after fatal(). Before any thread: sd_listen_fds edits the environment. */
+static int take_socket(const Config *config, Parts *p)
 {
-    ModelSlot *slot = NULL;
-    Trainer *trainer = NULL;
-    Watcher *watcher = NULL;
-    HttpServer *http = NULL;
-    Model *model = NULL;
-    char err[512], where[300], status[512], last_status[512] = "";
-    uint64_t watchdog_usec;
-    struct timespec tick;
-    int listen_fd = -1, r, status_code = EXIT_FAILURE;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char err[512], where[300];
+    int n = notify_listen_fds();
 
-    /* Before any thread: sd_listen_fds edits the environment. */
-    r = notify_listen_fds();
-    if (r >= 1) {
-        listen_fd = 3;
-        if (r > 1)
-            log_warning("main", "socket activation passed %d sockets; serving fd 3 only", r);
-        if (!config_remote_allowed(config)) {
-            struct sockaddr_storage ss;
-            socklen_t len = sizeof(ss);
-
-            if (getsockname(listen_fd, (struct sockaddr *) &ss, &len) == 0 &&
-                !listen_sockaddr_is_loopback((const struct sockaddr *) &ss)) {
-                listen_format(&ss, where, sizeof(where));
-                fatal("refusing to serve the inherited socket %s: not a loopback address and "
-                      "no admin_token_file; set admin_token_file, or allow_remote = yes to "
-                      "serve other hosts without a token",
-                      where);
-                goto out;
-            }
+    if (n >= 1) {
+        p->listen_fd = 3;
+        if (n > 1)
+            log_warning("main", "socket activation passed %d sockets; serving fd 3 only", n);
+        if (!config_remote_allowed(config) &&
+            getsockname(p->listen_fd, (struct sockaddr *) &ss, &len) == 0 &&
+            !listen_sockaddr_is_loopback((const struct sockaddr *) &ss)) {
+            listen_format(&ss, where, sizeof(where));
+            fatal("refusing to serve the inherited socket %s: not a loopback address and "
+                  "no admin_token_file; set admin_token_file, or allow_remote = yes to "
+                  "serve other hosts without a token",
+                  where);
+            return -1;
         }
     }
-    if (config_check(config, listen_fd >= 0, err, sizeof(err)) != 0) {
+    if (config_check(config, p->listen_fd >= 0, err, sizeof(err)) != 0) {
         fatal("%s", err);
-        goto out;
+        return -1;
     }
+    return 0;
+}
 
-    r = load_model(config, &model);
-    if (r == LOAD_STOPPED)
-        status_code = EXIT_SUCCESS;
+/* Slot (with the model, when there is one), trainer, watcher, HTTP. LOAD_OK, LOAD_STOPPED
+ * or LOAD_FAILED (logged). */
+static int start_parts(const Config *config, Parts *p)
+{
+    Model *model = NULL;
+    char err[512] = "";
+    int r = load_model(config, &model);
+
     if (r != LOAD_OK)
-        goto out;
-
-    r = model_slot_new(&slot);
+        return r;
+    r = model_slot_new(&p->slot);
     if (r < 0) {
+        model_unref(model);
         fatal("cannot create the model slot: %s", strerror(-r));
-        goto out;
+        return LOAD_FAILED;
     }
     if (model != NULL)
-        model_slot_publish(slot, model); /* version 1 */
-    model = NULL;
-    r = trainer_new(&trainer, slot, config->model);
+        model_slot_publish(p->slot, model); /* version 1 */
+    r = trainer_new(&p->trainer, p->slot, config->model);
     if (r < 0) {
         fatal("cannot create the trainer: %s", strerror(-r));
-        goto out;
+        return LOAD_FAILED;
     }
-    if (config->watch_model) {
-        r = watcher_new(&watcher, trainer, config->model, NULL);
-        if (r < 0) {
-            fatal("cannot follow %s: %s", config->model, strerror(-r));
-            goto out;
-        }
+    if (config->watch_model &&
+        (r = watcher_new(&p->watcher, p->trainer, config->model, NULL)) < 0) {
+        fatal("cannot follow %s: %s", config->model, strerror(-r));
+        return LOAD_FAILED;
     }
-    err[0] = '\0';
-    r = http_server_new(&http, config, slot, trainer, watcher, listen_fd, err, sizeof(err));
+    r = http_server_new(&p->http, config, p->slot, p->trainer, p->watcher, p->listen_fd, err,
+                        sizeof(err));
     if (r != 0) {
         fatal("cannot serve HTTP on %s: %s",
-              listen_fd >= 0 ? "the inherited socket" : config->listen,
+              p->listen_fd >= 0 ? "the inherited socket" : config->listen,
               err[0] != '\0' ? err : strerror(r < 0 ? -r : r));
-        goto out;
+        return LOAD_FAILED;
     }
-    describe_listener(config, listen_fd, http, where, sizeof(where));
-    log_notice("main", "listening on %s", where);
-    format_status(slot, trainer, status, sizeof(status));
-    log_notice("main", "%s", status);
-    notify_ready();
-    notify_status("%s", status);
-    snprintf(last_status, sizeof(last_status), "%s", status);
+    return LOAD_OK;
+}
 
-    watchdog_usec = notify_watchdog_usec();
-    if (watchdog_usec > 0) {
-        uint64_t half = watchdog_usec / 2;
+/* The sigtimedwait loop: SIGHUP reloads, SIGTERM/SIGINT end it; the watchdog is pinged and
+ * STATUS= refreshed at least every half watchdog interval (or every second). */
+static void serve(const Config *config, const sigset_t *stop, const Parts *p)
+{
+    uint64_t watchdog_usec = notify_watchdog_usec(), half = watchdog_usec / 2;
+    struct timespec tick = {.tv_sec = 1};
+    char status[512], last_status[512] = "";
 
+    if (watchdog_usec > 0)
         tick = (struct timespec){.tv_sec = (time_t) (half / 1000000),
                                  .tv_nsec = (long) (half % 1000000) * 1000};
-    } else {
-        tick = (struct timespec){.tv_sec = 1};
-    }
-
     for (;;) {
         siginfo_t info;
         int sig;
 
-        if (watchdog_usec > 0)
-            notify_watchdog();
-        sig = sigtimedwait(stop, &info, &tick);
-        if (sig == SIGHUP) {
-            reload(slot, trainer, config->model);
-            last_status[0] = '\0'; /* always follow READY=1 with a fresh STATUS= */
-        } else if (sig == SIGTERM || sig == SIGINT) {
-            log_notice("main", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-            break;
-        } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
-            log_err("main", "sigtimedwait: %s", strerror(errno));
-            break;
-        }
-        format_status(slot, trainer, status, sizeof(status));
+        format_status(p->slot, p->trainer, status, sizeof(status));
         if (strcmp(status, last_status) != 0) {
             notify_status("%s", status);
             snprintf(last_status, sizeof(last_status), "%s", status);
         }
+        if (watchdog_usec > 0)
+            notify_watchdog();
+        sig = sigtimedwait(stop, &info, &tick);
+        if (sig == SIGHUP) {
+            reload(p->slot, p->trainer, config->model);
+            last_status[0] = '\0'; /* always follow READY=1 with a fresh STATUS= */
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log_notice("main", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            return;
+        } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+            log_err("main", "sigtimedwait: %s", strerror(errno));
+            return;
+        }
     }
+}
 
+static int run(const Config *config, const sigset_t *stop)
+{
+    Parts p = {.listen_fd = -1};
+    char where[300], status[512];
+    int r, status_code = EXIT_FAILURE;
+
+    if (take_socket(config, &p) != 0)
+        goto out;
+    r = start_parts(config, &p);
+    if (r == LOAD_STOPPED)
+        status_code = EXIT_SUCCESS;
+    if (r != LOAD_OK)
+        goto out;
+    describe_listener(config, p.listen_fd, p.http, where, sizeof(where));
+    log_notice("main", "listening on %s", where);
+    format_status(p.slot, p.trainer, status, sizeof(status));
+    log_notice("main", "%s", status);
+    notify_ready();
+    serve(config, stop, &p);
     notify_stopping();
     notify_status("stopping: finishing in-flight requests");
-    http_server_set_stopping(http);
+    http_server_set_stopping(p.http);
     status_code = EXIT_SUCCESS;
 
 out:
     /* Reverse order of creation; each free accepts NULL. */
-    http = http_server_free(http);
-    watcher = watcher_free(watcher); /* no reload after this: the trainer can go */
-    trainer = trainer_free(trainer);
-    slot = model_slot_free(slot);
-    model = model_unref(model);
+    http_server_free(p.http);
+    watcher_free(p.watcher); /* no reload after this: the trainer can go */
+    trainer_free(p.trainer);
+    model_slot_free(p.slot);
     if (status_code == EXIT_SUCCESS)
         log_notice("main", "stopped");
     return status_code;

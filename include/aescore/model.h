@@ -1,4 +1,4 @@
-/* model: the served artifact. Schema (feature names) + scaler (mean/std) + network shape +
+/* model: the served artifact. Schema (feature names) + scaler (mean/std, scaler.h) + network +
  * parameters of one or more ensemble members + threshold + percentile table + metadata.
  *
  * Lifecycle: model_new() returns a zero-filled Model with refcount 1 that its builder (train
@@ -40,7 +40,7 @@ typedef struct Model {
     Schema *schema;    /* the record fields and their encoding into the n_features inputs */
     size_t n_features; /* = nn.sizes[0] = nn.sizes[n_layers] = schema->n_columns */
     char **names;      /* n_features input column names (schema_column_name) */
-    float *mean;       /* n_features */
+    float *mean;       /* n_features: the scaler (scaler.h) */
     float *std;        /* n_features, all > 0 */
     Nn nn;
     size_t n_members; /* ensemble size >= 1; scores are averaged over members */

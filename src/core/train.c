@@ -10,11 +10,9 @@
  *
  * Two choices beyond a plain autoencoder, both chosen for detection quality on data sets not
  * seen while choosing them (scripts/quality.sh measures them on ../shared/data):
- *  - The scaler is robust: mean and standard deviation of each column winsorised at
- *    SCALE_TAIL per tail, so a few extreme rows among the "normal" training rows do not
- *    inflate a column's scale and hide deviations in it. Winsorising may shrink a column's
- *    scale to no less than SCALE_FLOOR of its plain standard deviation (a column whose
- *    non-modal values are rarer than the tail would otherwise collapse to scale 0).
+ *  - The scaler is robust (scaler.h): moments of each column winsorised at its tails, so a
+ *    few extreme rows among the "normal" training rows do not inflate a column's scale and
+ *    hide deviations in it.
  *  - The output is shrunk: each member's output layer is scaled by (1 - OUTPUT_SHRINK), so
  *    the member reconstructs mean + (1 - s) (f(z) - mean) in standardised space. A bottleneck
  *    autoencoder's error sees only the deviation off the manifold it learned (PCA's SPE / Q
@@ -33,12 +31,11 @@
 #include <time.h>
 
 #include "aescore/adam.h"
+#include "aescore/scaler.h"
 #include "aescore/threshold.h"
 
-#define VAL_BLOCK     256   /* validation rows per forward pass */
-#define SCALE_TAIL    0.005 /* share of rows winsorised at each tail when fitting the scaler */
-#define SCALE_FLOOR   0.5   /* the robust scale is at least this share of the plain std */
-#define OUTPUT_SHRINK 0.5f  /* share of each member's output shrunk towards the mean */
+#define VAL_BLOCK     256  /* validation rows per forward pass */
+#define OUTPUT_SHRINK 0.5f /* share of each member's output shrunk towards the mean */
 
 void train_params_default(TrainParams *p)
 {
@@ -264,56 +261,17 @@ static int train_member(Work *w, const TrainParams *p, size_t member, const atom
     return 0;
 }
 
-static int compare_float(const void *a, const void *b)
+/* Fits the model's scaler on the training rows rows[0..n-1] of ds. 0 or -ENOMEM. */
+static int fit_scaler(const Dataset *ds, const size_t *rows, size_t n, Model *m)
 {
-    float x = *(const float *) a, y = *(const float *) b;
+    float *scratch = malloc(n * sizeof(*scratch));
+    int r;
 
-    return (x > y) - (x < y);
-}
-
-/* Mean and standard deviation of v[0..n-1], each value clamped to [lo, hi] first. */
-static void clamped_moments(const float *v, size_t n, double lo, double hi, double *mean,
-                            double *sd)
-{
-    double sum = 0, sq = 0;
-
-    for (size_t r = 0; r < n; r++)
-        sum += fmin(fmax(v[r], lo), hi);
-    *mean = sum / (double) n;
-    for (size_t r = 0; r < n; r++) {
-        double d = fmin(fmax(v[r], lo), hi) - *mean;
-        sq += d * d;
-    }
-    *sd = sqrt(sq / (double) n);
-}
-
-/* Robust mean and scale per column over the training rows (see the top of this file):
- * moments of the column winsorised at SCALE_TAIL per tail, the scale kept at or above
- * SCALE_FLOOR of the plain standard deviation. A constant column gets std 1 so that it
- * standardises to 0 instead of dividing by zero. Returns 0 or -ENOMEM. */
-static int fit_scaler(const Dataset *ds, const size_t *rows, size_t n, float *mean, float *std)
-{
-    size_t f = ds->n_cols;
-    size_t lo_at = (size_t) floor(SCALE_TAIL * (double) (n - 1));
-    size_t hi_at = (size_t) ceil((1 - SCALE_TAIL) * (double) (n - 1));
-    float *col = malloc(n * sizeof(*col));
-
-    if (col == NULL)
+    if (scratch == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < f; i++) {
-        double mu, sd, plain_mu, plain_sd;
-
-        for (size_t r = 0; r < n; r++)
-            col[r] = ds->x[rows[r] * f + i];
-        clamped_moments(col, n, -INFINITY, INFINITY, &plain_mu, &plain_sd);
-        qsort(col, n, sizeof(*col), compare_float);
-        clamped_moments(col, n, col[lo_at], col[hi_at], &mu, &sd);
-        sd = fmax(sd, SCALE_FLOOR * plain_sd);
-        mean[i] = (float) mu;
-        std[i] = sd > 1e-12 * (fabs(mu) + 1) && isfinite(sd) ? (float) sd : 1.0f;
-    }
-    free(col);
-    return 0;
+    r = scaler_fit(ds->x, ds->n_cols, rows, n, scratch, m->mean, m->std);
+    free(scratch);
+    return r;
 }
 
 /* Scales the output layer of one member's parameters by (1 - OUTPUT_SHRINK): the
@@ -425,7 +383,7 @@ static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, con
             goto fail;
     }
     /* training rows first, validation rows last */
-    r = fit_scaler(ds, normal, w.n_train, m->mean, m->std);
+    r = fit_scaler(ds, normal, w.n_train, m);
     if (r < 0)
         goto fail;
 
@@ -446,11 +404,8 @@ static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, con
         w.params == NULL || w.grads == NULL || w.m == NULL || w.v == NULL || w.batch == NULL ||
         block == NULL)
         goto nomem;
-    for (size_t r_ = 0; r_ < n_normal; r_++) {
-        const float *src = ds->x + normal[r_] * f;
-        for (size_t i = 0; i < f; i++)
-            z[r_ * f + i] = (src[i] - m->mean[i]) / m->std[i];
-    }
+    for (size_t r_ = 0; r_ < n_normal; r_++)
+        scaler_apply(m->mean, m->std, f, ds->x + normal[r_] * f, z + r_ * f);
     for (size_t r_ = 0; r_ < n_val; r_++)
         memcpy(val_raw + r_ * f, ds->x + normal[w.n_train + r_] * f, f * sizeof(float));
     z_val = z + w.n_train * f;

@@ -28,11 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "aescore/adam.h"
 #include "aescore/scaler.h"
 #include "aescore/threshold.h"
+#include "aescore/util.h"
 
 #define VAL_BLOCK     256  /* validation rows per forward pass */
 #define OUTPUT_SHRINK 0.5f /* share of each member's output shrunk towards the mean */
@@ -107,14 +107,6 @@ int train_params_check(const TrainParams *p, char *err, size_t err_size)
               (isfinite(p->threshold_value) && p->threshold_value >= 0),
           "threshold: must be a finite number >= 0");
     return 0;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
 static void shuffle(size_t *idx, size_t n, uint64_t *rng)
@@ -196,7 +188,7 @@ static int train_member(Work *w, const TrainParams *p, size_t member, const atom
     memset(res, 0, sizeof(*res));
 
     for (size_t epoch = 1; epoch <= p->epochs; epoch++) {
-        double t0 = now_seconds(), loss_sum = 0;
+        double t0 = util_now_mono(), loss_sum = 0;
 
         shuffle(w->train_idx, w->n_train, &rng);
         for (size_t start = 0; start < w->n_train; start += p->batch) {
@@ -216,7 +208,7 @@ static int train_member(Work *w, const TrainParams *p, size_t member, const atom
         }
         double train_loss = loss_sum / (double) w->n_train;
         double val_loss = validation_loss(w, w->params);
-        double elapsed = now_seconds() - t0;
+        double elapsed = util_now_mono() - t0;
 
         if (!isfinite(train_loss) || !isfinite(val_loss) || !all_finite(w->params, nn->n_params) ||
             train_loss > DIVERGED_FACTOR * w->baseline) {

@@ -30,6 +30,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "aescore/util.h"
+
 #define MAGIC            "AESCORE\0"
 #define MAGIC_LEN        8
 #define FIXED_HEADER_V1  32                                 /* magic .. names_bytes */
@@ -555,46 +557,17 @@ fail:
 
 int model_file_load(const char *path, Model **out)
 {
-    unsigned char *buf = NULL;
-    size_t size, got = 0;
-    struct stat st;
-    int fd, r;
+    char *buf = NULL;
+    size_t len;
+    int r;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, &st) != 0) {
-        r = -errno;
-        goto out;
-    }
-    if (st.st_size < 0 || (uintmax_t) st.st_size > MAX_LOAD_BYTES) {
-        r = MODEL_FILE_E_SHAPE;
-        goto out;
-    }
-    size = (size_t) st.st_size;
-    buf = malloc(size > 0 ? size : 1);
-    if (buf == NULL) {
-        r = -ENOMEM;
-        goto out;
-    }
-    /* A file that shrank since fstat decodes as truncated; one that grew is read as it was. */
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            goto out;
-        }
-        if (n == 0)
-            break;
-        got += (size_t) n;
-    }
-    r = model_file_decode(buf, got, out);
-
-out:
+    r = util_read_file(path, MAX_LOAD_BYTES, &buf, &len);
+    if (r == -EFBIG)
+        return MODEL_FILE_E_SHAPE;
+    if (r < 0)
+        return r;
+    r = model_file_decode((const unsigned char *) buf, len, out);
     free(buf);
-    close(fd);
     return r;
 }
 

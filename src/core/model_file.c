@@ -229,7 +229,9 @@ static bool read_string(Reader *rd, char **out)
     return *out != NULL;
 }
 
-static int decode_schema(const unsigned char *block, size_t len, const Model *m, Schema **out)
+/* Parses the schema block into *out. Its invariants (schema_validate) and its fit to the
+ * model are checked by model_validate and column_names_match once it is attached. */
+static int decode_schema(const unsigned char *block, size_t len, Schema **out)
 {
     Reader rd = {block, block + len};
     Schema *s = NULL;
@@ -279,17 +281,8 @@ static int decode_schema(const unsigned char *block, size_t len, const Model *m,
         if (!read_string(&rd, &s->ignored[s->n_ignored]))
             goto fail;
     s->n_columns = col;
-    if (rd.p != rd.end || schema_validate(s) != 0 || col != m->n_features)
+    if (rd.p != rd.end)
         goto fail;
-    /* the stored input column names must be the ones the fields imply */
-    for (size_t c = 0; c < col; c++) {
-        char *name = schema_column_name(s, c);
-        bool same = name != NULL && strcmp(name, m->names[c]) == 0;
-
-        free(name);
-        if (!same)
-            goto fail;
-    }
     *out = s;
     return 0;
 nomem:
@@ -297,6 +290,20 @@ nomem:
 fail:
     schema_free(s);
     return r;
+}
+
+/* True when the model's input column names are the ones its (valid) schema implies. */
+static bool column_names_match(const Model *m)
+{
+    for (size_t c = 0; c < m->n_features; c++) {
+        char *name = schema_column_name(m->schema, c);
+        bool same = name != NULL && strcmp(name, m->names[c]) == 0;
+
+        free(name);
+        if (!same)
+            return false;
+    }
+    return true;
 }
 
 /* ---------------------------------------------------------------- encode */
@@ -536,12 +543,14 @@ int model_file_decode(const unsigned char *buf, size_t len, Model **out)
 
     /* version 1 files are numeric: their columns are the fields, imputed with the mean */
     if (c.version >= 2)
-        r = decode_schema(p, c.schema_bytes, m, &m->schema);
+        r = decode_schema(p, c.schema_bytes, &m->schema);
     else
         r = model_set_numeric_schema(m);
     if (r != 0)
         goto fail;
-    if (model_validate(m) != 0) {
+    /* the one check of the contents (model_file.h promises a valid model); a stored name
+     * block must also be the input columns the stored fields imply */
+    if (model_validate(m) != 0 || (c.version >= 2 && !column_names_match(m))) {
         r = MODEL_FILE_E_SHAPE;
         goto fail;
     }

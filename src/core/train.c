@@ -336,7 +336,8 @@ out:
 }
 
 /* Trains on a purely numeric data set whose columns are the network's inputs, from its rows
- * normal[0..n_normal-1] (ascending; shuffled here in place, n_normal >= TRAIN_MIN_ROWS). */
+ * normal[0..n_normal-1] (ascending; shuffled here in place, n_normal >= TRAIN_MIN_ROWS).
+ * The model has no schema yet and is not validated: train_model does both. */
 static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, const TrainParams *p,
                          int64_t created, const atomic_bool *cancel, TrainProgressFn progress,
                          void *ctx, Model **out, char *err, size_t err_size)
@@ -438,11 +439,6 @@ static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, con
     if (r != 0)
         goto fail;
     model_compute_id(m);
-    if (model_validate(m) < 0) {
-        snprintf(err, err_size, "the trained model is not valid (non-finite values)");
-        r = TRAIN_E_DIVERGED;
-        goto fail;
-    }
     *out = m;
     m = NULL;
     r = 0;
@@ -536,8 +532,9 @@ int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const 
         goto out;
     m->schema = schema;
     schema = NULL;
+    /* the one check of the finished model (train.h promises a valid one) */
     if (model_validate(m) != 0) {
-        snprintf(err, err_size, "the trained model is not valid (schema)");
+        snprintf(err, err_size, "the trained model is not valid (non-finite values or schema)");
         r = TRAIN_E_DIVERGED;
         goto out;
     }

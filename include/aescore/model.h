@@ -1,9 +1,10 @@
-/* model: the served artifact. Schema (feature names) + scaler (mean/std) + network shape +
+/* model: the served artifact. Schema (feature names) + scaler (mean/std, scaler.h) + network +
  * parameters of one or more ensemble members + threshold + percentile table + metadata.
  *
  * Lifecycle: model_new() returns a zero-filled Model with refcount 1 that its builder (train
- * or model_file) fills in; once handed to anyone else it is IMMUTABLE. Share it with
- * model_ref(); let go with model_unref(); the last unref frees it.
+ * or model_file) fills in and validates (model_validate, once, before handing it out); once
+ * handed to anyone else it is IMMUTABLE. Share it with model_ref(); let go with
+ * model_unref(); the last unref frees it.
  * Threads: model_ref/model_unref are atomic and may be called from any thread; scoring only
  * reads the model and writes the caller's scratch, so any number of threads may score one
  * model at once.
@@ -40,7 +41,7 @@ typedef struct Model {
     Schema *schema;    /* the record fields and their encoding into the n_features inputs */
     size_t n_features; /* = nn.sizes[0] = nn.sizes[n_layers] = schema->n_columns */
     char **names;      /* n_features input column names (schema_column_name) */
-    float *mean;       /* n_features */
+    float *mean;       /* n_features: the scaler (scaler.h) */
     float *std;        /* n_features, all > 0 */
     Nn nn;
     size_t n_members; /* ensemble size >= 1; scores are averaged over members */
@@ -90,6 +91,9 @@ void model_score(const Model *m, const float *x, float *scratch, float *feature_
 void model_score_batch(const Model *m, const float *x, size_t n, float *scratch, float *scores);
 
 /* Checks what a loader or trainer must guarantee before serving: finite parameters, scaler,
- * threshold and table; std > 0; an ascending table; distinct non-empty names. Returns 0 or
- * -EINVAL. */
+ * threshold and table; std > 0; an ascending table; distinct non-empty names; a schema (when
+ * set) that passes schema_validate and has n_features columns. Returns 0 or -EINVAL.
+ * The builders call it for you: every Model returned by model_file_decode, model_file_load
+ * and train_model has passed it, so their callers need not (and should not) check again.
+ * It is for whoever builds a Model by other means (model_new and friends). */
 int model_validate(const Model *m);

@@ -69,11 +69,13 @@ const char *model_file_strerror(int r);
  * for a model the loader would refuse (names over 1 MiB, inconsistent shape). */
 int model_file_encode(const Model *m, unsigned char **buf, size_t *len);
 
-/* Decodes len bytes. Returns 0 with *out owning a new Model (refcount 1), a MODEL_FILE_E_*
- * code, or -ENOMEM. Never reads outside buf. */
+/* Decodes len bytes. Returns 0 with *out owning a new Model (refcount 1) that has passed
+ * model_validate (do not validate it again), a MODEL_FILE_E_* code (MODEL_FILE_E_SHAPE also
+ * for contents model_validate refuses), or -ENOMEM. Never reads outside buf. */
 int model_file_decode(const unsigned char *buf, size_t len, Model **out);
 
-/* Reads and decodes path. Returns as model_file_decode, or -errno when it cannot be read. */
+/* Reads and decodes path. Returns as model_file_decode (on success a validated Model), or
+ * -errno when it cannot be read. */
 int model_file_load(const char *path, Model **out);
 
 /* Atomically writes m to path as described above (keep_prev: keep the replaced file as

@@ -43,6 +43,8 @@ typedef void (*TrainProgressFn)(const TrainProgress *progress, void *ctx);
  * normal rows first (schema.h: text columns become one-hot categorical fields, missing cells
  * are imputed, id-like text columns and p->ignore_columns are left out); the network trains
  * on the encoded columns. created is the unix time stored in the
- * model. cancel and progress may be NULL. On success *out owns a new Model (refcount 1). */
+ * model. cancel and progress may be NULL. On success *out owns a new Model (refcount 1) that
+ * has passed model_validate (do not validate it again); one that would not pass is
+ * TRAIN_E_DIVERGED. */
 int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const atomic_bool *cancel,
                 TrainProgressFn progress, void *ctx, Model **out, char *err, size_t err_size);

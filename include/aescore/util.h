@@ -14,10 +14,13 @@ double util_now_mono(void);
 double util_now_wall(void);
 
 /* Reads the whole file at path (at most max bytes) into a new NUL-terminated buffer:
- * *out (caller frees) and *len (the bytes, the NUL not counted; may be NULL). Returns 0,
- * -EFBIG when the file is larger than max, or the -errno of open/read (-EIO for a read
- * error). The buffer is max + 1 bytes at most; on failure nothing is allocated. Callers
- * holding secrets wipe the buffer before freeing it (a failure wipes what was read). */
+ * *out (caller frees) and *len (the bytes, the NUL not counted; may be NULL). Reads to the
+ * end of the file with read(2), so pipes and files that grow while being read work too.
+ * Returns 0, -EFBIG when the file is larger than max (a regular file's size is checked
+ * before anything is allocated), -ENOMEM, or the -errno of open, fstat or read. The buffer
+ * is the file's size + 1 bytes, max + 1 at most; on failure nothing is left allocated.
+ * Callers holding secrets wipe the buffer before freeing it (a failure, and every buffer
+ * given up while growing, is wiped here). */
 int util_read_file(const char *path, size_t max, char **out, size_t *len);
 
 /* qsort comparator for float: ascending; the caller keeps NaN out (it has no order). */

@@ -17,7 +17,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <threads.h>
 
 typedef struct Scan {
@@ -119,9 +118,16 @@ static int scan(const char *s, size_t len, DecimalGrammar g, Scan *sc)
     return 0;
 }
 
+/* s[0..n-1] is word (lower case) in any case. ASCII only: strncasecmp would follow the
+ * host's LC_CTYPE, and this module answers the same in every locale. */
 static bool is_word(const char *s, size_t n, const char *word)
 {
-    return n == strlen(word) && strncasecmp(s, word, n) == 0;
+    if (n != strlen(word))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]) != word[i])
+            return false;
+    return true;
 }
 
 /* After a failed whole-string parse: was it a spelling of a non-finite value? */

@@ -13,6 +13,7 @@
 #include "aescore/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "aescore/util.h"
 
 #define LOG_LINE_MAX 4096 /* = PIPE_BUF on Linux: one atomic write */
 
@@ -76,18 +79,26 @@ int log_get_level(void)
 
 static size_t format_prefix(char *buf, size_t size, int level, const char *tag)
 {
-    struct timespec ts;
+    double now, whole;
+    long ms;
+    time_t sec;
     struct tm tm;
     int n;
 
     if (under_journald) {
         n = snprintf(buf, size, "<%d>%s: ", level, tag);
     } else {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
+        /* a double holds today's unix time to a fraction of a microsecond */
+        now = util_now_wall();
+        whole = floor(now);
+        sec = (time_t) whole;
+        ms = (long) ((now - whole) * 1000);
+        if (ms > 999) /* rounding at the very end of a second */
+            ms = 999;
+        gmtime_r(&sec, &tm);
         n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000L, level_names[level], tag);
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms,
+                     level_names[level], tag);
     }
     if (n < 0)
         return 0;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aescore/scaler.h"
 #include "aescore/threshold.h"
 #include "simd.h"
 
@@ -177,13 +178,13 @@ size_t model_scratch_size(const Model *m)
     return SCORE_BLOCK * m->n_features + nn_scratch_size(&m->nn, SCORE_BLOCK);
 }
 
-static inline void standardise(const Model *m, const float *x, size_t n, float *z)
+/* The model's scaler over n rows of x into z. */
+static void standardise(const Model *m, const float *x, size_t n, float *z)
 {
     size_t f = m->n_features;
 
     for (size_t r = 0; r < n; r++)
-        for (size_t i = 0; i < f; i++)
-            z[r * f + i] = (x[r * f + i] - m->mean[i]) / m->std[i];
+        scaler_apply(m->mean, m->std, f, x + r * f, z + r * f);
 }
 
 SIMD_CLONES

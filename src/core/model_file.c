@@ -12,7 +12,7 @@
  * contents. A hostile header therefore costs a few comparisons, never an allocation, and
  * every later read is in bounds because the total was checked first. The network shape is
  * rebuilt with nn_init(), so derived fields (offsets, parameter count) are never taken from
- * the file.
+ * the file. The decoded Model is checked once, by model_validate, before it is returned.
  *
  * Saving goes through PATH.tmp.XXXXXX + fsync + rename + directory fsync (redis rdb.c), so a
  * crash at any instant leaves either the whole old or the whole new file at PATH.
@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "aescore/util.h"
 
 #define MAGIC            "AESCORE\0"
 #define MAGIC_LEN        8
@@ -227,7 +229,9 @@ static bool read_string(Reader *rd, char **out)
     return *out != NULL;
 }
 
-static int decode_schema(const unsigned char *block, size_t len, const Model *m, Schema **out)
+/* Parses the schema block into *out. Its invariants (schema_validate) and its fit to the
+ * model are checked by model_validate and column_names_match once it is attached. */
+static int decode_schema(const unsigned char *block, size_t len, Schema **out)
 {
     Reader rd = {block, block + len};
     Schema *s = NULL;
@@ -277,17 +281,8 @@ static int decode_schema(const unsigned char *block, size_t len, const Model *m,
         if (!read_string(&rd, &s->ignored[s->n_ignored]))
             goto fail;
     s->n_columns = col;
-    if (rd.p != rd.end || schema_validate(s) != 0 || col != m->n_features)
+    if (rd.p != rd.end)
         goto fail;
-    /* the stored input column names must be the ones the fields imply */
-    for (size_t c = 0; c < col; c++) {
-        char *name = schema_column_name(s, c);
-        bool same = name != NULL && strcmp(name, m->names[c]) == 0;
-
-        free(name);
-        if (!same)
-            goto fail;
-    }
     *out = s;
     return 0;
 nomem:
@@ -297,21 +292,99 @@ fail:
     return r;
 }
 
+/* True when the model's input column names are the ones its (valid) schema implies. */
+static bool column_names_match(const Model *m)
+{
+    for (size_t c = 0; c < m->n_features; c++) {
+        char *name = schema_column_name(m->schema, c);
+        bool same = name != NULL && strcmp(name, m->names[c]) == 0;
+
+        free(name);
+        if (!same)
+            return false;
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------- encode */
 
-int model_file_encode(const Model *m, unsigned char **buf, size_t *len)
+/* The counts of m's file with schema s, and its total length. Returns 0, -EINVAL for a
+ * model the loader would refuse (names over 1 MiB, an Nn not made by nn_init), -ENOMEM when
+ * the length does not fit in size_t. */
+static int encode_counts(const Model *m, const Schema *s, Counts *c, size_t *total)
 {
-    Counts c = {
+    size_t n_params;
+
+    *c = (Counts){
         .version = MODEL_FILE_VERSION,
         .f = m->n_features,
         .l = m->nn.n_layers,
         .m = m->n_members,
         .p = MODEL_PERCENTILES,
+        .schema_bytes = schema_block_size(s),
     };
+    for (size_t i = 0; i < c->f; i++)
+        c->names_bytes += strlen(m->names[i]) + 1;
+    if (c->names_bytes > MAX_NAMES_BYTES || c->schema_bytes > MAX_SCHEMA_BYTES)
+        return -EINVAL;
+    for (size_t i = 0; i <= c->l; i++)
+        c->sizes[i] = m->nn.sizes[i];
+    if (!total_len(c, total, &n_params))
+        return -ENOMEM;
+    /* an Nn not made by nn_init: its parameter block has another size */
+    return n_params == m->nn.n_params ? 0 : -EINVAL;
+}
+
+/* Everything from the magic to the model id. */
+static void put_header(unsigned char **p, const Counts *c, const Model *m)
+{
+    put_bytes(p, MAGIC, MAGIC_LEN);
+    put_u32(p, MODEL_FILE_VERSION);
+    put_u32(p, (uint32_t) c->f);
+    put_u32(p, (uint32_t) c->l);
+    put_u32(p, (uint32_t) c->m);
+    put_u32(p, (uint32_t) c->p);
+    put_u32(p, (uint32_t) c->names_bytes);
+    put_u32(p, (uint32_t) c->schema_bytes);
+    for (size_t i = 0; i <= c->l; i++)
+        put_u32(p, (uint32_t) c->sizes[i]);
+    for (size_t i = 0; i < c->l; i++)
+        put_u32(p, (uint32_t) m->nn.act[i]);
+    put_u64(p, m->meta.rows);
+    put_u64(p, m->meta.seed);
+    put_u64(p, (uint64_t) m->meta.created);
+    put_u32(p, m->meta.epochs_run);
+    put_u32(p, m->meta.best_epoch);
+    put_f32(p, m->meta.train_loss);
+    put_f32(p, m->meta.val_loss);
+    put_f32(p, m->meta.threshold_q);
+    put_f32(p, m->threshold);
+    put_bytes(p, m->meta.id, MODEL_ID_LEN);
+}
+
+/* Names, scaler, percentile table, parameters and the schema block. */
+static void put_contents(unsigned char **p, const Counts *c, const Model *m, const Schema *s)
+{
+    for (size_t i = 0; i < c->f; i++)
+        put_bytes(p, m->names[i], strlen(m->names[i]) + 1);
+    for (size_t i = 0; i < c->f; i++)
+        put_f32(p, m->mean[i]);
+    for (size_t i = 0; i < c->f; i++)
+        put_f32(p, m->std[i]);
+    for (size_t i = 0; i < c->p; i++)
+        put_f32(p, m->percentiles[i]);
+    for (size_t i = 0; i < c->m * m->nn.n_params; i++)
+        put_f32(p, m->params[i]);
+    put_schema(p, s);
+}
+
+int model_file_encode(const Model *m, unsigned char **buf, size_t *len)
+{
     unsigned char *out = NULL, *p;
-    size_t total, n_params;
     Schema *numeric = NULL;
     const Schema *schema = m->schema;
+    size_t total;
+    Counts c;
     int r;
 
     /* A model built without a schema (by hand, in tests) takes its columns as numeric
@@ -322,67 +395,22 @@ int model_file_encode(const Model *m, unsigned char **buf, size_t *len)
             return r;
         schema = numeric;
     }
-    c.schema_bytes = schema_block_size(schema);
-
-    for (size_t i = 0; i < c.f; i++)
-        c.names_bytes += strlen(m->names[i]) + 1;
     /* Refuse to write a file the loader would refuse to read. */
-    r = -EINVAL;
-    if (c.names_bytes > MAX_NAMES_BYTES || c.schema_bytes > MAX_SCHEMA_BYTES)
+    r = encode_counts(m, schema, &c, &total);
+    if (r != 0)
         goto out;
-    for (size_t i = 0; i <= c.l; i++)
-        c.sizes[i] = m->nn.sizes[i];
-    r = -ENOMEM;
-    if (!total_len(&c, &total, &n_params))
-        goto out;
-    r = -EINVAL; /* an Nn not made by nn_init: its parameter block has another size */
-    if (n_params != m->nn.n_params)
-        goto out;
-    r = -ENOMEM;
     out = malloc(total);
-    if (out == NULL)
+    if (out == NULL) {
+        r = -ENOMEM;
         goto out;
-
+    }
     p = out;
-    put_bytes(&p, MAGIC, MAGIC_LEN);
-    put_u32(&p, MODEL_FILE_VERSION);
-    put_u32(&p, (uint32_t) c.f);
-    put_u32(&p, (uint32_t) c.l);
-    put_u32(&p, (uint32_t) c.m);
-    put_u32(&p, (uint32_t) c.p);
-    put_u32(&p, (uint32_t) c.names_bytes);
-    put_u32(&p, (uint32_t) c.schema_bytes);
-    for (size_t i = 0; i <= c.l; i++)
-        put_u32(&p, (uint32_t) c.sizes[i]);
-    for (size_t i = 0; i < c.l; i++)
-        put_u32(&p, (uint32_t) m->nn.act[i]);
-    put_u64(&p, m->meta.rows);
-    put_u64(&p, m->meta.seed);
-    put_u64(&p, (uint64_t) m->meta.created);
-    put_u32(&p, m->meta.epochs_run);
-    put_u32(&p, m->meta.best_epoch);
-    put_f32(&p, m->meta.train_loss);
-    put_f32(&p, m->meta.val_loss);
-    put_f32(&p, m->meta.threshold_q);
-    put_f32(&p, m->threshold);
-    put_bytes(&p, m->meta.id, MODEL_ID_LEN);
-    for (size_t i = 0; i < c.f; i++)
-        put_bytes(&p, m->names[i], strlen(m->names[i]) + 1);
-    for (size_t i = 0; i < c.f; i++)
-        put_f32(&p, m->mean[i]);
-    for (size_t i = 0; i < c.f; i++)
-        put_f32(&p, m->std[i]);
-    for (size_t i = 0; i < c.p; i++)
-        put_f32(&p, m->percentiles[i]);
-    for (size_t i = 0; i < c.m * n_params; i++)
-        put_f32(&p, m->params[i]);
-    put_schema(&p, schema);
+    put_header(&p, &c, m);
+    put_contents(&p, &c, m, schema);
     put_u32(&p, crc_of(out, total - CRC_LEN));
-
     *buf = out;
     *len = total;
     out = NULL;
-    r = 0;
 out:
     free(out);
     schema_free(numeric);
@@ -474,11 +502,70 @@ static bool is_hex_id(const unsigned char *id)
     return true;
 }
 
+/* The network of a checked header: the activations at *p and the sizes in c, rebuilt with
+ * nn_init so no derived field comes from the file. 0 or MODEL_FILE_E_SHAPE. */
+static int decode_network(const unsigned char **p, const Counts *c, size_t n_params, Nn *nn)
+{
+    NnActivation act[NN_MAX_LAYERS];
+
+    for (size_t i = 0; i < c->l; i++) {
+        uint32_t a = get_u32(p);
+        if (a > NN_SIGMOID)
+            return MODEL_FILE_E_SHAPE;
+        act[i] = (NnActivation) a;
+    }
+    if (act[c->l - 1] != NN_LINEAR || c->sizes[0] != c->f || c->sizes[c->l] != c->f)
+        return MODEL_FILE_E_SHAPE;
+    /* The parameter count must be the one the length check used, or reads could overrun. */
+    if (nn_init(nn, c->l, c->sizes, act) != 0 || nn->n_params != n_params)
+        return MODEL_FILE_E_SHAPE;
+    return 0;
+}
+
+/* The training metadata, threshold and model id at *p. 0 or MODEL_FILE_E_SHAPE. */
+static int decode_meta(const unsigned char **p, Model *m)
+{
+    const unsigned char *id;
+
+    m->meta.rows = get_u64(p);
+    m->meta.seed = get_u64(p);
+    m->meta.created = (int64_t) get_u64(p);
+    m->meta.epochs_run = get_u32(p);
+    m->meta.best_epoch = get_u32(p);
+    m->meta.train_loss = get_f32(p);
+    m->meta.val_loss = get_f32(p);
+    m->meta.threshold_q = get_f32(p);
+    m->threshold = get_f32(p);
+    id = *p;
+    *p += MODEL_ID_LEN;
+    if (!is_hex_id(id))
+        return MODEL_FILE_E_SHAPE;
+    memcpy(m->meta.id, id, MODEL_ID_LEN);
+    m->meta.id[MODEL_ID_LEN] = '\0';
+    return 0;
+}
+
+/* Names, scaler, percentile table, parameters and schema at *p into m. */
+static int decode_contents(const unsigned char **p, const Counts *c, Model *m)
+{
+    int r = decode_names(p, c, m);
+
+    if (r != 0)
+        return r;
+    get_f32s(p, m->mean, c->f);
+    get_f32s(p, m->std, c->f);
+    get_f32s(p, m->percentiles, c->p);
+    get_f32s(p, m->params, c->m * m->nn.n_params);
+    /* version 1 files are numeric: their columns are the fields, imputed with the mean */
+    if (c->version >= 2)
+        return decode_schema(*p, c->schema_bytes, &m->schema);
+    return model_set_numeric_schema(m);
+}
+
 int model_file_decode(const unsigned char *buf, size_t len, Model **out)
 {
+    const unsigned char *p;
     Counts c = {0};
-    NnActivation act[NN_MAX_LAYERS];
-    const unsigned char *p, *id;
     Model *m = NULL;
     size_t n_params;
     Nn nn;
@@ -489,57 +576,21 @@ int model_file_decode(const unsigned char *buf, size_t len, Model **out)
         return r;
     if (read_u32(buf + len - CRC_LEN) != crc_of(buf, len - CRC_LEN))
         return MODEL_FILE_E_CHECKSUM;
-
     p = buf + fixed_header(&c) + 4 * (c.l + 1);
-    for (size_t i = 0; i < c.l; i++) {
-        uint32_t a = get_u32(&p);
-        if (a > NN_SIGMOID)
-            return MODEL_FILE_E_SHAPE;
-        act[i] = (NnActivation) a;
-    }
-    if (act[c.l - 1] != NN_LINEAR || c.sizes[0] != c.f || c.sizes[c.l] != c.f)
-        return MODEL_FILE_E_SHAPE;
-    /* The parameter count must be the one the length check used, or reads could overrun. */
-    if (nn_init(&nn, c.l, c.sizes, act) != 0 || nn.n_params != n_params)
-        return MODEL_FILE_E_SHAPE;
+    r = decode_network(&p, &c, n_params, &nn);
+    if (r != 0)
+        return r;
     r = model_new(&m, &nn, c.m);
     if (r != 0)
         return r == -ENOMEM ? r : MODEL_FILE_E_SHAPE;
-
-    m->meta.rows = get_u64(&p);
-    m->meta.seed = get_u64(&p);
-    m->meta.created = (int64_t) get_u64(&p);
-    m->meta.epochs_run = get_u32(&p);
-    m->meta.best_epoch = get_u32(&p);
-    m->meta.train_loss = get_f32(&p);
-    m->meta.val_loss = get_f32(&p);
-    m->meta.threshold_q = get_f32(&p);
-    m->threshold = get_f32(&p);
-    id = p;
-    p += MODEL_ID_LEN;
-    if (!is_hex_id(id)) {
-        r = MODEL_FILE_E_SHAPE;
-        goto fail;
-    }
-    memcpy(m->meta.id, id, MODEL_ID_LEN);
-    m->meta.id[MODEL_ID_LEN] = '\0';
-
-    r = decode_names(&p, &c, m);
+    r = decode_meta(&p, m);
+    if (r == 0)
+        r = decode_contents(&p, &c, m);
     if (r != 0)
         goto fail;
-    get_f32s(&p, m->mean, c.f);
-    get_f32s(&p, m->std, c.f);
-    get_f32s(&p, m->percentiles, c.p);
-    get_f32s(&p, m->params, c.m * nn.n_params);
-
-    /* version 1 files are numeric: their columns are the fields, imputed with the mean */
-    if (c.version >= 2)
-        r = decode_schema(p, c.schema_bytes, m, &m->schema);
-    else
-        r = model_set_numeric_schema(m);
-    if (r != 0)
-        goto fail;
-    if (model_validate(m) != 0) {
+    /* the one check of the contents (model_file.h promises a valid model); a stored name
+     * block must also be the input columns the stored fields imply */
+    if (model_validate(m) != 0 || (c.version >= 2 && !column_names_match(m))) {
         r = MODEL_FILE_E_SHAPE;
         goto fail;
     }
@@ -555,46 +606,17 @@ fail:
 
 int model_file_load(const char *path, Model **out)
 {
-    unsigned char *buf = NULL;
-    size_t size, got = 0;
-    struct stat st;
-    int fd, r;
+    char *buf = NULL;
+    size_t len;
+    int r;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, &st) != 0) {
-        r = -errno;
-        goto out;
-    }
-    if (st.st_size < 0 || (uintmax_t) st.st_size > MAX_LOAD_BYTES) {
-        r = MODEL_FILE_E_SHAPE;
-        goto out;
-    }
-    size = (size_t) st.st_size;
-    buf = malloc(size > 0 ? size : 1);
-    if (buf == NULL) {
-        r = -ENOMEM;
-        goto out;
-    }
-    /* A file that shrank since fstat decodes as truncated; one that grew is read as it was. */
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            goto out;
-        }
-        if (n == 0)
-            break;
-        got += (size_t) n;
-    }
-    r = model_file_decode(buf, got, out);
-
-out:
+    r = util_read_file(path, MAX_LOAD_BYTES, &buf, &len);
+    if (r == -EFBIG)
+        return MODEL_FILE_E_SHAPE;
+    if (r < 0)
+        return r;
+    r = model_file_decode((const unsigned char *) buf, len, out);
     free(buf);
-    close(fd);
     return r;
 }
 
@@ -654,33 +676,17 @@ static int fsync_parent(const char *path)
     return r;
 }
 
-int model_file_save(const Model *m, const char *path, bool keep_prev)
+/* Writes buf to a new file named after the template tmp (its XXXXXX replaced in place),
+ * mode 0644, fsynced and closed. On failure the file is gone again. 0 or -errno. */
+static int write_temp(char *tmp, const unsigned char *buf, size_t len)
 {
-    char *tmp = NULL, *prev = NULL;
-    unsigned char *buf = NULL;
-    bool created = false;
-    struct stat st;
-    size_t len;
-    int fd = -1, r;
-
-    r = model_file_encode(m, &buf, &len);
-    if (r != 0)
-        return r;
-    tmp = path_with(path, ".tmp.XXXXXX");
-    prev = path_with(path, ".prev");
-    if (tmp == NULL || prev == NULL) {
-        r = -ENOMEM;
-        goto fail;
-    }
+    int fd, r;
 
     /* A unique name per call: a temp file left by a crash (or another saver) never blocks
      * this save. */
     fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        r = -errno;
-        goto fail;
-    }
-    created = true;
+    if (fd < 0)
+        return -errno;
     if (fchmod(fd, 0644) != 0) {
         r = -errno;
         goto fail;
@@ -698,36 +704,58 @@ int model_file_save(const Model *m, const char *path, bool keep_prev)
         r = -errno;
         goto fail;
     }
-
-    if (keep_prev) {
-        if (lstat(path, &st) == 0) {
-            if (unlink(prev) != 0 && errno != ENOENT) {
-                r = -errno;
-                goto fail;
-            }
-            if (link(path, prev) != 0) {
-                r = -errno;
-                goto fail;
-            }
-        } else if (errno != ENOENT) {
-            r = -errno;
-            goto fail;
-        }
-    }
-    if (rename(tmp, path) != 0) {
-        r = -errno;
-        goto fail;
-    }
-    created = false;
-    /* PATH now holds the new model; a failure here only means it may not be durable yet. */
-    r = fsync_parent(path);
-    goto out;
+    return 0;
 
 fail:
     if (fd >= 0)
         close(fd);
-    if (created)
+    unlink(tmp);
+    return r;
+}
+
+/* Hard-links the current path (if there is one) to prev, replacing an older prev. */
+static int link_previous(const char *path, const char *prev)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (unlink(prev) != 0 && errno != ENOENT)
+        return -errno;
+    if (link(path, prev) != 0)
+        return -errno;
+    return 0;
+}
+
+int model_file_save(const Model *m, const char *path, bool keep_prev)
+{
+    char *tmp = NULL, *prev = NULL;
+    unsigned char *buf = NULL;
+    size_t len;
+    int r;
+
+    r = model_file_encode(m, &buf, &len);
+    if (r != 0)
+        return r;
+    tmp = path_with(path, ".tmp.XXXXXX");
+    prev = path_with(path, ".prev");
+    if (tmp == NULL || prev == NULL) {
+        r = -ENOMEM;
+        goto out;
+    }
+    r = write_temp(tmp, buf, len);
+    if (r != 0)
+        goto out;
+    if (keep_prev)
+        r = link_previous(path, prev);
+    if (r == 0 && rename(tmp, path) != 0)
+        r = -errno;
+    if (r != 0) {
         unlink(tmp);
+        goto out;
+    }
+    /* PATH now holds the new model; a failure here only means it may not be durable yet. */
+    r = fsync_parent(path);
 out:
     free(prev);
     free(tmp);

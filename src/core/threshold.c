@@ -17,14 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aescore/util.h"
 #include "labelled.h"
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *) a, y = *(const float *) b;
-
-    return (x > y) - (x < y);
-}
 
 static int sorted_copy(const float *scores, size_t n, float **out)
 {
@@ -39,7 +33,7 @@ static int sorted_copy(const float *scores, size_t n, float **out)
     if (x == NULL)
         return -ENOMEM;
     memcpy(x, scores, n * sizeof(*x));
-    qsort(x, n, sizeof(*x), cmp_float);
+    qsort(x, n, sizeof(*x), util_cmp_float);
     *out = x;
     return 0;
 }

@@ -10,11 +10,9 @@
  *
  * Two choices beyond a plain autoencoder, both chosen for detection quality on data sets not
  * seen while choosing them (scripts/quality.sh measures them on ../shared/data):
- *  - The scaler is robust: mean and standard deviation of each column winsorised at
- *    SCALE_TAIL per tail, so a few extreme rows among the "normal" training rows do not
- *    inflate a column's scale and hide deviations in it. Winsorising may shrink a column's
- *    scale to no less than SCALE_FLOOR of its plain standard deviation (a column whose
- *    non-modal values are rarer than the tail would otherwise collapse to scale 0).
+ *  - The scaler is robust (scaler.h): moments of each column winsorised at its tails, so a
+ *    few extreme rows among the "normal" training rows do not inflate a column's scale and
+ *    hide deviations in it.
  *  - The output is shrunk: each member's output layer is scaled by (1 - OUTPUT_SHRINK), so
  *    the member reconstructs mean + (1 - s) (f(z) - mean) in standardised space. A bottleneck
  *    autoencoder's error sees only the deviation off the manifold it learned (PCA's SPE / Q
@@ -30,23 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "aescore/adam.h"
+#include "aescore/scaler.h"
 #include "aescore/threshold.h"
+#include "aescore/util.h"
 
-#define VAL_BLOCK     256   /* validation rows per forward pass */
-#define SCALE_TAIL    0.005 /* share of rows winsorised at each tail when fitting the scaler */
-#define SCALE_FLOOR   0.5   /* the robust scale is at least this share of the plain std */
-#define OUTPUT_SHRINK 0.5f  /* share of each member's output shrunk towards the mean */
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
+#define VAL_BLOCK     256  /* validation rows per forward pass */
+#define OUTPUT_SHRINK 0.5f /* share of each member's output shrunk towards the mean */
 
 static void shuffle(size_t *idx, size_t n, uint64_t *rng)
 {
@@ -66,18 +55,31 @@ static bool all_finite(const float *v, size_t n)
     return true;
 }
 
-/* Everything one training run needs, allocated once. */
+/* The caller's side of one run: what to train with, when to stop, whom to tell. */
+typedef struct Run {
+    const TrainParams *p;
+    const atomic_bool *cancel;
+    TrainProgressFn progress;
+    void *ctx;
+    char *err;
+    size_t err_size;
+} Run;
+
+/* Everything one training run needs, allocated once by work_alloc, freed by work_free. */
 typedef struct Work {
     const Nn *nn;
     size_t f;
-    const float *z;    /* standardised normal rows */
+    float *z;          /* standardised normal rows: n_train training rows, then n_val */
     size_t *train_idx; /* rows of z used for training */
     size_t n_train;
-    const float *z_val; /* validation rows, contiguous */
+    const float *z_val; /* validation rows, contiguous (the tail of z) */
     size_t n_val;
-    float *params, *best, *grads, *m, *v;
+    float *val_raw;    /* the validation rows unscaled, for scoring with the finished model */
+    float *val_scores; /* n_val */
+    float *params, *grads, *m, *v;
+    float *best;     /* the current member's block of the model's params (not owned) */
     float *batch;    /* batch * f */
-    float *scratch;  /* nn scratch for max(batch, VAL_BLOCK) rows */
+    float *scratch;  /* nn scratch for max(batch, VAL_BLOCK) rows, or a model's for scoring */
     double baseline; /* loss of reconstructing every row as the mean: mean z^2 */
 } Work;
 
@@ -102,21 +104,89 @@ static double validation_loss(const Work *w, const float *params)
     return total / (double) (w->n_val * w->f);
 }
 
+/* One pass over the shuffled training rows, one Adam step per mini-batch. *train_loss is
+ * the mean loss over the pass. Returns 0 or TRAIN_E_CANCELLED (checked before every batch). */
+static int run_epoch(Work *w, const Run *run, const AdamParams *hp, uint64_t *rng,
+                     unsigned long *step, double *train_loss)
+{
+    const Nn *nn = w->nn;
+    size_t batch = run->p->batch;
+    double loss_sum = 0;
+
+    shuffle(w->train_idx, w->n_train, rng);
+    for (size_t start = 0; start < w->n_train; start += batch) {
+        size_t rows = w->n_train - start < batch ? w->n_train - start : batch;
+
+        if (run->cancel != NULL && atomic_load_explicit(run->cancel, memory_order_relaxed)) {
+            snprintf(run->err, run->err_size, "cancelled");
+            return TRAIN_E_CANCELLED;
+        }
+        for (size_t r = 0; r < rows; r++)
+            memcpy(w->batch + r * w->f, w->z + w->train_idx[start + r] * w->f,
+                   w->f * sizeof(float));
+        memset(w->grads, 0, nn->n_params * sizeof(float));
+        loss_sum += nn_backward(nn, w->params, w->batch, w->batch, rows, w->scratch, w->grads) *
+                    (double) rows;
+        adam_step(hp, ++*step, nn->n_params, w->params, w->grads, w->m, w->v);
+    }
+    *train_loss = loss_sum / (double) w->n_train;
+    return 0;
+}
+
+/* TRAIN_E_DIVERGED (with the reason in err) when the epoch's losses or parameters say the
+ * fit has blown up, else 0. */
+static int check_diverged(const Work *w, const Run *run, size_t epoch, double train_loss,
+                          double val_loss)
+{
+    if (isfinite(train_loss) && isfinite(val_loss) && all_finite(w->params, w->nn->n_params) &&
+        !(train_loss > DIVERGED_FACTOR * w->baseline))
+        return 0;
+    if (isfinite(train_loss) && isfinite(val_loss))
+        snprintf(run->err, run->err_size,
+                 "training diverged at epoch %zu (loss %.3g, %.0f times that of "
+                 "predicting the mean); try a smaller lr",
+                 epoch, train_loss, train_loss / w->baseline);
+    else
+        snprintf(run->err, run->err_size,
+                 "training diverged at epoch %zu (loss is not finite); try a smaller lr", epoch);
+    return TRAIN_E_DIVERGED;
+}
+
+static void report_progress(const Run *run, size_t member, size_t epoch, double train_loss,
+                            double val_loss, double best_val, double rows_per_sec)
+{
+    TrainProgress pr = {
+        .member = member,
+        .members = run->p->ensemble,
+        .epoch = epoch,
+        .epochs = run->p->epochs,
+        .train_loss = train_loss,
+        .val_loss = val_loss,
+        .best_val_loss = best_val,
+        .rows_per_sec = rows_per_sec,
+    };
+
+    if (run->progress != NULL)
+        run->progress(&pr, run->ctx);
+}
+
 typedef struct MemberResult {
     size_t epochs_run, best_epoch;
     double train_loss, val_loss; /* at best_epoch */
 } MemberResult;
 
-static int train_member(Work *w, const TrainParams *p, size_t member, const atomic_bool *cancel,
-                        TrainProgressFn progress, void *ctx, MemberResult *res, char *err,
-                        size_t err_size)
+/* Trains member `member` from its own seed into w->best: the parameters of the epoch with
+ * the lowest validation loss, stopping after p->patience epochs without improvement. */
+static int train_member(Work *w, const Run *run, size_t member, MemberResult *res)
 {
+    const TrainParams *p = run->p;
     const Nn *nn = w->nn;
     AdamParams hp = ADAM_PARAMS_DEFAULT;
     uint64_t rng = p->seed ^ (0x9e3779b97f4a7c15ULL * (member + 1));
     double best_val = INFINITY;
     size_t since_best = 0;
     unsigned long step = 0;
+    int r;
 
     hp.lr = p->lr;
     hp.weight_decay = p->weight_decay;
@@ -127,41 +197,16 @@ static int train_member(Work *w, const TrainParams *p, size_t member, const atom
     memset(res, 0, sizeof(*res));
 
     for (size_t epoch = 1; epoch <= p->epochs; epoch++) {
-        double t0 = now_seconds(), loss_sum = 0;
+        double t0 = util_now_mono(), train_loss, val_loss, elapsed;
 
-        shuffle(w->train_idx, w->n_train, &rng);
-        for (size_t start = 0; start < w->n_train; start += p->batch) {
-            size_t rows = w->n_train - start < p->batch ? w->n_train - start : p->batch;
-
-            if (cancel != NULL && atomic_load_explicit(cancel, memory_order_relaxed)) {
-                snprintf(err, err_size, "cancelled");
-                return TRAIN_E_CANCELLED;
-            }
-            for (size_t r = 0; r < rows; r++)
-                memcpy(w->batch + r * w->f, w->z + w->train_idx[start + r] * w->f,
-                       w->f * sizeof(float));
-            memset(w->grads, 0, nn->n_params * sizeof(float));
-            loss_sum += nn_backward(nn, w->params, w->batch, w->batch, rows, w->scratch, w->grads) *
-                        (double) rows;
-            adam_step(&hp, ++step, nn->n_params, w->params, w->grads, w->m, w->v);
-        }
-        double train_loss = loss_sum / (double) w->n_train;
-        double val_loss = validation_loss(w, w->params);
-        double elapsed = now_seconds() - t0;
-
-        if (!isfinite(train_loss) || !isfinite(val_loss) || !all_finite(w->params, nn->n_params) ||
-            train_loss > DIVERGED_FACTOR * w->baseline) {
-            if (isfinite(train_loss) && isfinite(val_loss))
-                snprintf(err, err_size,
-                         "training diverged at epoch %zu (loss %.3g, %.0f times that of "
-                         "predicting the mean); try a smaller lr",
-                         epoch, train_loss, train_loss / w->baseline);
-            else
-                snprintf(err, err_size,
-                         "training diverged at epoch %zu (loss is not finite); try a smaller lr",
-                         epoch);
-            return TRAIN_E_DIVERGED;
-        }
+        r = run_epoch(w, run, &hp, &rng, &step, &train_loss);
+        if (r != 0)
+            return r;
+        val_loss = validation_loss(w, w->params);
+        elapsed = util_now_mono() - t0;
+        r = check_diverged(w, run, epoch, train_loss, val_loss);
+        if (r != 0)
+            return r;
         res->epochs_run = epoch;
         if (val_loss < best_val) {
             best_val = val_loss;
@@ -173,75 +218,25 @@ static int train_member(Work *w, const TrainParams *p, size_t member, const atom
         } else {
             since_best++;
         }
-        if (progress != NULL) {
-            TrainProgress pr = {
-                .member = member,
-                .members = p->ensemble,
-                .epoch = epoch,
-                .epochs = p->epochs,
-                .train_loss = train_loss,
-                .val_loss = val_loss,
-                .best_val_loss = best_val,
-                .rows_per_sec = elapsed > 0 ? (double) w->n_train / elapsed : 0,
-            };
-            progress(&pr, ctx);
-        }
+        report_progress(run, member, epoch, train_loss, val_loss, best_val,
+                        elapsed > 0 ? (double) w->n_train / elapsed : 0);
         if (p->patience > 0 && since_best >= p->patience)
             break;
     }
     return 0;
 }
 
-static int compare_float(const void *a, const void *b)
+/* Fits the model's scaler on the training rows rows[0..n-1] of ds. 0 or -ENOMEM. */
+static int fit_scaler(const Dataset *ds, const size_t *rows, size_t n, Model *m)
 {
-    float x = *(const float *) a, y = *(const float *) b;
+    float *scratch = malloc(n * sizeof(*scratch));
+    int r;
 
-    return (x > y) - (x < y);
-}
-
-/* Mean and standard deviation of v[0..n-1], each value clamped to [lo, hi] first. */
-static void clamped_moments(const float *v, size_t n, double lo, double hi, double *mean,
-                            double *sd)
-{
-    double sum = 0, sq = 0;
-
-    for (size_t r = 0; r < n; r++)
-        sum += fmin(fmax(v[r], lo), hi);
-    *mean = sum / (double) n;
-    for (size_t r = 0; r < n; r++) {
-        double d = fmin(fmax(v[r], lo), hi) - *mean;
-        sq += d * d;
-    }
-    *sd = sqrt(sq / (double) n);
-}
-
-/* Robust mean and scale per column over the training rows (see the top of this file):
- * moments of the column winsorised at SCALE_TAIL per tail, the scale kept at or above
- * SCALE_FLOOR of the plain standard deviation. A constant column gets std 1 so that it
- * standardises to 0 instead of dividing by zero. Returns 0 or -ENOMEM. */
-static int fit_scaler(const Dataset *ds, const size_t *rows, size_t n, float *mean, float *std)
-{
-    size_t f = ds->n_cols;
-    size_t lo_at = (size_t) floor(SCALE_TAIL * (double) (n - 1));
-    size_t hi_at = (size_t) ceil((1 - SCALE_TAIL) * (double) (n - 1));
-    float *col = malloc(n * sizeof(*col));
-
-    if (col == NULL)
+    if (scratch == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < f; i++) {
-        double mu, sd, plain_mu, plain_sd;
-
-        for (size_t r = 0; r < n; r++)
-            col[r] = ds->x[rows[r] * f + i];
-        clamped_moments(col, n, -INFINITY, INFINITY, &plain_mu, &plain_sd);
-        qsort(col, n, sizeof(*col), compare_float);
-        clamped_moments(col, n, col[lo_at], col[hi_at], &mu, &sd);
-        sd = fmax(sd, SCALE_FLOOR * plain_sd);
-        mean[i] = (float) mu;
-        std[i] = sd > 1e-12 * (fabs(mu) + 1) && isfinite(sd) ? (float) sd : 1.0f;
-    }
-    free(col);
-    return 0;
+    r = scaler_fit(ds->x, ds->n_cols, rows, n, scratch, m->mean, m->std);
+    free(scratch);
+    return r;
 }
 
 /* Scales the output layer of one member's parameters by (1 - OUTPUT_SHRINK): the
@@ -257,14 +252,18 @@ static void shrink_output(const Nn *nn, float *params)
         params[nn->b_off[l] + j] *= keep;
 }
 
-static int set_threshold(const Dataset *ds, const TrainParams *p, Model *m, const float *val_raw,
-                         size_t n_val, float *val_scores, float *scratch, char *err,
-                         size_t err_size)
+/* Scores the validation rows with the finished model m and sets its percentile table and
+ * threshold by p->threshold_method (F1 also scores ds's labelled anomalies). */
+static int set_threshold(const Work *w, const Run *run, const Dataset *ds, Model *m)
 {
-    size_t f = ds->n_cols;
+    const TrainParams *p = run->p;
+    size_t f = ds->n_cols, n_val = w->n_val;
+    float *val_scores = w->val_scores, *scratch = w->scratch;
+    char *err = run->err;
+    size_t err_size = run->err_size;
     int r = 0;
 
-    model_score_batch(m, val_raw, n_val, scratch, val_scores);
+    model_score_batch(m, w->val_raw, n_val, scratch, val_scores);
     r = threshold_percentile_table(val_scores, n_val, m->percentiles, MODEL_PERCENTILES);
     if (r < 0)
         return r;
@@ -313,95 +312,123 @@ out:
     return r;
 }
 
-/* Trains on a purely numeric data set whose columns are the network's inputs, from its rows
- * normal[0..n_normal-1] (ascending; shuffled here in place, n_normal >= TRAIN_MIN_ROWS). */
-static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, const TrainParams *p,
-                         int64_t created, const atomic_bool *cancel, TrainProgressFn progress,
-                         void *ctx, Model **out, char *err, size_t err_size)
+/* The network for ds's columns and p's hidden layers, or TRAIN_E_INPUT. */
+static int make_network(const Dataset *ds, const TrainParams *p, Nn *nn, char *err, size_t err_size)
 {
-    size_t f = ds->n_cols, n_val, hidden[NN_MAX_LAYERS], n_hidden;
-    float *z = NULL, *z_val = NULL, *val_raw = NULL, *val_scores = NULL, *block = NULL;
-    Model *m = NULL;
-    Nn nn;
-    Work w = {0};
-    double train_loss = 0, val_loss = 0;
-    uint64_t rng = p->seed;
-    int r;
+    size_t f = ds->n_cols, hidden[NN_MAX_LAYERS], n_hidden;
 
     if (f == 0 || f > MODEL_MAX_FEATURES) {
         snprintf(err, err_size, "%zu feature columns: must be 1..%d", f, MODEL_MAX_FEATURES);
         return TRAIN_E_INPUT;
     }
     train_params_resolve_hidden(p, f, hidden, &n_hidden);
-    if (nn_init_autoencoder(&nn, f, hidden, n_hidden, p->activation) < 0) {
+    if (nn_init_autoencoder(nn, f, hidden, n_hidden, p->activation) < 0) {
         snprintf(err, err_size, "invalid network shape");
         return TRAIN_E_INPUT;
     }
+    return 0;
+}
 
-    shuffle(normal, n_normal, &rng);
-    n_val = (size_t) lround((double) n_normal * p->validation_split);
-    n_val = n_val < 1 ? 1 : (n_val > n_normal - 1 ? n_normal - 1 : n_val);
-    w.n_train = n_normal - n_val;
-    w.n_val = n_val;
+/* A new model for nn named after ds's columns, its scaler fitted on the training rows. */
+static int new_model(const Dataset *ds, const Nn *nn, const TrainParams *p, const size_t *normal,
+                     size_t n_train, Model **out)
+{
+    Model *m = NULL;
+    int r;
 
-    r = model_new(&m, &nn, p->ensemble);
+    r = model_new(&m, nn, p->ensemble);
     if (r < 0)
-        goto fail;
-    for (size_t i = 0; i < f; i++) {
+        return r;
+    for (size_t i = 0; i < ds->n_cols && r == 0; i++)
         r = model_set_name(m, i, ds->names[i]);
-        if (r < 0)
-            goto fail;
+    if (r == 0)
+        r = fit_scaler(ds, normal, n_train, m);
+    if (r < 0) {
+        model_unref(m);
+        return r;
     }
-    /* training rows first, validation rows last */
-    r = fit_scaler(ds, normal, w.n_train, m->mean, m->std);
-    if (r < 0)
-        goto fail;
+    *out = m;
+    return 0;
+}
 
+static void work_free(Work *w)
+{
+    free(w->z);
+    free(w->val_raw);
+    free(w->val_scores);
+    free(w->train_idx);
+    free(w->params);
+    free(w->grads);
+    free(w->m);
+    free(w->v);
+    free(w->batch);
+    free(w->scratch);
+}
+
+/* Allocates w's buffers for training m's network with p (w->n_train, w->n_val set). The
+ * scratch serves both the network in training and m when scoring. 0 or -ENOMEM. */
+static int work_alloc(Work *w, const Model *m, const TrainParams *p)
+{
+    size_t f = m->n_features, n_params = m->nn.n_params;
     size_t scratch_rows = p->batch > VAL_BLOCK ? p->batch : VAL_BLOCK;
     size_t score_scratch = model_scratch_size(m);
-    size_t nn_scratch = nn_scratch_size(&nn, scratch_rows);
-    z = malloc(n_normal * f * sizeof(float));
-    val_raw = malloc(n_val * f * sizeof(float));
-    val_scores = malloc(n_val * sizeof(float));
-    w.train_idx = malloc(w.n_train * sizeof(size_t));
-    w.params = malloc(nn.n_params * sizeof(float));
-    w.grads = malloc(nn.n_params * sizeof(float));
-    w.m = malloc(nn.n_params * sizeof(float));
-    w.v = malloc(nn.n_params * sizeof(float));
-    w.batch = malloc(p->batch * f * sizeof(float));
-    block = malloc((nn_scratch > score_scratch ? nn_scratch : score_scratch) * sizeof(float));
-    if (z == NULL || val_raw == NULL || val_scores == NULL || w.train_idx == NULL ||
-        w.params == NULL || w.grads == NULL || w.m == NULL || w.v == NULL || w.batch == NULL ||
-        block == NULL)
-        goto nomem;
-    for (size_t r_ = 0; r_ < n_normal; r_++) {
-        const float *src = ds->x + normal[r_] * f;
-        for (size_t i = 0; i < f; i++)
-            z[r_ * f + i] = (src[i] - m->mean[i]) / m->std[i];
-    }
-    for (size_t r_ = 0; r_ < n_val; r_++)
-        memcpy(val_raw + r_ * f, ds->x + normal[w.n_train + r_] * f, f * sizeof(float));
-    z_val = z + w.n_train * f;
-    w.nn = &nn;
-    w.f = f;
-    w.z = z;
-    for (size_t k = 0; k < w.n_train * f; k++)
-        w.baseline += (double) z[k] * z[k];
+    size_t nn_scratch = nn_scratch_size(&m->nn, scratch_rows);
+
+    w->nn = &m->nn;
+    w->f = f;
+    w->z = malloc((w->n_train + w->n_val) * f * sizeof(float));
+    w->val_raw = malloc(w->n_val * f * sizeof(float));
+    w->val_scores = malloc(w->n_val * sizeof(float));
+    w->train_idx = malloc(w->n_train * sizeof(size_t));
+    w->params = malloc(n_params * sizeof(float));
+    w->grads = malloc(n_params * sizeof(float));
+    w->m = malloc(n_params * sizeof(float));
+    w->v = malloc(n_params * sizeof(float));
+    w->batch = malloc(p->batch * f * sizeof(float));
+    w->scratch = malloc((nn_scratch > score_scratch ? nn_scratch : score_scratch) * sizeof(float));
+    if (w->z == NULL || w->val_raw == NULL || w->val_scores == NULL || w->train_idx == NULL ||
+        w->params == NULL || w->grads == NULL || w->m == NULL || w->v == NULL || w->batch == NULL ||
+        w->scratch == NULL)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Standardises ds's rows normal[] into w->z with m's scaler (training rows first, validation
+ * rows last), keeps the raw validation rows and computes the baseline loss. */
+static void standardise_rows(Work *w, const Dataset *ds, const size_t *normal, const Model *m)
+{
+    size_t f = w->f, n_normal = w->n_train + w->n_val;
+
+    for (size_t r = 0; r < n_normal; r++)
+        scaler_apply(m->mean, m->std, f, ds->x + normal[r] * f, w->z + r * f);
+    for (size_t r = 0; r < w->n_val; r++)
+        memcpy(w->val_raw + r * f, ds->x + normal[w->n_train + r] * f, f * sizeof(float));
+    w->z_val = w->z + w->n_train * f;
+    w->baseline = 0;
+    for (size_t k = 0; k < w->n_train * f; k++)
+        w->baseline += (double) w->z[k] * w->z[k];
     /* at least 1: constant columns standardise to 0 and would make the baseline tiny */
-    w.baseline = fmax(w.baseline / (double) (w.n_train * f), 1.0);
-    w.z_val = z_val;
-    w.scratch = block;
+    w->baseline = fmax(w->baseline / (double) (w->n_train * f), 1.0);
+}
+
+/* Trains every ensemble member into m's params, each from the same row order, and records
+ * the first member's epochs and the members' mean losses in m->meta. */
+static int train_members(Work *w, const Run *run, Model *m)
+{
+    const TrainParams *p = run->p;
+    double train_loss = 0, val_loss = 0;
+    int r;
 
     for (size_t k = 0; k < p->ensemble; k++) {
         MemberResult res;
 
-        for (size_t i = 0; i < w.n_train; i++)
-            w.train_idx[i] = i;
-        w.best = m->params + k * nn.n_params;
-        r = train_member(&w, p, k, cancel, progress, ctx, &res, err, err_size);
+        for (size_t i = 0; i < w->n_train; i++)
+            w->train_idx[i] = i;
+        w->best = m->params + k * m->nn.n_params;
+        r = train_member(w, run, k, &res);
         if (r != 0)
-            goto fail;
-        shrink_output(&nn, w.best);
+            return r;
+        shrink_output(&m->nn, w->best);
         if (k == 0) {
             m->meta.epochs_run = (uint32_t) res.epochs_run;
             m->meta.best_epoch = (uint32_t) res.best_epoch;
@@ -409,43 +436,54 @@ static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, con
         train_loss += res.train_loss / (double) p->ensemble;
         val_loss += res.val_loss / (double) p->ensemble;
     }
+    m->meta.train_loss = (float) train_loss;
+    m->meta.val_loss = (float) val_loss;
+    return 0;
+}
 
+/* Trains on a purely numeric data set whose columns are the network's inputs, from its rows
+ * normal[0..n_normal-1] (ascending; shuffled here in place, n_normal >= TRAIN_MIN_ROWS).
+ * The model has no schema yet and is not validated: train_model does both. */
+static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, const Run *run,
+                         int64_t created, Model **out)
+{
+    const TrainParams *p = run->p;
+    Model *m = NULL;
+    Work w = {0};
+    uint64_t rng = p->seed;
+    size_t n_val;
+    Nn nn;
+    int r;
+
+    r = make_network(ds, p, &nn, run->err, run->err_size);
+    if (r != 0)
+        return r;
+    shuffle(normal, n_normal, &rng);
+    n_val = (size_t) lround((double) n_normal * p->validation_split);
+    w.n_val = n_val < 1 ? 1 : (n_val > n_normal - 1 ? n_normal - 1 : n_val);
+    w.n_train = n_normal - w.n_val;
+
+    r = new_model(ds, &nn, p, normal, w.n_train, &m);
+    if (r == 0)
+        r = work_alloc(&w, m, p);
+    if (r != 0)
+        goto out;
+    standardise_rows(&w, ds, normal, m);
+    r = train_members(&w, run, m);
+    if (r != 0)
+        goto out;
     m->meta.rows = n_normal;
     m->meta.seed = p->seed;
     m->meta.created = created;
-    m->meta.train_loss = (float) train_loss;
-    m->meta.val_loss = (float) val_loss;
-    r = set_threshold(ds, p, m, val_raw, n_val, val_scores, block, err, err_size);
+    r = set_threshold(&w, run, ds, m);
     if (r != 0)
-        goto fail;
+        goto out;
     model_compute_id(m);
-    if (model_validate(m) < 0) {
-        snprintf(err, err_size, "the trained model is not valid (non-finite values)");
-        r = TRAIN_E_DIVERGED;
-        goto fail;
-    }
     *out = m;
     m = NULL;
-    r = 0;
-    goto done;
-
-nomem:
-    r = -ENOMEM;
-fail:
-    if (r == -ENOMEM)
-        snprintf(err, err_size, "out of memory");
-done:
+out:
     model_unref(m);
-    free(z);
-    free(val_raw);
-    free(val_scores);
-    free(w.train_idx);
-    free(w.params);
-    free(w.grads);
-    free(w.m);
-    free(w.v);
-    free(w.batch);
-    free(block);
+    work_free(&w);
     return r;
 }
 
@@ -480,6 +518,12 @@ int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const 
     char ignore_copy[sizeof(p->ignore_columns)];
     const char *ignore[MODEL_MAX_FEATURES];
     SchemaOptions opts = {.min_category_rows = p->min_category_rows, .ignore = ignore};
+    Run run = {.p = p,
+               .cancel = cancel,
+               .progress = progress,
+               .ctx = ctx,
+               .err = err,
+               .err_size = err_size};
     size_t *normal = NULL, n_normal = 0;
     Schema *schema = NULL;
     Dataset *encoded = NULL;
@@ -510,14 +554,14 @@ int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const 
         r = TRAIN_E_INPUT;
     if (r != 0)
         goto out;
-    r = train_numeric(encoded != NULL ? encoded : ds, normal, n_normal, p, created, cancel,
-                      progress, ctx, &m, err, err_size);
+    r = train_numeric(encoded != NULL ? encoded : ds, normal, n_normal, &run, created, &m);
     if (r != 0)
         goto out;
     m->schema = schema;
     schema = NULL;
+    /* the one check of the finished model (train.h promises a valid one) */
     if (model_validate(m) != 0) {
-        snprintf(err, err_size, "the trained model is not valid (schema)");
+        snprintf(err, err_size, "the trained model is not valid (non-finite values or schema)");
         r = TRAIN_E_DIVERGED;
         goto out;
     }

@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "aescore/log.h"
+#include "aescore/util.h"
 #include "http_guard.h"
 #include "http_request.h"
 
@@ -87,14 +88,6 @@ static const char timeout_408[] = "HTTP/1.1 408 Request Timeout\r\n"
                                   "\r\n"
                                   "{\"error\":{\"code\":\"request_timeout\",\"message\":\"the "
                                   "request body arrived too slowly\"}}\n";
-
-static double now_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
 
 static void list_remove(HttpGuard *g, HttpConn *c)
 {
@@ -150,7 +143,7 @@ static void *reaper_main(void *arg)
 
     pthread_mutex_lock(&g->lock);
     while (!g->stop) {
-        double now = now_mono();
+        double now = util_now_mono();
         HttpConn *c = g->head, *next;
 
         for (; c != NULL; c = next) {
@@ -261,7 +254,7 @@ void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_con
         return;
     }
     c->fd = info->connect_fd;
-    now = now_mono();
+    now = util_now_mono();
     c->since = now;
     pthread_mutex_lock(&g->lock);
     if (g->live >= g->max) {
@@ -310,7 +303,7 @@ void http_guard_request_started(HttpGuard *g, struct MHD_Connection *conn)
         return;
     pthread_mutex_lock(&g->lock);
     c->phase = CONN_BODY;
-    c->deadline = now_mono() + g->timeout;
+    c->deadline = util_now_mono() + g->timeout;
     pthread_mutex_unlock(&g->lock);
 }
 
@@ -344,7 +337,7 @@ void http_guard_request_done(HttpGuard *g, struct MHD_Connection *conn)
         return;
     pthread_mutex_lock(&g->lock);
     c->phase = CONN_IDLE;
-    c->since = now_mono();
+    c->since = util_now_mono();
     if (!c->dead) {
         list_remove(g, c);
         list_append(g, c);

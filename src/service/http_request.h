@@ -83,9 +83,9 @@ struct HttpRequest {
     HttpEndpoint endpoint;
     const char *method; /* MHD's, valid for the request */
     char *path;         /* a bounded copy for the request log */
-    struct timespec start;
-    bool is_csv; /* Content-Type was text/csv */
-    char *body;  /* accumulated body, NUL after body_len */
+    double start;       /* util_now_mono() at the first callback */
+    bool is_csv;        /* Content-Type was text/csv */
+    char *body;         /* accumulated body, NUL after body_len */
     size_t body_len, body_cap, body_limit;
     bool too_large;  /* a chunked body passed the cap: discard, 413 at the end */
     bool replied;    /* a response was queued */

@@ -217,7 +217,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->conn = conn;
         req->method = method;
         req->endpoint = HTTP_EP_OTHER;
-        clock_gettime(CLOCK_MONOTONIC, &req->start);
+        req->start = util_now_mono();
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = req;
         http_guard_request_started(s->guard, conn);
@@ -245,15 +245,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     HttpServer *s = cls;
     HttpRequest *req = *con_cls;
-    struct timespec now;
     double seconds;
 
     if (req == NULL)
         return;
     http_guard_request_done(s->guard, conn);
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    seconds = (double) (now.tv_sec - req->start.tv_sec) +
-              (double) (now.tv_nsec - req->start.tv_nsec) * 1e-9;
+    seconds = util_now_mono() - req->start;
     metrics_observe_request(s->metrics, req->endpoint, req->status, seconds);
     /* method, path, status, duration: never a header value or a byte of the body */
     log_debug("http", "%s %s %u %.3f ms%s", req->method, req->path, req->status, seconds * 1e3,

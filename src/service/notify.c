@@ -17,6 +17,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "aescore/log.h"
+#include "aescore/util.h"
 
 static void send_state(const char *state)
 {
@@ -33,13 +34,11 @@ void notify_ready(void)
 
 void notify_reloading(void)
 {
-    struct timespec ts;
     char buf[64];
 
     /* MONOTONIC_USEC is read by systemd >= 253 and harmless before. */
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%llu",
-             (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000);
+             (unsigned long long) (util_now_mono() * 1e6));
     send_state(buf);
 }
 

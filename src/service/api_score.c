@@ -274,98 +274,131 @@ static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t ve
     return ret;
 }
 
+/* The fast path: well-formed records of the served schema, parsed in one pass. True when it
+ * answered (*ret holds the result). */
+static bool fast_batch(HttpRequest *req, enum MHD_Result *ret)
+{
+    HttpServer *s = req->server;
+    uint64_t version = 0;
+    Model *m = model_slot_acquire(s->slot, &version);
+    RecordId *ids = NULL;
+    float *x = NULL;
+    size_t n = 0;
+    bool done = false;
+
+    if (m != NULL &&
+        records_fast_batch(req->body, req->body_len, m, s->config->max_batch, &x, &ids, &n)) {
+        *ret = batch_reply(req, m, version, x, n, NULL, ids, NULL);
+        done = true;
+    }
+    free(ids);
+    free(x);
+    model_unref(m);
+    return done;
+}
+
+/* {"records": [...]} with 1..max_batch records: *records and *n, or false with the 400
+ * queued in *ret. */
+static bool batch_records(HttpRequest *req, const cJSON *root, const cJSON **records, size_t *n,
+                          enum MHD_Result *ret)
+{
+    size_t max = req->server->config->max_batch;
+    const cJSON *rec;
+
+    *records = NULL;
+    if (!cJSON_IsObject(root)) {
+        *ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                                "the body must be an object {\"records\": [...]}");
+        return false;
+    }
+    for (const cJSON *c = root->child; c != NULL; c = c->next) {
+        JsonBuf d = JSON_BUF_INIT;
+
+        if (strcmp(c->string, "records") == 0) {
+            *records = c;
+            continue;
+        }
+        json_buf_puts(&d, "\"member\":");
+        json_buf_string(&d, c->string, strlen(c->string));
+        *ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, d.oom ? NULL : d.data,
+                                "unexpected member in a batch body");
+        json_buf_deinit(&d);
+        return false;
+    }
+    if (!cJSON_IsArray(*records)) {
+        *ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                                "\"records\" must be an array of records");
+        return false;
+    }
+    *n = 0;
+    cJSON_ArrayForEach(rec, *records)(*n)++;
+    if (*n == 0 || *n > max) {
+        *ret = *n == 0 ? http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL, "\"records\" is empty")
+                       : http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                                          "a batch takes at most %zu records; this one has %zu",
+                                          max, *n);
+        return false;
+    }
+    return true;
+}
+
+/* Reads every record into x (n rows of the model's columns) and notes; a record that does
+ * not fit is counted in iss. 0, or -ENOMEM. */
+static int read_batch(const cJSON *records, const Model *m, const RecordPolicy *policy, float *x,
+                      RecordNotes *notes, RecordIssues *iss)
+{
+    const cJSON *rec;
+    size_t i = 0, f = m->n_features;
+
+    cJSON_ArrayForEach(rec, records)
+    {
+        int r = records_read_model(rec, m, policy, x + i * f, &notes[i], iss);
+
+        if (r < 0)
+            return r;
+        if (r == RECORDS_E_SCHEMA)
+            records_issues_add_index(iss, i);
+        i++;
+    }
+    return 0;
+}
+
 enum MHD_Result api_score_batch(HttpRequest *req)
 {
     HttpServer *s = req->server;
-    cJSON *root = NULL;
-    const cJSON *records = NULL, *rec;
-    Model *m = NULL;
-    uint64_t version = 0;
-    RecordIssues iss;
-    RecordNotes *notes = NULL;
     RecordPolicy policy = policy_of(s);
-    RecordId *ids = NULL;
-    enum MHD_Result ret;
+    const cJSON *records = NULL;
+    cJSON *root = NULL;
+    RecordNotes *notes = NULL;
+    RecordIssues iss;
+    uint64_t version = 0;
+    Model *m = NULL;
     float *x = NULL;
-    size_t n = 0, f, i;
+    size_t n = 0;
+    enum MHD_Result ret;
+    char prefix[64];
 
-    /* the fast path: well-formed records of the served schema, parsed in one pass */
-    m = model_slot_acquire(s->slot, &version);
-    if (m != NULL) {
-        if (records_fast_batch(req->body, req->body_len, m, s->config->max_batch, &x, &ids, &n)) {
-            ret = batch_reply(req, m, version, x, n, NULL, ids, NULL);
-            free(ids);
-            free(x);
-            model_unref(m);
-            return ret;
-        }
-        m = model_unref(m);
-    }
-
+    if (fast_batch(req, &ret))
+        return ret;
     /* everything else, errors included */
-    records_issues_init(&iss);
     if (http_body_parse_json(req, &root, &ret) != HTTP_BODY_READY)
         return ret;
-    if (!cJSON_IsObject(root)) {
-        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
-                               "the body must be an object {\"records\": [...]}");
+    records_issues_init(&iss);
+    if (!batch_records(req, root, &records, &n, &ret))
         goto out;
-    }
-    for (const cJSON *c = root->child; c != NULL; c = c->next) {
-        if (strcmp(c->string, "records") == 0) {
-            records = c;
-            continue;
-        }
-        JsonBuf d = JSON_BUF_INIT;
-        json_buf_puts(&d, "\"member\":");
-        json_buf_string(&d, c->string, strlen(c->string));
-        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, d.oom ? NULL : d.data,
-                               "unexpected member in a batch body");
-        json_buf_deinit(&d);
-        goto out;
-    }
-    if (!cJSON_IsArray(records)) {
-        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
-                               "\"records\" must be an array of records");
-        goto out;
-    }
-    cJSON_ArrayForEach(rec, records) n++;
-    if (n == 0) {
-        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL, "\"records\" is empty");
-        goto out;
-    }
-    if (n > s->config->max_batch) {
-        ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
-                               "a batch takes at most %zu records; this one has %zu",
-                               s->config->max_batch, n);
-        goto out;
-    }
     m = model_slot_acquire(s->slot, &version);
     if (m == NULL) {
         ret = http_reply_error(req, HTTP_E_NO_MODEL, NULL, "no model is being served yet");
         goto out;
     }
-    f = m->n_features;
-    x = malloc(n * f * sizeof(*x));    /* n <= max_batch, f <= MODEL_MAX_FEATURES */
-    notes = calloc(n, sizeof(*notes)); /* zeroed = records_notes_init */
-    if (x == NULL || notes == NULL || thread_scratch(model_scratch_size(m)) == NULL) {
+    x = malloc(n * m->n_features * sizeof(*x)); /* n <= max_batch, f <= MODEL_MAX_FEATURES */
+    notes = calloc(n, sizeof(*notes));          /* zeroed = records_notes_init */
+    if (x == NULL || notes == NULL || thread_scratch(model_scratch_size(m)) == NULL ||
+        read_batch(records, m, &policy, x, notes, &iss) < 0) {
         ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
         goto out;
     }
-    i = 0;
-    cJSON_ArrayForEach(rec, records)
-    {
-        int r = records_read_model(rec, m, &policy, x + i * f, &notes[i], &iss);
-        if (r < 0) {
-            ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
-            goto out;
-        }
-        if (r == RECORDS_E_SCHEMA)
-            records_issues_add_index(&iss, i);
-        i++;
-    }
     if (iss.n_bad > 0) {
-        char prefix[64];
         snprintf(prefix, sizeof(prefix), "%zu record(s) do not fit the model; first: ", iss.n_bad);
         ret = reply_schema(req, &iss, prefix);
         goto out;

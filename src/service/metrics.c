@@ -175,15 +175,14 @@ static double resident_bytes(void)
     return (double) rss * (double) page;
 }
 
-int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t *len)
+static void print_counter(FILE *f, const char *name, const char *help, uint64_t v)
 {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
+    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+            (unsigned long long) v);
+}
 
-    if (f == NULL)
-        return -ENOMEM;
-
+static void render_requests(FILE *f, const Metrics *m)
+{
     fputs("# HELP aescore_http_requests_total HTTP requests by endpoint and status code.\n"
           "# TYPE aescore_http_requests_total counter\n",
           f);
@@ -202,25 +201,25 @@ int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t 
     print_histogram(f, "aescore_http_request_duration_seconds",
                     "Time from the first byte of a request to its completion.", &m->duration,
                     duration_bounds, N_DURATION);
-    fprintf(f,
-            "# HELP aescore_records_scored_total Records scored.\n"
-            "# TYPE aescore_records_scored_total counter\n"
-            "aescore_records_scored_total %llu\n"
-            "# HELP aescore_anomalies_total Records scored above the threshold.\n"
-            "# TYPE aescore_anomalies_total counter\n"
-            "aescore_anomalies_total %llu\n"
-            "# HELP aescore_imputed_fields_total Missing fields of scored records filled in "
-            "with the model's fill values.\n"
-            "# TYPE aescore_imputed_fields_total counter\n"
-            "aescore_imputed_fields_total %llu\n"
-            "# HELP aescore_unseen_categories_total Categories of scored records the model "
-            "never saw (a data-drift signal).\n"
-            "# TYPE aescore_unseen_categories_total counter\n"
-            "aescore_unseen_categories_total %llu\n",
-            (unsigned long long) load(&m->records), (unsigned long long) load(&m->anomalies),
-            (unsigned long long) load(&m->imputed), (unsigned long long) load(&m->unseen));
+}
+
+static void render_scores(FILE *f, const Metrics *m)
+{
+    print_counter(f, "aescore_records_scored_total", "Records scored.", load(&m->records));
+    print_counter(f, "aescore_anomalies_total", "Records scored above the threshold.",
+                  load(&m->anomalies));
+    print_counter(f, "aescore_imputed_fields_total",
+                  "Missing fields of scored records filled in with the model's fill values.",
+                  load(&m->imputed));
+    print_counter(f, "aescore_unseen_categories_total",
+                  "Categories of scored records the model never saw (a data-drift signal).",
+                  load(&m->unseen));
     print_histogram(f, "aescore_score", "Anomaly scores (mean squared reconstruction error).",
                     &m->score, score_bounds, N_SCORE);
+}
+
+static void render_model(FILE *f, const MetricsGauges *g)
+{
     print_gauge(f, "aescore_model_version", "Version of the served model (0 = none).",
                 g->has_model ? (double) g->model_version : 0);
     print_gauge(f, "aescore_model_age_seconds", "Seconds since the served model was created.",
@@ -232,15 +231,17 @@ int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t 
           f);
     if (g->model_id != NULL)
         fprintf(f, "aescore_model_info{model_id=\"%s\"} 1\n", g->model_id);
-    fprintf(f,
-            "# HELP aescore_model_watch_errors_total Replaced model files that failed to load "
-            "or validate (follow mode); the served model was kept.\n"
-            "# TYPE aescore_model_watch_errors_total counter\n"
-            "aescore_model_watch_errors_total %llu\n",
-            (unsigned long long) g->watch_errors);
+    print_counter(f, "aescore_model_watch_errors_total",
+                  "Replaced model files that failed to load or validate (follow mode); the "
+                  "served model was kept.",
+                  g->watch_errors);
     print_gauge(f, "aescore_model_watch_last_error_timestamp_seconds",
                 "Unix time of the last failed model file (follow mode); 0 = none.",
                 g->watch_last_error_time);
+}
+
+static void render_training(FILE *f, const MetricsGauges *g)
+{
     fprintf(f,
             "# HELP aescore_training_jobs_total Finished training jobs by outcome.\n"
             "# TYPE aescore_training_jobs_total counter\n"
@@ -255,24 +256,35 @@ int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t 
                 g->training_last_duration);
     print_gauge(f, "aescore_training_last_loss", "Training loss of the last finished job.",
                 g->training_last_loss);
-    fprintf(f,
-            "# HELP aescore_connections_evicted_total Idle connections closed to admit new ones "
-            "at max_connections.\n"
-            "# TYPE aescore_connections_evicted_total counter\n"
-            "aescore_connections_evicted_total %llu\n"
-            "# HELP aescore_connections_refused_total Connections refused with 503 at "
-            "max_connections.\n"
-            "# TYPE aescore_connections_refused_total counter\n"
-            "aescore_connections_refused_total %llu\n"
-            "# HELP aescore_connections_timed_out_total Connections cut for sending headers "
-            "or a body too slowly.\n"
-            "# TYPE aescore_connections_timed_out_total counter\n"
-            "aescore_connections_timed_out_total %llu\n",
-            (unsigned long long) g->connections_evicted,
-            (unsigned long long) g->connections_refused,
-            (unsigned long long) g->connections_timed_out);
+}
+
+static void render_connections(FILE *f, const MetricsGauges *g)
+{
+    print_counter(f, "aescore_connections_evicted_total",
+                  "Idle connections closed to admit new ones at max_connections.",
+                  g->connections_evicted);
+    print_counter(f, "aescore_connections_refused_total",
+                  "Connections refused with 503 at max_connections.", g->connections_refused);
+    print_counter(f, "aescore_connections_timed_out_total",
+                  "Connections cut for sending headers or a body too slowly.",
+                  g->connections_timed_out);
     print_gauge(f, "process_resident_memory_bytes", "Resident memory size in bytes.",
                 resident_bytes());
+}
+
+int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t *len)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+
+    if (f == NULL)
+        return -ENOMEM;
+    render_requests(f, m);
+    render_scores(f, m);
+    render_model(f, g);
+    render_training(f, g);
+    render_connections(f, g);
     if (fclose(f) != 0 || buf == NULL) {
         free(buf);
         return -ENOMEM;

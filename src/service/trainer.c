@@ -147,6 +147,38 @@ static const char *reason(int r)
     return r < 0 ? strerror(-r) : model_file_strerror(r);
 }
 
+/* Records how the job ended, wakes trainer_wait, and says so in the log. */
+static void finish_job(Trainer *t, uint64_t job_id, TrainerState state, const char *err,
+                       uint64_t version, double train_loss)
+{
+    pthread_mutex_lock(&t->lock);
+    t->status.state = state;
+    t->status.finished = util_now_wall();
+    t->status.last_duration = util_now_mono() - t->started_mono;
+    t->status.eta_seconds = 0;
+    t->status.model_version = version;
+    snprintf(t->status.error, sizeof(t->status.error), "%s", state == TRAINER_SUCCEEDED ? "" : err);
+    if (state == TRAINER_SUCCEEDED) {
+        t->status.jobs_succeeded++;
+        t->status.last_train_loss = train_loss;
+    } else if (state == TRAINER_CANCELLED) {
+        t->status.jobs_cancelled++;
+    } else {
+        t->status.jobs_failed++;
+    }
+    t->running = false;
+    pthread_cond_broadcast(&t->idle);
+    pthread_mutex_unlock(&t->lock);
+
+    if (state == TRAINER_SUCCEEDED)
+        log_notice("train", "job %llu succeeded: serving model v%llu, saved to %s",
+                   (unsigned long long) job_id, (unsigned long long) version, t->path);
+    else if (state == TRAINER_CANCELLED)
+        log_notice("train", "job %llu cancelled", (unsigned long long) job_id);
+    else
+        log_warning("train", "job %llu failed: %s", (unsigned long long) job_id, err);
+}
+
 static void *job_main(void *arg)
 {
     Trainer *t = arg;
@@ -176,15 +208,12 @@ static void *job_main(void *arg)
         snprintf(err, sizeof(err), "cancelled");
         goto done;
     }
-    if (r < 0) {
+    if (r < 0)
         snprintf(err, sizeof(err), "training failed: %s", strerror(-r));
+    else if (r > 0 && err[0] == '\0')
+        snprintf(err, sizeof(err), "training failed (code %d)", r);
+    if (r != 0)
         goto done;
-    }
-    if (r > 0) {
-        if (err[0] == '\0')
-            snprintf(err, sizeof(err), "training failed (code %d)", r);
-        goto done;
-    }
     /* train_model validated m: finite weights and losses, a sane threshold */
     train_loss = m->meta.train_loss;
 
@@ -200,33 +229,8 @@ static void *job_main(void *arg)
     state = TRAINER_SUCCEEDED;
 
 done:
-    m = model_unref(m);
-    pthread_mutex_lock(&t->lock);
-    t->status.state = state;
-    t->status.finished = util_now_wall();
-    t->status.last_duration = util_now_mono() - t->started_mono;
-    t->status.eta_seconds = 0;
-    t->status.model_version = version;
-    snprintf(t->status.error, sizeof(t->status.error), "%s", state == TRAINER_SUCCEEDED ? "" : err);
-    if (state == TRAINER_SUCCEEDED) {
-        t->status.jobs_succeeded++;
-        t->status.last_train_loss = train_loss;
-    } else if (state == TRAINER_CANCELLED) {
-        t->status.jobs_cancelled++;
-    } else {
-        t->status.jobs_failed++;
-    }
-    t->running = false;
-    pthread_cond_broadcast(&t->idle);
-    pthread_mutex_unlock(&t->lock);
-
-    if (state == TRAINER_SUCCEEDED)
-        log_notice("train", "job %llu succeeded: serving model v%llu, saved to %s",
-                   (unsigned long long) job_id, (unsigned long long) version, t->path);
-    else if (state == TRAINER_CANCELLED)
-        log_notice("train", "job %llu cancelled", (unsigned long long) job_id);
-    else
-        log_warning("train", "job %llu failed: %s", (unsigned long long) job_id, err);
+    model_unref(m);
+    finish_job(t, job_id, state, err, version, train_loss);
     return NULL;
 }
 

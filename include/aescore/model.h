@@ -76,8 +76,6 @@ void model_compute_id(Model *m);
 Model *model_ref(Model *m);
 Model *model_unref(Model *m); /* accepts NULL; returns NULL */
 
-/* Index of the feature called name (length len), or -1. Linear; models are small. */
-long model_feature_index(const Model *m, const char *name, size_t len);
 
 /* Floats of scratch model_score / model_score_batch need. */
 size_t model_scratch_size(const Model *m);

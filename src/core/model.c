@@ -132,14 +132,6 @@ Model *model_unref(Model *m)
     return NULL;
 }
 
-long model_feature_index(const Model *m, const char *name, size_t len)
-{
-    for (size_t i = 0; i < m->n_features; i++)
-        if (strncmp(m->names[i], name, len) == 0 && m->names[i][len] == '\0')
-            return (long) i;
-    return -1;
-}
-
 static bool all_finite(const float *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)

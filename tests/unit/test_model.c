@@ -156,19 +156,6 @@ static void test_validate_rejects_what_must_not_be_served(void **state)
     model_unref(m);
 }
 
-static void test_feature_index_matches_exact_names(void **state)
-{
-    Model *m = trained(1);
-    (void) state;
-
-    assert_int_equal(model_feature_index(m, "f3", 2), 3);
-    assert_int_equal(model_feature_index(m, "f3x", 2), 3); /* length-delimited */
-    assert_int_equal(model_feature_index(m, "f", 1), -1);
-    assert_int_equal(model_feature_index(m, "F3", 2), -1);
-    assert_int_equal(model_feature_index(m, "f30", 3), -1);
-    model_unref(m);
-}
-
 static void test_references_are_counted(void **state)
 {
     Model *m = trained(1);
@@ -209,7 +196,6 @@ int main(void)
         cmocka_unit_test(test_feature_errors_are_member_mean_squared_standardised_differences),
         cmocka_unit_test(test_percentile_grows_with_the_score),
         cmocka_unit_test(test_validate_rejects_what_must_not_be_served),
-        cmocka_unit_test(test_feature_index_matches_exact_names),
         cmocka_unit_test(test_references_are_counted),
         cmocka_unit_test(test_new_rejects_shapes_that_are_not_autoencoders),
     };

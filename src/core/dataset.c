@@ -16,7 +16,6 @@
 #include "aescore/dataset.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -25,11 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "aescore/decimal.h"
+#include "aescore/util.h"
 
 #define NUMBER_MAX   64  /* longest accepted numeric cell, in bytes */
 #define NAME_SHOWN   64  /* at most this much of a column name goes into a message */
@@ -869,60 +866,16 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
 int dataset_read_csv(const char *path, const DatasetOptions *opts, Dataset **out, char *err,
                      size_t err_size)
 {
-    struct stat st;
-    char *buf = NULL, *grown;
-    size_t len = 0, cap;
-    int fd = -1, r;
+    char *buf = NULL;
+    size_t len = 0;
+    int r = util_read_file(path, SIZE_MAX, &buf, &len);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) < 0)
-        goto fail_errno;
-    /* One byte more than the file so the read that sees EOF needs no reallocation; pipes
-     * and files that grow while read just take the doubling path. */
-    cap = 64 * 1024;
-    if (S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t) st.st_size < SIZE_MAX)
-        cap = (size_t) st.st_size + 1;
-    buf = malloc(cap);
-    if (buf == NULL) {
-        errno = ENOMEM;
-        goto fail_errno;
-    }
-    for (;;) {
-        ssize_t n;
-
-        if (len == cap) {
-            if (cap > SIZE_MAX / 2) {
-                errno = ENOMEM;
-                goto fail_errno;
-            }
-            grown = realloc(buf, cap * 2);
-            if (grown == NULL) {
-                errno = ENOMEM;
-                goto fail_errno;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        n = read(fd, buf + len, cap - len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail_errno;
-        }
-        if (n == 0)
-            break;
-        len += (size_t) n;
+    if (r < 0) {
+        set_err(err, err_size, "%s: %s", path, strerror(-r));
+        return r;
     }
     r = dataset_parse_csv(buf, len, path, opts, out, err, err_size);
-    goto done;
-
-fail_errno:
-    r = -errno;
-    set_err(err, err_size, "%s: %s", path, strerror(errno));
-done:
     free(buf);
-    if (fd >= 0)
-        close(fd);
     return r;
 }
 

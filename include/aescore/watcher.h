@@ -45,7 +45,7 @@ typedef struct WatcherStatus {
     uint64_t reloads;  /* different models published from a replaced file */
     uint64_t errors;   /* replaced files that failed to load or validate */
     double error_time; /* unix seconds of the last such failure, 0 = none */
-    char error[256];   /* its "PATH: reason"; kept after later successes */
+    char error[512];   /* its "PATH: reason"; kept after later successes */
 } WatcherStatus;
 
 typedef struct Watcher Watcher;

@@ -23,5 +23,11 @@ double util_now_wall(void);
  * given up while growing, is wiped here). */
 int util_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Formats a one-line message into err (err_size bytes; nothing when err is NULL or
+ * err_size 0). Control characters that came in through the arguments (a column name with
+ * a line end inside its quotes, say) become '?', so a message is always one line. */
+void util_set_err(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* qsort comparator for float: ascending; the caller keeps NaN out (it has no order). */
 int util_cmp_float(const void *a, const void *b);

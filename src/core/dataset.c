@@ -64,20 +64,6 @@ enum {
     NUM_NOMEM,     /* the C locale could not be created */
 };
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || err_size == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
-
 static int fail_at(const Parser *ps, size_t col, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -90,7 +76,7 @@ static int fail_at(const Parser *ps, size_t col, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    set_err(ps->err, ps->err_size, "%s:%zu:%zu: %s", ps->source, ps->line, col, reason);
+    util_set_err(ps->err, ps->err_size, "%s:%zu:%zu: %s", ps->source, ps->line, col, reason);
     return DATASET_E_FORMAT;
 }
 
@@ -375,6 +361,7 @@ static int check_duplicates(Parser *ps, char *const *names, size_t n)
  * the cursor on its line end. */
 static int parse_header(Parser *ps, size_t max_columns, char ***names_out, size_t *n_out)
 {
+    size_t header_line = ps->line, end_line;
     char **names = NULL, **grown;
     size_t n = 0, cap = 0;
     int r;
@@ -411,7 +398,11 @@ static int parse_header(Parser *ps, size_t max_columns, char ***names_out, size_
             break;
         ps->p++; /* the ',' */
     }
+    /* a duplicate is reported on the header's first line, where the names start */
+    end_line = ps->line;
+    ps->line = header_line;
     r = check_duplicates(ps, names, n);
+    ps->line = end_line;
     if (r != 0)
         goto fail;
     *names_out = names;
@@ -837,7 +828,7 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
     int r;
 
     if (out == NULL || (text == NULL && len != 0)) {
-        set_err(err, err_size, "%s: invalid argument", ps.source);
+        util_set_err(err, err_size, "%s: invalid argument", ps.source);
         return -EINVAL;
     }
     if (text == NULL)
@@ -852,14 +843,14 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
         ps.mixed = opts->mixed;
     }
     if (ps.mixed && len >= UINT32_MAX - 1) {
-        set_err(err, err_size, "%s: too large for mixed columns (4 GiB at most)", ps.source);
+        util_set_err(err, err_size, "%s: too large for mixed columns (4 GiB at most)", ps.source);
         return -EFBIG;
     }
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         ps.p += 3;
     r = parse_text(&ps, text, len, max_columns, label_name, out);
     if (r == -ENOMEM)
-        set_err(err, err_size, "%s: out of memory", ps.source);
+        util_set_err(err, err_size, "%s: out of memory", ps.source);
     return r;
 }
 
@@ -871,7 +862,7 @@ int dataset_read_csv(const char *path, const DatasetOptions *opts, Dataset **out
     int r = util_read_file(path, SIZE_MAX, &buf, &len);
 
     if (r < 0) {
-        set_err(err, err_size, "%s: %s", path, strerror(-r));
+        util_set_err(err, err_size, "%s: %s", path, strerror(-r));
         return r;
     }
     r = dataset_parse_csv(buf, len, path, opts, out, err, err_size);

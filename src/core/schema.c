@@ -18,20 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err_size == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *) a, *(const char *const *) b);
@@ -216,7 +202,7 @@ int schema_learn(const Dataset *ds, const size_t *rows, size_t n_rows, const Sch
         for (size_t c = 0; c < ds->n_cols; c++)
             found = found || strcmp(ds->names[c], opts->ignore[i]) == 0;
         if (!found) {
-            set_err(err, err_size, "no column '%s' to ignore", opts->ignore[i]);
+            util_set_err(err, err_size, "no column '%s' to ignore", opts->ignore[i]);
             r = SCHEMA_E_INPUT;
             goto fail;
         }
@@ -248,7 +234,8 @@ int schema_learn(const Dataset *ds, const size_t *rows, size_t n_rows, const Sch
         }
     }
     if (s->n_fields == 0) {
-        set_err(err, err_size, "%s", "no usable column: every column is ignored, empty or unique");
+        util_set_err(err, err_size, "%s",
+                     "no usable column: every column is ignored, empty or unique");
         r = SCHEMA_E_INPUT;
         goto fail;
     }
@@ -501,10 +488,10 @@ static void describe_bad_row(const Schema *s, const SchemaValue *values, size_t 
     for (size_t f = 0; f < s->n_fields; f++)
         if ((s->fields[f].kind == SCHEMA_NUMERIC) != (values[f].type != SCHEMA_TEXT) &&
             values[f].type != SCHEMA_MISSING) {
-            set_err(err, err_size, "%zu: field '%s': %s", row + 2, s->fields[f].name,
-                    s->fields[f].kind == SCHEMA_NUMERIC
-                        ? "text where the model expects a number"
-                        : "a number where the model expects a category");
+            util_set_err(err, err_size, "%zu: field '%s': %s", row + 2, s->fields[f].name,
+                         s->fields[f].kind == SCHEMA_NUMERIC
+                             ? "text where the model expects a number"
+                             : "a number where the model expects a category");
             return;
         }
 }
@@ -554,9 +541,9 @@ int schema_encode_dataset(const Schema *s, const Dataset *ds, Dataset **out, cha
         goto out;
     r = match_columns(s, ds, col, &mm);
     if (r == SCHEMA_E_INPUT && mm.n_unknown > 0)
-        set_err(err, err_size, "1: column '%s' is not a field of the model", mm.unknown[0]);
+        util_set_err(err, err_size, "1: column '%s' is not a field of the model", mm.unknown[0]);
     else if (r == SCHEMA_E_INPUT)
-        set_err(err, err_size, "1: the model's field '%s' has no column", mm.missing[0]);
+        util_set_err(err, err_size, "1: the model's field '%s' has no column", mm.missing[0]);
     if (r == 0)
         r = new_encoded(s, ds, &enc);
     for (size_t row = 0; r == 0 && row < ds->n_rows; row++) {
@@ -572,7 +559,7 @@ int schema_encode_dataset(const Schema *s, const Dataset *ds, Dataset **out, cha
     }
 out:
     if (r == -ENOMEM)
-        set_err(err, err_size, "%s", "out of memory");
+        util_set_err(err, err_size, "%s", "out of memory");
     schema_mismatch_deinit(&mm);
     free(col);
     free(values);

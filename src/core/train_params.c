@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "aescore/decimal.h"
+#include "aescore/util.h"
 #include "aescore/model.h"
 #include "aescore/schema.h"
 
@@ -85,20 +86,6 @@ const TrainParamDef *train_param_find(const char *name)
         if (strcmp(train_param_table[i].name, name) == 0)
             return &train_param_table[i];
     return NULL;
-}
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || err_size == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
 }
 
 static bool in_bounds(const TrainParamDef *def, double v)
@@ -182,7 +169,7 @@ static int refuse(const TrainParamDef *def, const TrainValue *v, char *err, size
     char got[64], form[96];
 
     describe(v, got, sizeof(got));
-    set_err(err, err_size, "expected %s, got %s", form_words(def, form, sizeof(form)), got);
+    util_set_err(err, err_size, "expected %s, got %s", form_words(def, form, sizeof(form)), got);
     return TRAIN_PARAMS_E_VALUE;
 }
 
@@ -193,7 +180,7 @@ static int out_of_bounds(const TrainParamDef *def, const TrainValue *v, char *er
 
     describe(v, got, sizeof(got));
     bound_words(def, bounds, sizeof(bounds));
-    set_err(err, err_size, "%s must be %s, got %s", def->name, bounds, got);
+    util_set_err(err, err_size, "%s must be %s, got %s", def->name, bounds, got);
     return TRAIN_PARAMS_E_VALUE;
 }
 
@@ -429,22 +416,22 @@ int train_params_check(const TrainParams *p, char *err, size_t err_size)
         if (field_ok(p, def))
             continue;
         if (def->type == TRAIN_PARAM_HIDDEN) {
-            set_err(err, err_size, "hidden: at most %d layers of sizes %.0f..%.0f",
-                    NN_MAX_LAYERS - 1, def->min, def->max);
+            util_set_err(err, err_size, "hidden: at most %d layers of sizes %.0f..%.0f",
+                         NN_MAX_LAYERS - 1, def->min, def->max);
         } else if (def->type == TRAIN_PARAM_ACTIVATION) {
-            set_err(err, err_size, "activation: must be relu, tanh or sigmoid");
+            util_set_err(err, err_size, "activation: must be relu, tanh or sigmoid");
         } else {
             bound_words(def, bounds, sizeof(bounds));
-            set_err(err, err_size, "%s: must be %s", def->name, bounds);
+            util_set_err(err, err_size, "%s: must be %s", def->name, bounds);
         }
         return TRAIN_PARAMS_E_VALUE;
     }
     if ((unsigned) p->threshold_method > THRESHOLD_EXPLICIT) {
-        set_err(err, err_size, "threshold: unknown method");
+        util_set_err(err, err_size, "threshold: unknown method");
         return TRAIN_PARAMS_E_VALUE;
     }
     if (p->threshold_given > 1) {
-        set_err(err, err_size, "choose one of threshold_quantile, threshold_f1, threshold");
+        util_set_err(err, err_size, "choose one of threshold_quantile, threshold_f1, threshold");
         return TRAIN_PARAMS_E_VALUE;
     }
     return 0;

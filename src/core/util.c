@@ -8,6 +8,8 @@
 #include "aescore/util.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -129,6 +131,20 @@ fail:
     free(buf);
     close(fd);
     return r;
+}
+
+void util_set_err(char *err, size_t err_size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || err_size == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    for (char *c = err; *c != '\0'; c++)
+        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+            *c = '?';
 }
 
 int util_cmp_float(const void *a, const void *b)

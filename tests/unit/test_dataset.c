@@ -473,6 +473,9 @@ static void test_parse_counts_lines_inside_quoted_cells_and_rejects_broken_quote
     expect_rejection("a,b\n1,\"x\"y\n", &mixed,
                      "t.csv:2:2: unexpected character after closing quote");
     expect_rejection("a,b\n1,\"\"\n", NULL, "t.csv:2:2: empty cell");
+    /* a message stays one line whatever a quoted name holds */
+    expect_rejection("\"a\nb\",\"a\nb\"\n1,2\n", NULL,
+                     "t.csv:1:2: duplicate column name \"a?b\" (also column 1)");
 }
 
 static void test_parse_rejects_nan_and_infinity(void **state)

@@ -1,10 +1,11 @@
 /* metrics: the daemon's counters and histograms, rendered as Prometheus text (format 0.0.4).
  *
  * Request counters are kept per endpoint (a small fixed set of label values given at
- * creation, never raw paths or record ids) and per status code. Everything updated on the
- * scoring path is a C11 atomic: no lock is taken to count. Gauges that live elsewhere (the
+ * creation, never raw paths or record ids) and per status code. Counters are C11 atomics;
+ * a histogram takes its own short lock, so that a scrape sees its buckets, _sum and _count
+ * from one moment (_count always equals the +Inf bucket). Gauges that live elsewhere (the
  * served model, the trainer's counters) are passed in at render time, so this module knows
- * nothing about models or threads.
+ * nothing about models.
  * Threads: metrics_observe_* and metrics_render may be called from any thread at once;
  * metrics_new/metrics_free from one thread while no other uses the object.
  */
@@ -53,4 +54,4 @@ typedef struct MetricsGauges {
 
 /* Renders every metric (plus process_resident_memory_bytes from /proc/self/statm) into a
  * new malloc'd NUL-terminated buffer (*out, *len; the caller frees it). 0 or -ENOMEM. */
-int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t *len);
+int metrics_render(Metrics *m, const MetricsGauges *g, char **out, size_t *len);

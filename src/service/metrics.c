@@ -1,9 +1,12 @@
-/* metrics: lock-free counters and histograms, rendered as Prometheus text.
+/* metrics: counters and histograms, rendered as Prometheus text.
  *
- * Every value touched on the request path is a relaxed C11 atomic: counts only need to be
- * exact eventually, not ordered with anything, so scoring threads never wait on each other
- * here. Histogram sums are doubles updated with a compare-exchange loop. Buckets are kept
- * per bucket and made cumulative when rendering. Status codes are folded into a fixed set
+ * Counters touched on the request path are relaxed C11 atomics: they only need to be exact
+ * eventually, not ordered with anything. A histogram is different: its buckets, _sum and
+ * _count must come from one snapshot, or a scrape taken under load shows a _count above
+ * the +Inf bucket, which Prometheus reads as a broken histogram. So each histogram has a
+ * mutex, held for one observation (or one batch of scores) and for the copy a scrape takes;
+ * _count is the sum of the buckets of that copy. Buckets are kept per bucket and made
+ * cumulative when rendering. Status codes are folded into a fixed set
  * (plus "other") and endpoints are a fixed list, so the label cardinality is bounded no
  * matter what clients send.
  */
@@ -11,6 +14,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +36,9 @@ static const double score_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 #define N_SCORE (sizeof(score_bounds) / sizeof(score_bounds[0]))
 
 typedef struct Histogram {
-    atomic_uint_fast64_t buckets[20]; /* per bucket, the last one is +Inf */
-    _Atomic double sum;
-    atomic_uint_fast64_t count;
+    pthread_mutex_t lock; /* buckets and sum change, and are copied, together */
+    uint64_t buckets[20]; /* per bucket, the last one is +Inf */
+    double sum;
 } Histogram;
 
 struct Metrics {
@@ -63,6 +67,8 @@ int metrics_new(Metrics **out, const char *const *endpoints, size_t n_endpoints)
     }
     m->endpoints = endpoints;
     m->n_endpoints = n_endpoints;
+    pthread_mutex_init(&m->duration.lock, NULL);
+    pthread_mutex_init(&m->score.lock, NULL);
     *out = m;
     return 0;
 }
@@ -70,31 +76,24 @@ int metrics_new(Metrics **out, const char *const *endpoints, size_t n_endpoints)
 Metrics *metrics_free(Metrics *m)
 {
     if (m != NULL) {
+        pthread_mutex_destroy(&m->duration.lock);
+        pthread_mutex_destroy(&m->score.lock);
         free(m->requests);
         free(m);
     }
     return NULL;
 }
 
-static void add_double(_Atomic double *a, double v)
-{
-    double old = atomic_load_explicit(a, memory_order_relaxed);
-
-    while (!atomic_compare_exchange_weak_explicit(a, &old, old + v, memory_order_relaxed,
-                                                  memory_order_relaxed))
-        ;
-}
-
-static void observe(Histogram *h, const double *bounds, size_t n, double v)
+/* One observation; the caller holds h->lock. */
+static void observe_locked(Histogram *h, const double *bounds, size_t n, double v)
 {
     size_t i = 0;
 
     while (i < n && !(v <= bounds[i]))
         i++;
-    atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+    h->buckets[i]++;
     if (isfinite(v))
-        add_double(&h->sum, v);
-    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+        h->sum += v;
 }
 
 void metrics_observe_request(Metrics *m, size_t endpoint, unsigned status, double seconds)
@@ -106,17 +105,21 @@ void metrics_observe_request(Metrics *m, size_t endpoint, unsigned status, doubl
     while (c < N_CODES && status_codes[c] != status)
         c++;
     atomic_fetch_add_explicit(&m->requests[endpoint * (N_CODES + 1) + c], 1, memory_order_relaxed);
-    observe(&m->duration, duration_bounds, N_DURATION, seconds);
+    pthread_mutex_lock(&m->duration.lock);
+    observe_locked(&m->duration, duration_bounds, N_DURATION, seconds);
+    pthread_mutex_unlock(&m->duration.lock);
 }
 
 void metrics_observe_scores(Metrics *m, const float *scores, size_t n, float threshold)
 {
     uint_fast64_t anomalies = 0;
 
+    pthread_mutex_lock(&m->score.lock);
     for (size_t i = 0; i < n; i++) {
-        observe(&m->score, score_bounds, N_SCORE, scores[i]);
+        observe_locked(&m->score, score_bounds, N_SCORE, scores[i]);
         anomalies += scores[i] > threshold;
     }
+    pthread_mutex_unlock(&m->score.lock);
     atomic_fetch_add_explicit(&m->records, n, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->anomalies, anomalies, memory_order_relaxed);
 }
@@ -134,20 +137,25 @@ static uint64_t load(const atomic_uint_fast64_t *a)
     return atomic_load_explicit(a, memory_order_relaxed);
 }
 
-static void print_histogram(FILE *f, const char *name, const char *help, const Histogram *h,
+static void print_histogram(FILE *f, const char *name, const char *help, Histogram *h,
                             const double *bounds, size_t n)
 {
-    uint64_t cum = 0;
+    uint64_t buckets[20], cum = 0;
+    double sum;
 
+    pthread_mutex_lock(&h->lock);
+    memcpy(buckets, h->buckets, (n + 1) * sizeof(*buckets));
+    sum = h->sum;
+    pthread_mutex_unlock(&h->lock);
     fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (size_t i = 0; i < n; i++) {
-        cum += load(&h->buckets[i]);
+        cum += buckets[i];
         fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long) cum);
     }
-    cum += load(&h->buckets[n]);
+    cum += buckets[n];
     fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long) cum);
-    fprintf(f, "%s_sum %.17g\n", name, atomic_load_explicit(&h->sum, memory_order_relaxed));
-    fprintf(f, "%s_count %llu\n", name, (unsigned long long) load(&h->count));
+    fprintf(f, "%s_sum %.17g\n", name, sum);
+    fprintf(f, "%s_count %llu\n", name, (unsigned long long) cum);
 }
 
 static void print_gauge(FILE *f, const char *name, const char *help, double v)
@@ -181,7 +189,7 @@ static void print_counter(FILE *f, const char *name, const char *help, uint64_t 
             (unsigned long long) v);
 }
 
-static void render_requests(FILE *f, const Metrics *m)
+static void render_requests(FILE *f, Metrics *m)
 {
     fputs("# HELP aescore_http_requests_total HTTP requests by endpoint and status code.\n"
           "# TYPE aescore_http_requests_total counter\n",
@@ -203,7 +211,7 @@ static void render_requests(FILE *f, const Metrics *m)
                     duration_bounds, N_DURATION);
 }
 
-static void render_scores(FILE *f, const Metrics *m)
+static void render_scores(FILE *f, Metrics *m)
 {
     print_counter(f, "aescore_records_scored_total", "Records scored.", load(&m->records));
     print_counter(f, "aescore_anomalies_total", "Records scored above the threshold.",
@@ -272,7 +280,7 @@ static void render_connections(FILE *f, const MetricsGauges *g)
                 resident_bytes());
 }
 
-int metrics_render(const Metrics *m, const MetricsGauges *g, char **out, size_t *len)
+int metrics_render(Metrics *m, const MetricsGauges *g, char **out, size_t *len)
 {
     char *buf = NULL;
     size_t size = 0;

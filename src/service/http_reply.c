@@ -34,6 +34,7 @@ static const struct {
     [HTTP_E_SCHEMA_MISMATCH] = {"schema_mismatch", 422},
     [HTTP_E_TOO_FEW_ROWS] = {"too_few_rows", 422},
     [HTTP_E_MODEL_INVALID] = {"model_invalid", 422},
+    [HTTP_E_NOT_IMPLEMENTED] = {"not_implemented", 501},
     [HTTP_E_NO_MODEL] = {"no_model", 503},
     [HTTP_E_STOPPING] = {"stopping", 503},
     [HTTP_E_INTERNAL] = {"internal", 500},
@@ -148,7 +149,7 @@ static enum MHD_Result reply_error_headers(HttpRequest *req, HttpError e, const 
     if (extra_header != NULL)
         MHD_add_response_header(resp, extra_header, extra_value);
     /* a client that gets an error before we read its body must not reuse the stream */
-    if (e == HTTP_E_BODY_TOO_LARGE)
+    if (e == HTTP_E_BODY_TOO_LARGE || req->close_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (http_error_status(e) >= 500 || e == HTTP_E_UNAUTHORIZED)
         log_info("http", "%s %s -> %u %s: %s", req->method, req->path, http_error_status(e),

@@ -14,6 +14,7 @@
 #include "aescore/http_server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -114,17 +115,119 @@ static bool authorized(HttpRequest *req, const char *token, size_t token_len)
     return token_equal(auth, strlen(auth), token, token_len);
 }
 
+/* What the request's headers say about its framing: how many Content-Length and
+ * Transfer-Encoding headers, and whether every coding named is chunked. */
+typedef struct Framing {
+    unsigned content_lengths, transfer_encodings;
+    bool only_chunked;
+} Framing;
+
+static bool is_chunked(const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (strncasecmp(v, "chunked", 7) != 0)
+        return false;
+    for (v += 7; *v == ' ' || *v == '\t'; v++)
+        ;
+    return *v == '\0';
+}
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    Framing *f = cls;
+
+    (void) kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->content_lengths++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encodings++;
+        f->only_chunked = f->only_chunked && value != NULL && is_chunked(value);
+    }
+    return MHD_YES;
+}
+
+/* RFC 9112 section 6.3: a message whose length two parsers could read differently is refused
+ * and its connection closed, so no byte after it is read as another request (request
+ * smuggling behind a proxy that picks the other length). HTTP/1.1 needs Host (3.2). */
+static enum MHD_Result check_framing(HttpRequest *req, const char *version)
+{
+    Framing f = {.only_chunked = true};
+
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
+    req->close_after = true; /* every refusal below ends the connection */
+    if (f.content_lengths > 1)
+        return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                                "more than one Content-Length header is refused");
+    if (f.content_lengths > 0 && f.transfer_encodings > 0)
+        return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                                "Content-Length together with Transfer-Encoding is refused");
+    if (f.transfer_encodings > 1 || !f.only_chunked)
+        return http_reply_error(req, HTTP_E_NOT_IMPLEMENTED, NULL,
+                                "Transfer-Encoding other than one 'chunked' is not supported");
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && header(req, MHD_HTTP_HEADER_HOST) == NULL)
+        return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                                "an HTTP/1.1 request needs a Host header");
+    req->close_after = false;
+    return MHD_YES;
+}
+
+/* The path of a request target: origin form as it is, absolute form (RFC 9112 3.2.2,
+ * "http://host:port/score") without its scheme and authority. */
+static const char *target_path(const char *url)
+{
+    const char *p;
+
+    if (strncasecmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        p = url + 8;
+    else
+        return url;
+    p += strcspn(p, "/?");
+    return *p == '/' ? p : "/";
+}
+
+/* libmicrohttpd's unescaper for the path and the query, with one difference: %00 stays as
+ * it is. Decoded, it would end the C string early, and "/score%00/../model" would be
+ * routed as /score; kept, the path matches no route and a parameter no value. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *w = s;
+
+    (void) cls;
+    (void) conn;
+    for (const char *r = s; *r != '\0'; r++) {
+        if (r[0] == '%' && isxdigit((unsigned char) r[1]) && isxdigit((unsigned char) r[2]) &&
+            !(r[1] == '0' && r[2] == '0')) {
+            char hex[3] = {r[1], r[2], '\0'};
+
+            *w++ = (char) strtol(hex, NULL, 16);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t) (w - s);
+}
+
 /* Everything decided before the body: returns MHD_YES to go on reading, or the result of
  * an error reply already queued. */
-static enum MHD_Result first_call(HttpRequest *req, const char *url)
+static enum MHD_Result first_call(HttpRequest *req, const char *url, const char *version)
 {
     const HttpServer *s = req->server;
     const char *method = req->method;
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     char allow[64] = "";
     bool path_known = false;
-    const char *cl, *te, *ct;
+    const char *cl, *ct;
+    enum MHD_Result framing = check_framing(req, version);
 
+    if (req->replied)
+        return framing;
+    url = target_path(url);
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (strcmp(routes[i].path, url) != 0)
             continue;
@@ -144,10 +247,6 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url)
         return http_reply_405(req, allow);
 
     cl = header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    te = header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    if (cl != NULL && te != NULL)
-        return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
-                                "Content-Length together with Transfer-Encoding is refused");
     if (req->route->admin && !authorized(req, s->admin_token, s->admin_token_len))
         return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,
                                 "this endpoint needs Authorization: Bearer <admin token>");
@@ -202,7 +301,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     HttpRequest *req = *con_cls;
     size_t plen;
 
-    (void) version;
     if (req == NULL) {
         req = calloc(1, sizeof(*req));
         if (req == NULL)
@@ -221,7 +319,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = req;
         http_guard_request_started(s->guard, conn);
-        return first_call(req, url);
+        return first_call(req, url, version);
     }
     if (req->replied) {
         /* an early error is queued: MHD discards the rest of the body */
@@ -387,13 +485,14 @@ static int start_mhd(HttpServer *s, unsigned threads, unsigned limit, char *err,
     }
     extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* the logger goes first so that MHD's complaints about later options reach it */
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, config->connection_memory_limit,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTEN_SOCKET,
-        (MHD_socket) s->listen_fd, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
+    s->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_logger, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                         MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                         config->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         config->connection_memory_limit, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                         s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_LISTEN_SOCKET,
+                         (MHD_socket) s->listen_fd, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
     if (s->daemon == NULL) {
         /* the socket is bound already: what is left to fail is MHD's own setup (threads,
          * epoll, TLS credentials), and its log line above names it */

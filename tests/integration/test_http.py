@@ -308,6 +308,86 @@ def test_content_length_with_transfer_encoding_is_refused(daemon):
     assert_error(status, body, 400, "invalid_request")
 
 
+def raw_all(d, data, timeout=5):
+    """Sends raw bytes; returns every byte the daemon sent until it closed the connection."""
+    s = socket.create_connection((d.host, d.port), timeout=timeout)
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except (ConnectionResetError, socket.timeout):
+        pass
+    finally:
+        s.close()
+    return out
+
+
+SMUGGLED = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+@pytest.mark.parametrize("lengths", [(b"2", b"40"), (b"2", b"2"), (b"40", b"2")])
+def test_more_than_one_content_length_is_refused_and_the_connection_closed(daemon, lengths):
+    body = b"{}" + SMUGGLED
+    req = (b"POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+           b"Content-Length: " + lengths[0] + b"\r\nContent-Length: " + lengths[1] +
+           b"\r\n\r\n" + body)
+    out = raw_all(daemon, req)
+    assert out.startswith(b"HTTP/1.1 400"), out[:200]
+    assert b'"code":"invalid_request"' in out
+    assert b"Connection: close" in out
+    assert out.count(b"HTTP/1.1 ") == 1  # the bytes after the body never became a request
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"gzip, chunked", b"chunked, chunked", b"identity"])
+def test_a_transfer_coding_other_than_chunked_is_501(daemon, coding):
+    req = (b"POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+           b"Transfer-Encoding: " + coding + b"\r\n\r\n2\r\n{}\r\n0\r\n\r\n" + SMUGGLED)
+    out = raw_all(daemon, req)
+    assert out.startswith(b"HTTP/1.1 501"), out[:200]
+    assert b'"code":"not_implemented"' in out
+    assert out.count(b"HTTP/1.1 ") == 1
+
+
+def test_http_1_1_without_host_is_400_and_1_0_without_host_is_served(daemon):
+    out = raw_all(daemon, b"GET /health HTTP/1.1\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400"), out[:200]
+    out = raw_all(daemon, b"GET /health HTTP/1.0\r\n\r\n")
+    assert b" 200 " in out.split(b"\r\n")[0], out[:200]
+
+
+@pytest.mark.parametrize("path", [b"/score%00", b"/score%00/../../model", b"/score%2f",
+                                  b"/x/%2e%2e/score", b"/score/", b"/score/."])
+def test_a_path_is_routed_only_when_it_is_exactly_a_route(daemon, path):
+    body = json.dumps(record()).encode()
+    req = (b"POST " + path + b" HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+           b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" +
+           body)
+    out = raw_all(daemon, req)
+    assert out.startswith(b"HTTP/1.1 404"), (path, out[:200])
+
+
+def test_the_absolute_form_of_a_target_is_routed(daemon):
+    body = json.dumps(record()).encode()
+    req = (b"POST http://127.0.0.1:%d/score HTTP/1.1\r\nHost: t\r\n" % daemon.port +
+           b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() +
+           b"\r\nConnection: close\r\n\r\n" + body)
+    out = raw_all(daemon, req)
+    assert out.startswith(b"HTTP/1.1 200"), out[:200]
+    assert b'"score":' in out
+
+
+def test_a_query_value_with_an_encoded_nul_is_not_cut(daemon):
+    status, _, data = daemon.request("POST", "/retrain?epochs=3%00x", body=b"a\n1\n",
+                                     headers=dict(AUTH, **{"Content-Type": "text/csv"}))
+    r = json.loads(data)
+    assert_error(status, r, 400, "invalid_request")
+    assert r["error"]["param"] == "epochs"
+
+
 # ---------------------------------------------------------------- admin auth
 
 @pytest.mark.parametrize("headers", [

@@ -245,9 +245,11 @@ static const cJSON *record_data(const cJSON *rec, int *label, bool *is_values, R
         } else if (strcmp(mb->string, "values") == 0) {
             values = mb;
         } else if (strcmp(mb->string, "id") == 0) {
-            if (!cJSON_IsString(mb) && !cJSON_IsNumber(mb) && !cJSON_IsNull(mb)) {
+            /* a number beyond a double's range would come back as null: not the same id */
+            if ((!cJSON_IsString(mb) && !cJSON_IsNumber(mb) && !cJSON_IsNull(mb)) ||
+                (cJSON_IsNumber(mb) && !isfinite(mb->valuedouble))) {
                 add_name(&iss->invalid, &iss->n_invalid, "id", 2);
-                note(iss, "%s", "\"id\" must be a string or a number");
+                note(iss, "%s", "\"id\" must be a string or a number that fits a double");
             }
         } else if (strcmp(mb->string, "label") == 0 && label != NULL) {
             if (cJSON_IsNumber(mb) && (mb->valuedouble == 0 || mb->valuedouble == 1)) {
@@ -423,7 +425,7 @@ int records_id(const cJSON *rec, JsonBuf *out)
         json_buf_puts(out, "null");
     } else if (cJSON_IsString(id)) {
         json_buf_string(out, id->valuestring, strlen(id->valuestring));
-    } else if (cJSON_IsNumber(id)) {
+    } else if (cJSON_IsNumber(id) && isfinite(id->valuedouble)) {
         records_put_id_number(out, id->valuedouble);
     } else {
         return RECORDS_E_SCHEMA;

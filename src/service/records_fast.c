@@ -69,7 +69,7 @@ static bool text_is(const char *text, size_t len, const char *word)
 }
 
 /* A number in strict JSON grammar (RFC 8259), as the double cJSON stores for it (one that
- * overflows is +-inf there too: a feature then fails as not finite, an id echoes as null).
+ * overflows is +-inf there too, which no feature or id takes).
  * Numbers longer than 63 characters are declined (the cJSON path reads them). */
 static bool fast_number(const char **pp, const char *end, double *out)
 {
@@ -185,8 +185,8 @@ static bool fast_id(const char **pp, const char *end, RecordId *id)
         id->kind = RECORD_ID_STRING;
         return fast_string(pp, end, &id->text, &id->len);
     }
-    id->kind = RECORD_ID_NUMBER;
-    return fast_number(pp, end, &id->number);
+    id->kind = RECORD_ID_NUMBER; /* one beyond a double's range is refused: the cJSON path */
+    return fast_number(pp, end, &id->number) && isfinite(id->number);
 }
 
 static bool fast_record(const char **pp, const char *end, const Model *m, float *x, RecordId *id)

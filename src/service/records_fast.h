@@ -3,7 +3,8 @@
  *
  * It accepts only a narrow, common subset of JSON and declines everything else:
  *   record = {"features": {name: number, ...}} or {"values": [number, ...]}, plus an
- *            optional "id" that is null, a number or a string; members in any order;
+ *            optional "id" that is null, a number finite as a double or a string; members
+ *            in any order;
  *   batch  = {"records": [record, ...]};
  *   names and id strings printable ASCII without escapes, numbers in strict JSON grammar
  *   (at most 63 characters, finite as a float; longer ones go to cJSON), JSON whitespace only,

@@ -138,6 +138,18 @@ def test_named_features_and_values_give_the_same_score(daemon):
     assert a["score"] == b["score"]
 
 
+@pytest.mark.parametrize("spelling", [b"1e400", b"-1e400", b"1.8e308"])
+def test_an_id_beyond_a_double_is_refused_not_echoed_as_null(daemon, spelling):
+    values = b",".join([b"0.5"] * N_FEATURES)
+    one = b'{"id":' + spelling + b',"values":[' + values + b']}'
+    status, r = daemon.post_json("/score", one)
+    assert_error(status, r, 422, "schema_mismatch")
+    assert r["error"]["invalid"] == ["id"]
+    status, r = daemon.post_json("/score/batch", b'{"records":[' + one + b']}')
+    assert_error(status, r, 422, "schema_mismatch")
+    assert r["error"]["indices"] == [0]
+
+
 def test_off_pattern_record_is_an_anomaly(daemon):
     rec = {"values": [8.0, -8.0] * (N_FEATURES // 2)}
     status, r = daemon.post_json("/score", rec)

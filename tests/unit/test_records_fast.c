@@ -781,6 +781,8 @@ static void gen_number(uint64_t *s, Text *t, NumberUse use, bool clean, Traits *
             tr->rejected = true; /* not finite as a float: an invalid feature */
         else if (want != NULL)
             *want = (float) d;
+    } else if (!isfinite(d)) {
+        tr->rejected = true; /* an id beyond a double: refused, not echoed as null */
     }
 }
 
@@ -1174,6 +1176,9 @@ static void test_fast_paths_read_every_listed_number_as_cjson_does(void **state)
             as_value.rejected = true;
         else
             want = (float) d;
+        /* an id must fit a double: one that does not is refused, not echoed as null */
+        if (!as_id.wild && !isfinite(d))
+            as_id.rejected = true;
         text.len = 0;
         putf(&text, "{\"values\":[%s]}", num);
         check_single(one, text.p, text.len, expectation(&as_value, true), &want, &t);

@@ -10,12 +10,15 @@
  * for duplicate keys, which cJSON silently keeps.
  */
 #include "http_body.h"
-#include "http_reply.h"
-#include "json_buf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "aescore/decimal.h"
+#include "http_reply.h"
+#include "json_buf.h"
 
 int http_body_append(HttpRequest *req, const char *data, size_t *size)
 {
@@ -155,11 +158,168 @@ static bool is_json_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* ---- RFC 8259, checked before cJSON sees a byte ----
+ * cJSON is lenient where another parser is not: it takes raw control characters in
+ * strings and numbers such as 01, 1. or -.5. A proxy, a log pipeline or the client's own
+ * parser would read those differently (or refuse them), so the body must be JSON as the
+ * RFC defines it; numbers are read by decimal.h's JSON grammar, the one number reader. */
+
+typedef struct Grammar {
+    const char *s, *p, *end;
+    const char *why; /* first problem */
+} Grammar;
+
+static bool g_fail(Grammar *g, const char *why)
+{
+    if (g->why == NULL)
+        g->why = why;
+    return false;
+}
+
+static void g_ws(Grammar *g)
+{
+    while (g->p < g->end && is_json_space(*g->p))
+        g->p++;
+}
+
+static bool g_string(Grammar *g)
+{
+    for (g->p++; g->p < g->end; g->p++) {
+        unsigned char c = (unsigned char) *g->p;
+
+        if (c == '"') {
+            g->p++;
+            return true;
+        }
+        if (c < 0x20)
+            return g_fail(g, "a control character inside a string (escape it)");
+        if (c != '\\')
+            continue;
+        if (++g->p >= g->end)
+            break;
+        if (*g->p == 'u') {
+            for (int k = 1; k <= 4; k++)
+                if (g->p + k >= g->end || !isxdigit((unsigned char) g->p[k]))
+                    return g_fail(g, "\\u needs four hex digits");
+            g->p += 4;
+        } else if (strchr("\"\\/bfnrt", *g->p) == NULL || *g->p == '\0') {
+            return g_fail(g, "an unknown escape in a string");
+        }
+    }
+    return g_fail(g, "an unterminated string");
+}
+
+static bool g_value(Grammar *g);
+
+/* An object or an array (the cursor on '{' or '['); depth was checked before. */
+static bool g_container(Grammar *g)
+{
+    char close = *g->p == '{' ? '}' : ']';
+    bool object = close == '}';
+
+    g->p++;
+    g_ws(g);
+    if (g->p < g->end && *g->p == close) {
+        g->p++;
+        return true;
+    }
+    for (;;) {
+        if (object) {
+            if (g->p >= g->end || *g->p != '"')
+                return g_fail(g, "an object key must be a string");
+            if (!g_string(g))
+                return false;
+            g_ws(g);
+            if (g->p >= g->end || *g->p != ':')
+                return g_fail(g, "':' expected after an object key");
+            g->p++;
+        }
+        if (!g_value(g))
+            return false;
+        if (g->p < g->end && *g->p == ',') {
+            g->p++;
+            g_ws(g);
+            continue;
+        }
+        if (g->p < g->end && *g->p == close) {
+            g->p++;
+            return true;
+        }
+        return g_fail(g, object ? "',' or '}' expected" : "',' or ']' expected");
+    }
+}
+
+static bool g_literal(Grammar *g, const char *word)
+{
+    size_t n = strlen(word);
+
+    if ((size_t) (g->end - g->p) < n || memcmp(g->p, word, n) != 0)
+        return g_fail(g, "not a JSON value");
+    g->p += n;
+    return true;
+}
+
+static bool g_value(Grammar *g)
+{
+    double d;
+    size_t used;
+    int r;
+    bool ok;
+
+    g_ws(g);
+    if (g->p >= g->end)
+        return g_fail(g, "a value expected");
+    switch (*g->p) {
+    case '{':
+    case '[':
+        ok = g_container(g);
+        break;
+    case '"':
+        ok = g_string(g);
+        break;
+    case 't':
+        ok = g_literal(g, "true");
+        break;
+    case 'f':
+        ok = g_literal(g, "false");
+        break;
+    case 'n':
+        ok = g_literal(g, "null");
+        break;
+    default:
+        /* too large for a double is still a number of the grammar (refused later) */
+        r = decimal_scan(g->p, (size_t) (g->end - g->p), DECIMAL_JSON, &d, &used);
+        if (r != 0 && r != DECIMAL_E_RANGE)
+            return g_fail(g, "not a JSON value (numbers as RFC 8259 writes them)");
+        g->p += used;
+        /* a number runs into the next token: 01, 1.5.2 */
+        ok = g->p >= g->end || strchr(" \t\n\r,]}", *g->p) != NULL ||
+             g_fail(g, "a malformed number");
+        break;
+    }
+    if (ok)
+        g_ws(g);
+    return ok;
+}
+
+int http_json_grammar(const char *s, size_t n, size_t *offset, const char **why)
+{
+    Grammar g = {.s = s, .p = s, .end = s + n};
+
+    if (g_value(&g) && g.p == g.end)
+        return 0;
+    if (g.why == NULL)
+        g.why = "unexpected bytes after the JSON value";
+    *offset = (size_t) (g.p - s);
+    *why = g.why;
+    return -EINVAL;
+}
+
 int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
 {
     const char *body = req->body ? req->body : "";
-    size_t len = req->body_len, depth;
-    const char *end = NULL, *dup;
+    size_t len = req->body_len, depth, off = 0;
+    const char *end = NULL, *dup, *why = NULL;
     cJSON *root = NULL;
     int err = 0;
 
@@ -178,11 +338,15 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
                                 HTTP_JSON_MAX_DEPTH);
         return HTTP_BODY_REPLIED;
     }
+    if (http_json_grammar(body, len, &off, &why) != 0) {
+        *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "invalid JSON at byte %zu: %s", off,
+                                why);
+        return HTTP_BODY_REPLIED;
+    }
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (root == NULL) {
-        size_t off = end != NULL && end >= body ? (size_t) (end - body) : 0;
-        *ret =
-            http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "malformed JSON near byte %zu", off);
+        size_t at = end != NULL && end >= body ? (size_t) (end - body) : 0;
+        *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "malformed JSON near byte %zu", at);
         return HTTP_BODY_REPLIED;
     }
     while (end < body + len && is_json_space(*end))

@@ -32,5 +32,11 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret);
 /* Checks bytes for UTF-8 validity (no overlongs, no surrogates). */
 bool json_utf8_valid(const char *s, size_t n);
 
+/* Checks s[0..n-1] against RFC 8259's grammar: one value with optional whitespace around
+ * it; strings without raw control characters and with known escapes; numbers as the RFC
+ * writes them (no 01, 1., .5, +1, hex). Nesting must have been bounded first (recursion
+ * follows it). 0, or -EINVAL with the byte offset and a short reason. */
+int http_json_grammar(const char *s, size_t n, size_t *offset, const char **why);
+
 /* Depth of the deepest [ or { in s (strings skipped); stops counting past limit+1. */
 size_t http_json_depth(const char *s, size_t n, size_t limit);

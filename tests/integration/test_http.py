@@ -150,6 +150,18 @@ def test_an_id_beyond_a_double_is_refused_not_echoed_as_null(daemon, spelling):
     assert r["error"]["indices"] == [0]
 
 
+@pytest.mark.parametrize("path", ["/score", "/score/batch", "/retrain"])
+@pytest.mark.parametrize("value", [b"01", b"1.", b".5", b"+1", b"0x10", b"-", b"1e", b"1.5.2",
+                                   b'"tab\there"', b'"a\nb"', b'"bad \\q"', b'"\\u12"',
+                                   b"tru", b"NaN", b"Infinity"])
+def test_json_outside_rfc_8259_is_400_on_every_door(daemon, path, value):
+    body = b'{"records":[{"values":[' + value + b']}]}' if path != "/score" else \
+        b'{"values":[' + value + b']}'
+    status, r = daemon.post_json(path, body, headers=AUTH)
+    assert_error(status, r, 400, "invalid_json")
+    assert "invalid JSON at byte" in r["error"]["message"], r
+
+
 def test_off_pattern_record_is_an_anomaly(daemon):
     rec = {"values": [8.0, -8.0] * (N_FEATURES // 2)}
     status, r = daemon.post_json("/score", rec)

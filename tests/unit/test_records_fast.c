@@ -258,11 +258,13 @@ static bool has_duplicate_key(const cJSON *v)
  * after len, as the server's buffer does. */
 static cJSON *parse_body(const char *body, size_t len)
 {
-    const char *end = NULL;
+    const char *end = NULL, *why;
+    size_t at;
     cJSON *root;
 
     if (len == 0 || !json_utf8_valid(body, len) ||
-        http_json_depth(body, len, HTTP_JSON_MAX_DEPTH) > HTTP_JSON_MAX_DEPTH)
+        http_json_depth(body, len, HTTP_JSON_MAX_DEPTH) > HTTP_JSON_MAX_DEPTH ||
+        http_json_grammar(body, len, &at, &why) != 0)
         return NULL;
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (root == NULL)

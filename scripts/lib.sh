@@ -10,7 +10,10 @@ AE_BUILD_PACKAGES=(meson ninja-build gcc pkg-config libc6-dev zlib1g-dev libinih
 # cluster test (tests/integration/test_cluster.py), openssl for the self-signed certificate
 # of the TLS test (tests/integration/test_security.py), curl for the README's examples
 # (test_readme.py), procps for /bin/kill, the unit's ExecReload (systemd-analyze verify).
-AE_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest systemd curl nginx openssl procps)
+# groff-base and man-db render the man pages, binutils (readelf) looks for debug symbols in
+# the installed binaries (test_install.py).
+AE_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest systemd curl nginx openssl procps
+                  groff-base man-db binutils)
 
 # Debian's own tools first (python3 with the python3-* packages apt installs, meson, gcc), even
 # when a user-level python (pyenv, a virtualenv) comes earlier in PATH.

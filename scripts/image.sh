@@ -25,6 +25,7 @@ if ! podman image exists "$base"; then
         ae_say "debootstrap --variant=minbase bookworm $root"
         debootstrap --variant=minbase bookworm "$root"
         rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+        chmod 755 "$root" # mktemp made it 0700: as / of the image, no other user could enter it
         mkdir -p "$cache"
         tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
         rm -rf "$root"

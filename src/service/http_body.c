@@ -54,36 +54,6 @@ int http_body_append(HttpRequest *req, const char *data, size_t *size)
     return HTTP_BODY_MORE;
 }
 
-size_t http_json_depth(const char *s, size_t n, size_t limit)
-{
-    size_t depth = 0, max = 0;
-    bool in_string = false;
-
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-            continue;
-        }
-        if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max) {
-                max = depth;
-                if (max > limit)
-                    return max;
-            }
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
-    }
-    return max;
-}
-
 static int key_cmp(const void *a, const void *b)
 {
     const cJSON *x = *(const cJSON *const *) a, *y = *(const cJSON *const *) b;
@@ -165,7 +135,9 @@ static bool is_json_space(char c)
  * RFC defines it; numbers are read by decimal.h's JSON grammar, the one number reader. */
 
 typedef struct Grammar {
-    const char *s, *p, *end;
+    const char *p, *end;
+    size_t depth, max_depth; /* open containers; more than max_depth: -E2BIG */
+    bool too_deep;
     const char *why; /* first problem */
 } Grammar;
 
@@ -211,16 +183,22 @@ static bool g_string(Grammar *g)
 
 static bool g_value(Grammar *g);
 
-/* An object or an array (the cursor on '{' or '['); depth was checked before. */
+/* An object or an array (the cursor on '{' or '['). The nesting is counted before going
+ * in, so the recursion is never deeper than max_depth, whatever the body holds. */
 static bool g_container(Grammar *g)
 {
     char close = *g->p == '{' ? '}' : ']';
     bool object = close == '}';
 
+    if (++g->depth > g->max_depth) {
+        g->too_deep = true;
+        return g_fail(g, "nested too deeply");
+    }
     g->p++;
     g_ws(g);
     if (g->p < g->end && *g->p == close) {
         g->p++;
+        g->depth--;
         return true;
     }
     for (;;) {
@@ -243,6 +221,7 @@ static bool g_container(Grammar *g)
         }
         if (g->p < g->end && *g->p == close) {
             g->p++;
+            g->depth--;
             return true;
         }
         return g_fail(g, object ? "',' or '}' expected" : "',' or ']' expected");
@@ -302,26 +281,24 @@ static bool g_value(Grammar *g)
     return ok;
 }
 
-int http_json_grammar(const char *s, size_t n, size_t *offset, const char **why)
+int http_json_grammar(const char *s, size_t n, size_t max_depth, size_t *offset, const char **why)
 {
-    Grammar g = {.s = s, .p = s, .end = s + n};
+    Grammar g = {.p = s, .end = s + n, .max_depth = max_depth};
 
     if (g_value(&g) && g.p == g.end)
         return 0;
-    if (g.why == NULL)
-        g.why = "unexpected bytes after the JSON value";
     *offset = (size_t) (g.p - s);
-    *why = g.why;
-    return -EINVAL;
+    *why = g.why != NULL ? g.why : "unexpected bytes after the JSON value";
+    return g.too_deep ? -E2BIG : -EINVAL;
 }
 
 int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
 {
     const char *body = req->body ? req->body : "";
-    size_t len = req->body_len, depth, off = 0;
+    size_t len = req->body_len, off = 0;
     const char *end = NULL, *dup, *why = NULL;
     cJSON *root = NULL;
-    int err = 0;
+    int err = 0, r;
 
     *out = NULL;
     if (len == 0) {
@@ -332,30 +309,23 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
         *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "the body is not valid UTF-8");
         return HTTP_BODY_REPLIED;
     }
-    depth = http_json_depth(body, len, HTTP_JSON_MAX_DEPTH);
-    if (depth > HTTP_JSON_MAX_DEPTH) {
+    r = http_json_grammar(body, len, HTTP_JSON_MAX_DEPTH, &off, &why);
+    if (r == -E2BIG) {
         *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "JSON nested deeper than %d levels",
                                 HTTP_JSON_MAX_DEPTH);
         return HTTP_BODY_REPLIED;
     }
-    if (http_json_grammar(body, len, &off, &why) != 0) {
+    if (r != 0) {
         *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "invalid JSON at byte %zu: %s", off,
                                 why);
         return HTTP_BODY_REPLIED;
     }
+    /* the grammar holds: cJSON fails only for want of memory or on a \u escape naming half
+     * a surrogate pair, and reads exactly the one value (no trailing bytes are left) */
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (root == NULL) {
         size_t at = end != NULL && end >= body ? (size_t) (end - body) : 0;
         *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "malformed JSON near byte %zu", at);
-        return HTTP_BODY_REPLIED;
-    }
-    while (end < body + len && is_json_space(*end))
-        end++;
-    if (end != body + len) {
-        cJSON_Delete(root);
-        *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL,
-                                "unexpected bytes after the JSON value at byte %zu",
-                                (size_t) (end - body));
         return HTTP_BODY_REPLIED;
     }
     dup = find_duplicate(root, &err);

@@ -32,11 +32,10 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret);
 /* Checks bytes for UTF-8 validity (no overlongs, no surrogates). */
 bool json_utf8_valid(const char *s, size_t n);
 
-/* Checks s[0..n-1] against RFC 8259's grammar: one value with optional whitespace around
- * it; strings without raw control characters and with known escapes; numbers as the RFC
- * writes them (no 01, 1., .5, +1, hex). Nesting must have been bounded first (recursion
- * follows it). 0, or -EINVAL with the byte offset and a short reason. */
-int http_json_grammar(const char *s, size_t n, size_t *offset, const char **why);
-
-/* Depth of the deepest [ or { in s (strings skipped); stops counting past limit+1. */
-size_t http_json_depth(const char *s, size_t n, size_t limit);
+/* The one walk over a JSON body before cJSON parses it: RFC 8259's grammar (one value with
+ * optional whitespace around it; strings without raw control characters and with known
+ * escapes; numbers as the RFC writes them: no 01, 1., .5, +1, hex) and at most max_depth
+ * nested arrays and objects (the walk stops at the first container past it, so a hostile
+ * body costs no more than max_depth levels). 0; -E2BIG when nested deeper; -EINVAL with
+ * the byte offset and a short reason. */
+int http_json_grammar(const char *s, size_t n, size_t max_depth, size_t *offset, const char **why);

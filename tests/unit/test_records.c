@@ -1,6 +1,7 @@
 /* Unit tests of records.c (JSON record -> float[] against a schema) and the JSON helpers of
  * http_body.c / http_reply.c that guard it: depth scan, UTF-8 check, string escaping. */
 #undef NDEBUG
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -474,15 +475,22 @@ static void test_depth_scan_skips_strings(void **state)
     static const char deep[] = "[[[[[1]]]]]";
     static const char quoted[] = "{\"a\":\"[[[[[[[[[[\\\"[[[[\"}";
     char *big = malloc(20001);
+    const char *why;
+    size_t at;
 
     (void) state;
-    assert_int_equal(http_json_depth(deep, strlen(deep), 16), 5);
-    assert_int_equal(http_json_depth(quoted, strlen(quoted), 16), 1);
+    /* depth 5: taken at a limit of 5, refused at 4 on the fifth '[' */
+    assert_int_equal(http_json_grammar(deep, strlen(deep), 5, &at, &why), 0);
+    assert_int_equal(http_json_grammar(deep, strlen(deep), 4, &at, &why), -E2BIG);
+    assert_int_equal(at, 4);
+    /* brackets inside a string are not nesting: depth 1 */
+    assert_int_equal(http_json_grammar(quoted, strlen(quoted), 1, &at, &why), 0);
     memset(big, '[', 10000);
     memset(big + 10000, ']', 10000);
     big[20000] = '\0';
-    /* stops counting just past the limit instead of scanning 10,000 levels */
-    assert_int_equal(http_json_depth(big, 20000, 16), 17);
+    /* stops just past the limit instead of walking 10,000 levels */
+    assert_int_equal(http_json_grammar(big, 20000, 16, &at, &why), -E2BIG);
+    assert_int_equal(at, 16);
     free(big);
 }
 

@@ -263,8 +263,7 @@ static cJSON *parse_body(const char *body, size_t len)
     cJSON *root;
 
     if (len == 0 || !json_utf8_valid(body, len) ||
-        http_json_depth(body, len, HTTP_JSON_MAX_DEPTH) > HTTP_JSON_MAX_DEPTH ||
-        http_json_grammar(body, len, &at, &why) != 0)
+        http_json_grammar(body, len, HTTP_JSON_MAX_DEPTH, &at, &why) != 0)
         return NULL;
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (root == NULL)

@@ -35,7 +35,6 @@
 typedef struct Parser {
     const char *p;     /* cursor; p <= end always */
     const char *end;   /* one past the last byte of the text */
-    const char *begin; /* the first byte of the text (spans are offsets from here) */
     size_t line;       /* 1-based file line of the cursor */
     const char *source;
     char *err;
@@ -834,7 +833,6 @@ int dataset_parse_csv(const char *text, size_t len, const char *source, const Da
     if (text == NULL)
         text = "";
     ps.p = text;
-    ps.begin = text;
     ps.end = text + len;
     if (opts != NULL) {
         if (opts->max_columns != 0)

@@ -189,8 +189,8 @@ static const struct option train_fixed_options[] = {
 #define N_FIXED (sizeof(train_fixed_options) / sizeof(train_fixed_options[0]))
 
 typedef struct TrainOptions {
-    struct option opts[N_FIXED + 32 + 1];
-    char names[32][32]; /* the table's names spelt with '-' */
+    struct option opts[N_FIXED + TRAIN_PARAM_MAX + 1];
+    char names[TRAIN_PARAM_MAX][32]; /* the table's names spelt with '-' */
 } TrainOptions;
 
 static void train_options_init(TrainOptions *t)
@@ -199,7 +199,7 @@ static void train_options_init(TrainOptions *t)
 
     memset(t, 0, sizeof(*t));
     memcpy(t->opts, train_fixed_options, sizeof(train_fixed_options));
-    for (size_t i = 0; i < train_param_count && i < 32; i++) {
+    for (size_t i = 0; i < train_param_count; i++) {
         const TrainParamDef *def = &train_param_table[i];
 
         option_lead(&(TrainParamDef){.name = def->name}, t->names[i], sizeof(t->names[i]));

@@ -83,8 +83,10 @@ typedef struct TrainParamDef {
     const char *help;    /* one sentence, no default (--help appends it) */
 } TrainParamDef;
 
+#define TRAIN_PARAM_MAX 32 /* rows the table may have (callers size arrays by it) */
+
 extern const TrainParamDef train_param_table[];
-extern const size_t train_param_count;
+extern const size_t train_param_count; /* <= TRAIN_PARAM_MAX, checked at compile time */
 
 /* The row called name (the JSON/query spelling), or NULL. */
 const TrainParamDef *train_param_find(const char *name);

@@ -61,6 +61,8 @@ const TrainParamDef train_param_table[] = {
 };
 
 const size_t train_param_count = sizeof(train_param_table) / sizeof(train_param_table[0]);
+_Static_assert(sizeof(train_param_table) / sizeof(train_param_table[0]) <= TRAIN_PARAM_MAX,
+               "more training parameters than TRAIN_PARAM_MAX");
 
 void train_params_default(TrainParams *p)
 {

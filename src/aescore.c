@@ -96,16 +96,24 @@ static void put_wrapped(FILE *out, const char *lead, const char *text)
     fputc('\n', out);
 }
 
-/* --name METAVAR for a row of the table. */
-static void option_lead(const TrainParamDef *def, char *buf, size_t size)
+/* --name, the table's name with '_' spelt '-'. */
+static void option_name(const TrainParamDef *def, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "--%s", def->name);
-
+    snprintf(buf, size, "--%s", def->name);
     for (char *c = buf; *c != '\0'; c++)
         if (*c == '_')
             *c = '-';
-    if (def->metavar != NULL && n > 0 && (size_t) n < size)
-        snprintf(buf + n, size - (size_t) n, " %s", def->metavar);
+}
+
+/* --name METAVAR, as --help shows it. */
+static void option_lead(const TrainParamDef *def, char *buf, size_t size)
+{
+    size_t n;
+
+    option_name(def, buf, size);
+    n = strlen(buf);
+    if (def->metavar != NULL && n + 1 < size)
+        snprintf(buf + n, size - n, " %s", def->metavar);
 }
 
 static void help_train(FILE *out)
@@ -202,7 +210,7 @@ static void train_options_init(TrainOptions *t)
     for (size_t i = 0; i < train_param_count; i++) {
         const TrainParamDef *def = &train_param_table[i];
 
-        option_lead(&(TrainParamDef){.name = def->name}, t->names[i], sizeof(t->names[i]));
+        option_name(def, t->names[i], sizeof(t->names[i]));
         t->opts[n++] =
             (struct option){t->names[i] + 2, def->metavar != NULL ? required_argument : no_argument,
                             NULL, ARG_TRAIN_PARAM + (int) i};
@@ -219,7 +227,7 @@ static int set_train_param(TrainParams *p, size_t row, const char *arg)
 
     if (train_params_set(p, def, &v, err, sizeof(err)) == 0)
         return 0;
-    option_lead(&(TrainParamDef){.name = def->name}, lead, sizeof(lead));
+    option_name(def, lead, sizeof(lead));
     usage_error("%s: %s", lead, err);
     return -EINVAL;
 }

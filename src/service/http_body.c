@@ -292,24 +292,84 @@ int http_json_grammar(const char *s, size_t n, size_t max_depth, size_t *offset,
     return g.too_deep ? -E2BIG : -EINVAL;
 }
 
+/* cJSON keeps strings as C strings, so "a\u0000b" would be read as "a": two different keys
+ * or ids would compare equal. Before cJSON reads a body whose grammar holds, each \u0000
+ * escape inside a string becomes JSON_NUL (C0 80, "modified UTF-8"), which valid UTF-8 input
+ * can never contain; json_buf_string writes it back as \u0000. In place: the text shrinks.
+ * Returns the new length. */
+static size_t hold_nul_escapes(char *s, size_t n)
+{
+    static const char esc[] = "\\u0000";
+    size_t r = 0, w = 0;
+    bool in_string = false;
+
+    if (memmem(s, n, esc, sizeof(esc) - 1) == NULL)
+        return n;
+    while (r < n) {
+        if (in_string && s[r] == '\\' && n - r >= 6 && memcmp(s + r, esc, 6) == 0) {
+            memcpy(s + w, JSON_NUL, 2);
+            w += 2;
+            r += 6;
+            continue;
+        }
+        if (in_string && s[r] == '\\') { /* any other escape: copy both bytes */
+            s[w++] = s[r++];
+            s[w++] = s[r++];
+            continue;
+        }
+        if (s[r] == '"')
+            in_string = !in_string;
+        s[w++] = s[r++];
+    }
+    s[w] = '\0';
+    return w;
+}
+
+int http_json_read(char *s, size_t *n, cJSON **out, size_t *offset, const char **why)
+{
+    const char *end = NULL;
+    int r;
+
+    *out = NULL;
+    *offset = 0;
+    if (*n == 0) {
+        *why = "the body is empty";
+        return -EINVAL;
+    }
+    if ((*offset = json_utf8_prefix(s, *n)) != *n) {
+        *why = "not valid UTF-8";
+        return -EINVAL;
+    }
+    r = http_json_grammar(s, *n, HTTP_JSON_MAX_DEPTH, offset, why);
+    if (r != 0)
+        return r;
+    *n = hold_nul_escapes(s, *n);
+    /* the grammar holds: cJSON fails only for want of memory or on a \u escape naming half
+     * a surrogate pair, and reads exactly the one value (no trailing bytes are left) */
+    *out = cJSON_ParseWithLengthOpts(s, *n, &end, 0);
+    if (*out != NULL)
+        return 0;
+    *offset = end != NULL && end >= s ? (size_t) (end - s) : 0;
+    *why = "malformed JSON";
+    return -EINVAL;
+}
+
+const char *http_json_duplicate_key(const cJSON *root, int *err)
+{
+    *err = 0;
+    return find_duplicate(root, err);
+}
+
 int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
 {
-    const char *body = req->body ? req->body : "";
-    size_t len = req->body_len, off = 0;
-    const char *end = NULL, *dup, *why = NULL;
+    static char empty[1];
+    const char *dup, *why = NULL;
+    size_t off = 0;
     cJSON *root = NULL;
     int err = 0, r;
 
     *out = NULL;
-    if (len == 0) {
-        *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "the request body is empty");
-        return HTTP_BODY_REPLIED;
-    }
-    if (!json_utf8_valid(body, len)) {
-        *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "the body is not valid UTF-8");
-        return HTTP_BODY_REPLIED;
-    }
-    r = http_json_grammar(body, len, HTTP_JSON_MAX_DEPTH, &off, &why);
+    r = http_json_read(req->body ? req->body : empty, &req->body_len, &root, &off, &why);
     if (r == -E2BIG) {
         *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "JSON nested deeper than %d levels",
                                 HTTP_JSON_MAX_DEPTH);
@@ -320,15 +380,7 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
                                 why);
         return HTTP_BODY_REPLIED;
     }
-    /* the grammar holds: cJSON fails only for want of memory or on a \u escape naming half
-     * a surrogate pair, and reads exactly the one value (no trailing bytes are left) */
-    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (root == NULL) {
-        size_t at = end != NULL && end >= body ? (size_t) (end - body) : 0;
-        *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "malformed JSON near byte %zu", at);
-        return HTTP_BODY_REPLIED;
-    }
-    dup = find_duplicate(root, &err);
+    dup = http_json_duplicate_key(root, &err);
     if (err) {
         cJSON_Delete(root);
         *ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");

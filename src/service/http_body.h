@@ -22,15 +22,24 @@ enum {
  * HTTP_BODY_MORE, or -ENOMEM. */
 int http_body_append(HttpRequest *req, const char *data, size_t *size);
 
-/* Parses req->body as one JSON value: valid UTF-8, nesting at most HTTP_JSON_MAX_DEPTH
- * (checked before parsing), no trailing bytes but whitespace, no duplicate object keys
- * (except inside a record's "features" object, which records.c reports by name).
- * Returns HTTP_BODY_READY with *out (caller cJSON_Deletes), or HTTP_BODY_REPLIED with
- * the 400 queued and *ret holding MHD's result. */
+/* Parses req->body with http_json_read, then refuses duplicate object keys (except inside
+ * a record's "features" object, which records.c reports by name). Returns HTTP_BODY_READY
+ * with *out (caller cJSON_Deletes), or HTTP_BODY_REPLIED with the 400 queued and *ret
+ * holding MHD's result. May shorten req->body (see http_json_read). */
 int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret);
 
-/* Checks bytes for UTF-8 validity (no overlongs, no surrogates). */
-bool json_utf8_valid(const char *s, size_t n);
+/* The one strict reader of JSON bodies, for the handlers and for the tests and fuzzers that
+ * must read a body as the server does: non-empty, valid UTF-8, http_json_grammar, then
+ * cJSON. s[0..*n-1] must be writable with a NUL after it: each \u0000 escape in a string is
+ * rewritten in place to JSON_NUL (json_buf.h) so cJSON's C strings keep their length, and
+ * *n shrinks by 4 for each. 0 with *out (caller cJSON_Deletes); -E2BIG when nested deeper
+ * than HTTP_JSON_MAX_DEPTH; -EINVAL with the byte offset and a short reason; duplicate keys
+ * are not checked here. */
+int http_json_read(char *s, size_t *n, cJSON **out, size_t *offset, const char **why);
+
+/* The first object key that occurs twice in root (not counting members of a "features"
+ * object), or NULL; *err = -ENOMEM when it could not tell. The key is borrowed from root. */
+const char *http_json_duplicate_key(const cJSON *root, int *err);
 
 /* The one walk over a JSON body before cJSON parses it: RFC 8259's grammar (one value with
  * optional whitespace around it; strings without raw control characters and with known

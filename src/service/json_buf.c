@@ -109,23 +109,24 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-bool json_utf8_valid(const char *s, size_t n)
+size_t json_utf8_prefix(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0;
 
-    for (size_t i = 0; i < n;) {
-        size_t k;
+    while (i < n) {
+        size_t k = p[i] < 0x80 ? 1 : utf8_seq(p + i, n - i);
 
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        k = utf8_seq(p + i, n - i);
         if (k == 0)
-            return false;
+            break;
         i += k;
     }
-    return true;
+    return i;
+}
+
+bool json_utf8_valid(const char *s, size_t n)
+{
+    return json_utf8_prefix(s, n) == n;
 }
 
 void json_buf_string(JsonBuf *b, const char *s, size_t n)
@@ -144,6 +145,9 @@ void json_buf_string(JsonBuf *b, const char *s, size_t n)
             char esc[2] = {'\\', (char) c};
             json_buf_put(b, esc, 2);
             i++;
+        } else if (c == 0xc0 && i + 1 < n && p[i + 1] == 0x80) { /* JSON_NUL */
+            json_buf_put(b, "\\u0000", 6);
+            i += 2;
         } else if (c < 0x20) {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
             json_buf_put(b, esc, 6);

@@ -28,8 +28,13 @@ bool json_buf_reserve(JsonBuf *b, size_t extra);
 void json_buf_put(JsonBuf *b, const char *s, size_t n);
 void json_buf_puts(JsonBuf *b, const char *s);
 void json_buf_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A JSON string literal (quotes included) of s[0..n-1], NUL bytes included (escaped);
- * invalid UTF-8 becomes U+FFFD. */
+/* U+0000 inside a string read from a request, as the service holds it: the two bytes C0 80
+ * (an overlong form valid UTF-8 never contains), so cJSON's C strings keep their whole
+ * length (http_body.c). */
+#define JSON_NUL "\xc0\x80"
+
+/* A JSON string literal (quotes included) of s[0..n-1], NUL bytes and JSON_NUL written as
+ * \u0000; other invalid UTF-8 becomes U+FFFD. */
 void json_buf_string(JsonBuf *b, const char *s, size_t n);
 /* A JSON number with %.9g (float values) or %.17g; non-finite becomes null. */
 void json_buf_float(JsonBuf *b, double v);
@@ -39,3 +44,5 @@ char *json_buf_steal(JsonBuf *b, size_t *len);
 
 /* True when s[0..n-1] is valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
 bool json_utf8_valid(const char *s, size_t n);
+/* How many leading bytes of s[0..n-1] are valid UTF-8 (n when all are). */
+size_t json_utf8_prefix(const char *s, size_t n);

@@ -25,7 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* The "records" array of the request, re-parsed on our side (the handler accepted it). */
 static int request_records(const uint8_t *data, size_t size)
 {
-    cJSON *root = cJSON_ParseWithLength((const char *) data, size);
+    cJSON *root = fuzz_read_json(data, size);
     const cJSON *records;
     int n;
 

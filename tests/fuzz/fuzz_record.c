@@ -119,13 +119,10 @@ static int check_records(const cJSON *rec)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *text = (const char *) data;
-    const char *end = NULL;
     cJSON *rec, *reply;
     int r_model = -1;
 
-    /* cJSON bounds its own recursion (CJSON_NESTING_LIMIT), so any input may go straight in */
-    rec = cJSON_ParseWithLengthOpts(text, size, &end, 0);
+    rec = fuzz_read_json(data, size);
     if (rec != NULL) {
         r_model = check_records(rec);
         cJSON_Delete(rec);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../../src/service/api.h"
+#include "../../src/service/http_body.h"
 #include "../../src/service/http_reply.h"
 #include "../../src/service/http_request.h"
 #include "../../src/service/json_buf.h"
@@ -177,6 +178,25 @@ static void fuzz_service_init(FuzzService *fs, HttpEndpoint ep, HttpHandler hand
                             .endpoint = ep,
                             .body = HTTP_BODY_JSON,
                             .handler = handler};
+}
+
+/* data[size] read as the server reads a body (http_json_read on a copy, which it
+ * rewrites), or NULL where the server answers invalid_json for the grammar. */
+static cJSON *fuzz_read_json(const uint8_t *data, size_t size)
+{
+    char *copy = malloc(size + 1);
+    const char *why;
+    size_t at, n = size;
+    cJSON *root = NULL;
+
+    FUZZ_CHECK(copy != NULL);
+    if (size > 0)
+        memcpy(copy, data, size);
+    copy[size] = '\0';
+    if (http_json_read(copy, &n, &root, &at, &why) != 0)
+        root = NULL;
+    free(copy);
+    return root;
 }
 
 /* Runs the route's handler on data[size] as the request body and checks the reply. Returns

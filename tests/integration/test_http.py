@@ -150,6 +150,44 @@ def test_an_id_beyond_a_double_is_refused_not_echoed_as_null(daemon, spelling):
     assert r["error"]["indices"] == [0]
 
 
+def test_ids_with_an_escaped_nul_are_echoed_whole(daemon):
+    ids = ["a\x00b", "a\x00c", "a", "\x00", "\\u0000", "x\x00\x00"]
+    recs = [record(seed=i, rid=rid) for i, rid in enumerate(ids)]
+    status, r = daemon.post_json("/score/batch", {"records": recs})
+    assert status == 200, r
+    assert [x["id"] for x in r["results"]] == ids
+    status, one = daemon.post_json("/score", record(rid="a\x00b"))
+    assert status == 200 and one["id"] == "a\x00b"
+
+
+@pytest.mark.parametrize("key", ["features\x00x", "features\x00", "id\x00"])
+def test_a_member_with_an_escaped_nul_is_another_member(daemon, key):
+    rec = record(rid="r")
+    rec[key] = rec["features"] if key.startswith("features") else "other"
+    if key.startswith("features"):
+        del rec["features"]
+    status, r = daemon.post_json("/score", rec)
+    assert_error(status, r, 422, "schema_mismatch")
+    assert key in r["error"]["invalid"], r
+
+
+def test_a_feature_name_with_an_escaped_nul_is_another_feature(daemon):
+    rec = record()
+    rec["features"]["f1\x00"] = rec["features"].pop("f1")
+    status, r = daemon.post_json("/score", rec)
+    assert_error(status, r, 422, "schema_mismatch")
+    assert r["error"]["unknown"] == ["f1\x00"] and r["error"]["missing"] == ["f1"]
+
+
+def test_keys_differing_after_an_escaped_nul_are_not_duplicates(daemon):
+    body = b'{"records":[],"a\\u0000x":1,"a\\u0000y":2}'
+    status, r = daemon.post_json("/score/batch", body)
+    assert status != 200 and r["error"]["code"] != "invalid_json", r
+    status, r = daemon.post_json("/score/batch", b'{"records":[],"a\\u0000x":1,"a\\u0000x":2}')
+    assert_error(status, r, 400, "invalid_json")
+    assert r["error"]["key"] == "a\x00x"
+
+
 @pytest.mark.parametrize("path", ["/score", "/score/batch", "/retrain"])
 @pytest.mark.parametrize("value", [b"01", b"1.", b".5", b"+1", b"0x10", b"-", b"1e", b"1.5.2",
                                    b'"tab\there"', b'"a\nb"', b'"bad \\q"', b'"\\u12"',

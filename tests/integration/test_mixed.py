@@ -86,6 +86,16 @@ def test_unseen_category_maps_to_other_and_is_counted(model, tmp_path):
     assert b"aescore_unseen_categories_total 2" in metrics
 
 
+def test_a_category_with_an_escaped_nul_is_another_category(model, tmp_path):
+    """cJSON's C strings would cut "own\u0000x" to "own", a known category."""
+    with Daemon(model) as d:
+        _, own = d.post_json("/score", record(housing="own"))
+        status, r = d.post_json("/score", record(housing="own\x00x"))
+    assert status == 200
+    assert "unseen" not in own
+    assert r["unseen"] == ["housing"]
+
+
 def test_missing_fields_are_refused_by_default(model, tmp_path):
     with Daemon(model) as d:
         status, r = d.post_json("/score", record(months_employed=...))

@@ -233,47 +233,26 @@ static const char *shown(const char *s, size_t n)
 
 /* ---- the cJSON path ---- */
 
-static bool is_json_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Any object in v (at any depth) with two members of the same name. http_body skips the
- * members of a "features" object, which records_read_model then refuses as repeated: for
- * whether a record is accepted, the two are the same. */
-static bool has_duplicate_key(const cJSON *v)
-{
-    for (const cJSON *c = v->child; c != NULL; c = c->next) {
-        if (cJSON_IsObject(v))
-            for (const cJSON *d = c->next; d != NULL; d = d->next)
-                if (strcmp(c->string, d->string) == 0)
-                    return true;
-        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && has_duplicate_key(c))
-            return true;
-    }
-    return false;
-}
-
-/* The body as http_body_parse_json reads it, or NULL where it replies 400. body has a NUL
- * after len, as the server's buffer does. */
+/* The body as http_body_parse_json reads it (through the same http_json_read and
+ * duplicate-key check), or NULL where it replies 400. The reader rewrites its bytes, so it
+ * reads a copy. */
 static cJSON *parse_body(const char *body, size_t len)
 {
-    const char *end = NULL, *why;
-    size_t at;
-    cJSON *root;
+    char *copy = malloc(len + 1);
+    const char *why;
+    size_t at, n = len;
+    cJSON *root = NULL;
+    int err;
 
-    if (len == 0 || !json_utf8_valid(body, len) ||
-        http_json_grammar(body, len, HTTP_JSON_MAX_DEPTH, &at, &why) != 0)
-        return NULL;
-    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (root == NULL)
-        return NULL;
-    while (end < body + len && is_json_space(*end))
-        end++;
-    if (end != body + len || has_duplicate_key(root)) {
+    assert_non_null(copy);
+    memcpy(copy, body, len);
+    copy[len] = '\0';
+    if (http_json_read(copy, &n, &root, &at, &why) == 0 &&
+        (http_json_duplicate_key(root, &err) != NULL || err != 0)) {
         cJSON_Delete(root);
-        return NULL;
+        root = NULL;
     }
+    free(copy);
     return root;
 }
 

@@ -48,8 +48,10 @@ typedef struct MetricsGauges {
     uint64_t watch_errors;        /* follow mode: replaced files that failed to load */
     double watch_last_error_time; /* unix seconds of the last one, 0 = none */
     /* connection guard (http_guard.c): idle connections closed to admit new ones, new ones
-     * refused with 503, connections cut for sending too slowly */
+     * refused with 503, connections cut for sending too slowly, requests dropped when the
+     * client half-closed with its body incomplete */
     uint64_t connections_evicted, connections_refused, connections_timed_out;
+    uint64_t connections_abandoned;
 } MetricsGauges;
 
 /* Renders every metric (plus process_resident_memory_bytes from /proc/self/statm) into a

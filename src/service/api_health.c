@@ -71,6 +71,7 @@ enum MHD_Result api_metrics(HttpRequest *req)
     HttpServer *s = req->server;
     MetricsGauges g = {0};
     TrainerStatus st;
+    HttpGuardCounts counts;
     uint64_t version = 0;
     Model *m;
     char *text = NULL;
@@ -99,8 +100,11 @@ enum MHD_Result api_metrics(HttpRequest *req)
         g.watch_errors = ws.errors;
         g.watch_last_error_time = ws.error_time;
     }
-    http_guard_counts(s->guard, &g.connections_evicted, &g.connections_refused,
-                      &g.connections_timed_out);
+    http_guard_counts(s->guard, &counts);
+    g.connections_evicted = counts.evicted;
+    g.connections_refused = counts.refused;
+    g.connections_timed_out = counts.timed_out;
+    g.connections_abandoned = counts.abandoned;
     r = metrics_render(s->metrics, &g, &text, &len);
     model_unref(m);
     if (r < 0)

@@ -17,7 +17,9 @@
  *    comes a second later still gets a slot at the expense of the oldest idle one;
  *  - a reaper thread closes an idle connection (headers not complete, or keep-alive with
  *    nothing sent) after connection_timeout, and a request whose body is still arriving
- *    after connection_timeout plus one second per HTTP_GUARD_MIN_RATE bytes with a 408.
+ *    after connection_timeout plus one second per HTTP_GUARD_MIN_RATE bytes with a 408;
+ *    a request whose client half-closed before sending its whole body is dropped on the
+ *    next tick (MHD would keep it until its own timeout: a cheap way to fill the slots).
  * Closing is shutdown(2) on the socket, never close(2): MHD still owns the descriptor, sees
  * end-of-file on its next poll and cleans up as for any peer that went away. MHD notifies
  * CLOSED before it closes the descriptor, and the entry leaves the list under the same lock
@@ -53,9 +55,10 @@ struct HttpConn {
     HttpConn *prev, *next; /* in g->conns, least recently used first; NULL when dead */
     int fd;
     ConnPhase phase;
-    double since;    /* monotonic: admitted, or last request completed */
-    double deadline; /* CONN_BODY: cut off after this */
-    bool dead;       /* shut down by us; MHD has not cleaned up yet */
+    double since;       /* monotonic: admitted, or last request completed */
+    double deadline;    /* CONN_BODY: cut off after this */
+    bool dead;          /* shut down by us; MHD has not cleaned up yet */
+    unsigned eof_ticks; /* reaper ticks in a row that found the peer half-closed */
 };
 
 struct HttpGuard {
@@ -68,7 +71,7 @@ struct HttpGuard {
     bool raw_replies; /* plain HTTP: 503/408 may be written before MHD writes */
     HttpConn *head, *tail;
     unsigned live; /* entries in the list (not dead) */
-    unsigned long long evicted, refused, timed_out;
+    unsigned long long evicted, refused, timed_out, abandoned;
     double last_warn;
 };
 
@@ -124,6 +127,15 @@ static void cut(HttpGuard *g, HttpConn *c, const char *reply, size_t len)
     g->live--;
 }
 
+/* True when the peer has half-closed (FIN read, nothing left unread): a request whose body
+ * is still owed can never complete, and MHD would hold the slot until its timeout. */
+static bool peer_finished(int fd)
+{
+    char b;
+
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* Under g->lock: at most one warning per HTTP_GUARD_WARN_SECS. */
 static void warn_pressure(HttpGuard *g, double now)
 {
@@ -134,6 +146,28 @@ static void warn_pressure(HttpGuard *g, double now)
                 "connection limit %u reached: %llu idle connections closed, %llu refused, "
                 "%llu cut off for slowness so far",
                 g->max, g->evicted, g->refused, g->timed_out);
+}
+
+/* Under g->lock: one reaper tick for c. A half-closed peer is cut on the second tick in a
+ * row that finds it so with no progress in between: within one tick MHD may still hold the
+ * last bytes it read (a request sent whole, then shutdown(SHUT_WR), is served). */
+static void reap(HttpGuard *g, HttpConn *c, double now)
+{
+    if (c->phase == CONN_BUSY)
+        return;
+    c->eof_ticks = peer_finished(c->fd) ? c->eof_ticks + 1 : 0;
+    if (c->phase == CONN_IDLE && c->eof_ticks >= 2) {
+        cut(g, c, NULL, 0); /* the client went away: not a timeout */
+    } else if (c->phase == CONN_IDLE && now - c->since > g->timeout) {
+        cut(g, c, NULL, 0);
+        g->timed_out++;
+    } else if (c->phase == CONN_BODY && now > c->deadline) {
+        cut(g, c, timeout_408, sizeof(timeout_408) - 1);
+        g->timed_out++;
+    } else if (c->phase == CONN_BODY && c->eof_ticks >= 2) {
+        cut(g, c, NULL, 0);
+        g->abandoned++;
+    }
 }
 
 static void *reaper_main(void *arg)
@@ -148,13 +182,7 @@ static void *reaper_main(void *arg)
 
         for (; c != NULL; c = next) {
             next = c->next;
-            if (c->phase == CONN_IDLE && now - c->since > g->timeout) {
-                cut(g, c, NULL, 0);
-                g->timed_out++;
-            } else if (c->phase == CONN_BODY && now > c->deadline) {
-                cut(g, c, timeout_408, sizeof(timeout_408) - 1);
-                g->timed_out++;
-            }
+            reap(g, c, now);
         }
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += HTTP_GUARD_TICK_NS;
@@ -191,15 +219,13 @@ int http_guard_new(HttpGuard **out, unsigned max_connections, unsigned timeout_s
     return 0;
 }
 
-void http_guard_counts(HttpGuard *g, uint64_t *evicted, uint64_t *refused, uint64_t *timed_out)
+void http_guard_counts(HttpGuard *g, HttpGuardCounts *out)
 {
-    *evicted = *refused = *timed_out = 0;
+    *out = (HttpGuardCounts){0};
     if (g == NULL)
         return;
     pthread_mutex_lock(&g->lock);
-    *evicted = g->evicted;
-    *refused = g->refused;
-    *timed_out = g->timed_out;
+    *out = (HttpGuardCounts){g->evicted, g->refused, g->timed_out, g->abandoned};
     pthread_mutex_unlock(&g->lock);
 }
 
@@ -304,6 +330,7 @@ void http_guard_request_started(HttpGuard *g, struct MHD_Connection *conn)
     pthread_mutex_lock(&g->lock);
     c->phase = CONN_BODY;
     c->deadline = util_now_mono() + g->timeout;
+    c->eof_ticks = 0;
     pthread_mutex_unlock(&g->lock);
 }
 
@@ -315,6 +342,7 @@ void http_guard_body(HttpGuard *g, struct MHD_Connection *conn, size_t n)
         return;
     pthread_mutex_lock(&g->lock);
     c->deadline += (double) n / HTTP_GUARD_MIN_RATE;
+    c->eof_ticks = 0; /* progress: the bytes MHD held are in */
     pthread_mutex_unlock(&g->lock);
 }
 
@@ -338,6 +366,7 @@ void http_guard_request_done(HttpGuard *g, struct MHD_Connection *conn)
     pthread_mutex_lock(&g->lock);
     c->phase = CONN_IDLE;
     c->since = util_now_mono();
+    c->eof_ticks = 0;
     if (!c->dead) {
         list_remove(g, c);
         list_append(g, c);

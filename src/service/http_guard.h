@@ -19,8 +19,15 @@ typedef struct HttpConn HttpConn;
 int http_guard_new(HttpGuard **out, unsigned max_connections, unsigned timeout_s, bool raw_replies);
 /* After MHD_stop_daemon. Accepts NULL. */
 HttpGuard *http_guard_free(HttpGuard *g);
+typedef struct HttpGuardCounts {
+    uint64_t evicted;   /* idle connections closed to admit a new one */
+    uint64_t refused;   /* new connections refused with 503 */
+    uint64_t timed_out; /* cut for sending headers or a body too slowly */
+    uint64_t abandoned; /* dropped: the client half-closed with its body incomplete */
+} HttpGuardCounts;
+
 /* What the guard did so far (for /metrics). Accepts g == NULL (all zero). */
-void http_guard_counts(HttpGuard *g, uint64_t *evicted, uint64_t *refused, uint64_t *timed_out);
+void http_guard_counts(HttpGuard *g, HttpGuardCounts *out);
 /* MHD_OPTION_NOTIFY_CONNECTION callback; cls is the HttpGuard. */
 void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                        enum MHD_ConnectionNotificationCode code);

@@ -276,6 +276,9 @@ static void render_connections(FILE *f, const MetricsGauges *g)
     print_counter(f, "aescore_connections_timed_out_total",
                   "Connections cut for sending headers or a body too slowly.",
                   g->connections_timed_out);
+    print_counter(f, "aescore_connections_abandoned_total",
+                  "Requests dropped because the client half-closed before its body was complete.",
+                  g->connections_abandoned);
     print_gauge(f, "process_resident_memory_bytes", "Resident memory size in bytes.",
                 resident_bytes());
 }

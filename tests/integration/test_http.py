@@ -865,3 +865,19 @@ def test_hostile_transport_then_scoring_is_still_correct(daemon):
     assert again["model_id"] == ref["model_id"]
     assert again["score"] == ref["score"]
     assert daemon.get_json("/health")[0] == 200
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+    (b"GET /health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n", 431),
+    (b"GET /health HTTP/1.1\r\nno colon here\r\nHost: t\r\n\r\n", 400),
+    (b"GET /health HTTP/9.9\r\nHost: t\r\n\r\n", 505),
+])
+def test_what_libmicrohttpd_answers_itself_is_the_status_the_readme_names(daemon, request_bytes,
+                                                                          status):
+    """These never reach aescored; README ("Security and limits") says which they are and
+    that their body is libmicrohttpd's, which it gives no way to set."""
+    got, headers, _ = raw(daemon, request_bytes)
+    assert got == status
+    assert headers.get("connection", "").lower() == "close"
+    assert daemon.get_json("/health")[0] == 200

@@ -29,5 +29,16 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len);
 void util_set_err(char *err, size_t err_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Durable writes (as redis writes its rdb: temp file, fsync, rename, directory fsync).
+ * util_write_temp writes data to a new file named after the template tmp (its XXXXXX
+ * replaced in place), mode 0644, fsynced and closed; on failure the file is gone again.
+ * util_fsync_parent makes a rename in path's directory durable (a filesystem that cannot
+ * fsync a directory is not an error). util_write_atomic does all of it for path: a reader
+ * sees the old contents or the new, never a mix, whenever the process dies. Each returns 0
+ * or -errno. */
+int util_write_temp(char *tmp, const void *data, size_t len);
+int util_fsync_parent(const char *path);
+int util_write_atomic(const char *path, const void *data, size_t len);
+
 /* qsort comparator for float: ascending; the caller keeps NaN out (it has no order). */
 int util_cmp_float(const void *a, const void *b);

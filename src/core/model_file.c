@@ -620,23 +620,6 @@ int model_file_load(const char *path, Model **out)
     return r;
 }
 
-static int write_all(int fd, const unsigned char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -EIO;
-        buf += n;
-        len -= (size_t) n;
-    }
-    return 0;
-}
-
 /* malloc'd "<path><suffix>", or NULL. */
 static char *path_with(const char *path, const char *suffix)
 {
@@ -648,69 +631,6 @@ static char *path_with(const char *path, const char *suffix)
         memcpy(s + a, suffix, b + 1);
     }
     return s;
-}
-
-/* fsyncs the directory holding path, so the rename itself is durable. */
-static int fsync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    int fd, r = 0;
-
-    if (slash == NULL)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t) (slash - path));
-    if (dir == NULL)
-        return -ENOMEM;
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return -errno;
-    /* Some filesystems cannot fsync a directory; that is not the caller's failure. */
-    if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EBADF)
-        r = -errno;
-    close(fd);
-    return r;
-}
-
-/* Writes buf to a new file named after the template tmp (its XXXXXX replaced in place),
- * mode 0644, fsynced and closed. On failure the file is gone again. 0 or -errno. */
-static int write_temp(char *tmp, const unsigned char *buf, size_t len)
-{
-    int fd, r;
-
-    /* A unique name per call: a temp file left by a crash (or another saver) never blocks
-     * this save. */
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fchmod(fd, 0644) != 0) {
-        r = -errno;
-        goto fail;
-    }
-    r = write_all(fd, buf, len);
-    if (r != 0)
-        goto fail;
-    if (fsync(fd) != 0) {
-        r = -errno;
-        goto fail;
-    }
-    r = close(fd);
-    fd = -1; /* closed even when close() fails */
-    if (r != 0) {
-        r = -errno;
-        goto fail;
-    }
-    return 0;
-
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    return r;
 }
 
 /* Hard-links the current path (if there is one) to prev, replacing an older prev. */
@@ -743,7 +663,7 @@ int model_file_save(const Model *m, const char *path, bool keep_prev)
         r = -ENOMEM;
         goto out;
     }
-    r = write_temp(tmp, buf, len);
+    r = util_write_temp(tmp, buf, len);
     if (r != 0)
         goto out;
     if (keep_prev)
@@ -755,7 +675,7 @@ int model_file_save(const Model *m, const char *path, bool keep_prev)
         goto out;
     }
     /* PATH now holds the new model; a failure here only means it may not be durable yet. */
-    r = fsync_parent(path);
+    r = util_fsync_parent(path);
 out:
     free(prev);
     free(tmp);

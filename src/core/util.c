@@ -153,3 +153,102 @@ int util_cmp_float(const void *a, const void *b)
 
     return (x > y) - (x < y);
 }
+
+static int write_all(int fd, const unsigned char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EIO;
+        buf += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+int util_fsync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int fd, r = 0;
+
+    if (slash == NULL)
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t) (slash - path));
+    if (dir == NULL)
+        return -ENOMEM;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return -errno;
+    /* Some filesystems cannot fsync a directory; that is not the caller's failure. */
+    if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EBADF)
+        r = -errno;
+    close(fd);
+    return r;
+}
+
+int util_write_temp(char *tmp, const void *data, size_t len)
+{
+    const unsigned char *buf = data;
+    int fd, r;
+
+    /* A unique name per call: a temp file left by a crash (or another saver) never blocks
+     * this save. */
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fchmod(fd, 0644) != 0) {
+        r = -errno;
+        goto fail;
+    }
+    r = write_all(fd, buf, len);
+    if (r != 0)
+        goto fail;
+    if (fsync(fd) != 0) {
+        r = -errno;
+        goto fail;
+    }
+    r = close(fd);
+    fd = -1; /* closed even when close() fails */
+    if (r != 0) {
+        r = -errno;
+        goto fail;
+    }
+    return 0;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return r;
+}
+
+int util_write_atomic(const char *path, const void *data, size_t len)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + sizeof(".tmp.XXXXXX"));
+    int r;
+
+    if (tmp == NULL)
+        return -ENOMEM;
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp.XXXXXX", sizeof(".tmp.XXXXXX"));
+    r = util_write_temp(tmp, data, len);
+    if (r == 0 && rename(tmp, path) != 0) {
+        r = -errno;
+        unlink(tmp);
+    }
+    if (r == 0)
+        r = util_fsync_parent(path);
+    free(tmp);
+    return r;
+}

@@ -29,6 +29,12 @@ typedef enum ConfigRole {
     CONFIG_ROLE_REPLICA,     /* serves the file only; /retrain answers 409 not_trainer */
 } ConfigRole;
 
+/* What happens to a finished job's model (DESIGN section 3b). */
+typedef enum ConfigPromotion {
+    CONFIG_PROMOTION_AUTO = 0, /* served when every gate passes, else held */
+    CONFIG_PROMOTION_MANUAL,   /* held until POST /model/promote */
+} ConfigPromotion;
+
 typedef struct Config {
     char listen[256];                     /* HOST:PORT; port 0 = ephemeral */
     char model[CONFIG_PATH_MAX];          /* model file served and written by retraining */
@@ -50,8 +56,13 @@ typedef struct Config {
     char tls_cert_file[CONFIG_PATH_MAX];    /* PEM; "" = plain HTTP */
     char tls_key_file[CONFIG_PATH_MAX];     /* PEM, with tls_cert_file */
     bool allow_remote;                      /* allow a non-loopback listen address */
-    ConfigRole role;
-    bool watch_model; /* reload the model file when it is replaced (watcher.h) */
+    int role;                               /* ConfigRole */
+    bool watch_model;                   /* reload the model file when it is replaced (watcher.h) */
+    int promotion;                      /* ConfigPromotion */
+    unsigned keep_models;               /* models in the history, served one included */
+    unsigned recent_records;            /* scored records kept in memory for the gate */
+    unsigned gate_max_anomaly_increase; /* percentage points over the served model's */
+    unsigned gate_max_unseen_increase;  /* percentage points over the served model's */
 } Config;
 
 /* Fills every field with its default (never fails: the defaults pass their own checks). */

@@ -40,7 +40,7 @@ typedef enum KeyType {
     KEY_SIZE,   /* size_t, K/M/G suffixes */
     KEY_BOOL,
     KEY_LOG_LEVEL, /* int */
-    KEY_ROLE,      /* ConfigRole */
+    KEY_CHOICE,    /* an int enum: the index of the value in the key's choices */
 } KeyType;
 
 typedef struct Key {
@@ -106,15 +106,47 @@ static const Key keys[] = {
      "plain HTTP."},
     {"tls_key_file", KEY_STRING, STR(tls_key_file), "", 0, 0,
      "PEM private key of tls_cert_file; keep it readable by the daemon only."},
-    {"role", KEY_ROLE, NUM(role), "trainer", 0, 0,
+    {"role", KEY_CHOICE, NUM(role), "trainer", 0, 0,
      "trainer: POST /retrain trains and writes the model file. replica: serve the file only; "
      "/retrain answers 409 not_trainer (exactly one process per model file trains)."},
     {"watch_model", KEY_BOOL, NUM(watch_model), "no", 0, 1,
      "Follow the model file: reload it (verified first; a bad file is ignored and reported) "
      "when it is replaced, for replicas sharing a file written by the trainer."},
+    {"promotion", KEY_CHOICE, NUM(promotion), "auto", 0, 0,
+     "auto: a finished job's model is served when every gate passes, else held as a "
+     "candidate. manual: every candidate waits for POST /model/promote."},
+    {"keep_models", KEY_UINT, NUM(keep_models), "5", 2, 1000,
+     "Models kept in MODEL.history/ beside the model file (served, candidates, archived), "
+     "for GET /models, promotion and rollback; the oldest others are deleted."},
+    {"recent_records", KEY_UINT, NUM(recent_records), "1000", 0, 100000,
+     "Scored records kept in memory only (never on disk or in logs) for the promotion gate: "
+     "the served model and a candidate both score them. 0 turns the gate off."},
+    {"gate_max_anomaly_increase", KEY_UINT, NUM(gate_max_anomaly_increase), "5", 0, 100,
+     "Hold a candidate flagging more than this many percentage points more recent records "
+     "than the served model (both flag ~1% of normal rows: 5 more floods a review queue)."},
+    {"gate_max_unseen_increase", KEY_UINT, NUM(gate_max_unseen_increase), "10", 0, 100,
+     "Hold a candidate for which more than this many percentage points more of the recent "
+     "records carry a category it never saw (re-coded or renamed categories in its data)."},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The values of each KEY_CHOICE key, NULL-terminated, in the order of its enum. */
+static const char *const roles[] = {"trainer", "replica", NULL};  /* ConfigRole */
+static const char *const promotions[] = {"auto", "manual", NULL}; /* ConfigPromotion */
+static const struct {
+    size_t offset;
+    const char *const *names;
+} choice_lists[] = {{offsetof(Config, role), roles}, {offsetof(Config, promotion), promotions}};
+
+static const char *const *choices(const Key *k)
+{
+    for (size_t i = 0; i < sizeof(choice_lists) / sizeof(choice_lists[0]); i++)
+        if (choice_lists[i].offset == k->offset)
+            return choice_lists[i].names;
+    return NULL; /* not reached: config_defaults sets every key, so an unlisted one crashes
+                  * every test */
+}
 
 static void *field(Config *c, const Key *k)
 {
@@ -273,8 +305,10 @@ static void format_expected(const Key *k, char *buf, size_t size)
     case KEY_LOG_LEVEL:
         snprintf(buf, size, "one of err, warning, notice, info, debug");
         break;
-    case KEY_ROLE:
-        snprintf(buf, size, "trainer or replica");
+    case KEY_CHOICE:
+        snprintf(buf, size, "one of");
+        for (size_t i = 0; choices(k)[i] != NULL; i++)
+            snprintf(buf + strlen(buf), size - strlen(buf), " %s", choices(k)[i]);
         break;
     }
 }
@@ -315,14 +349,13 @@ static int key_set(Config *c, const Key *k, const char *value)
             return -EINVAL;
         *(int *) field(c, k) = level;
         return 0;
-    case KEY_ROLE:
-        if (strcmp(value, "trainer") == 0)
-            *(ConfigRole *) field(c, k) = CONFIG_ROLE_TRAINER;
-        else if (strcmp(value, "replica") == 0)
-            *(ConfigRole *) field(c, k) = CONFIG_ROLE_REPLICA;
-        else
-            return -EINVAL;
-        return 0;
+    case KEY_CHOICE:
+        for (int i = 0; choices(k)[i] != NULL; i++)
+            if (strcmp(value, choices(k)[i]) == 0) {
+                *(int *) field(c, k) = i;
+                return 0;
+            }
+        return -EINVAL;
     }
     return -EINVAL;
 }
@@ -534,9 +567,8 @@ static void value_text(const Config *c, const Key *k, char *buf, size_t size)
                  : level == LOG_LEVEL_DEBUG   ? "debug"
                                               : "info");
         break;
-    case KEY_ROLE:
-        snprintf(buf, size, "%s",
-                 *(const ConfigRole *) cfield(c, k) == CONFIG_ROLE_REPLICA ? "replica" : "trainer");
+    case KEY_CHOICE:
+        snprintf(buf, size, "%s", choices(k)[*(const int *) cfield(c, k)]);
         break;
     }
 }

@@ -141,6 +141,32 @@ void schema_mismatch_deinit(SchemaMismatch *mm);
  * problem; ds unchanged) or -ENOMEM. *mm is filled either way (schema_mismatch_deinit). */
 int schema_align_dataset(const Schema *s, Dataset *ds, SchemaMismatch *mm);
 
+/* The inverse of schema_encode for a record x it encoded: a numeric field's value, a
+ * categorical field's category; a category the schema did not know (encoded as "other" or
+ * as zeros) becomes text of length 0, which no schema knows (categories are never empty),
+ * so encoding the values again with another schema counts it as unseen there too. The
+ * text is borrowed from s. */
+void schema_decode(const Schema *s, const float *x, SchemaValue *values);
+
+/* How schema b (a successor) differs from a: fields dropped, added or of another kind, and
+ * per categorical field kept, the categories added and vanished. Names are borrowed from a
+ * and b. 0 or -ENOMEM; schema_diff_deinit frees the lists. */
+typedef struct SchemaCategoryDiff {
+    const char *field;
+    const char **added, **vanished;
+    size_t n_added, n_vanished;
+} SchemaCategoryDiff;
+
+typedef struct SchemaDiff {
+    const char **dropped, **added, **retyped;
+    size_t n_dropped, n_added, n_retyped;
+    SchemaCategoryDiff *categories; /* only fields whose categories changed */
+    size_t n_categories;
+} SchemaDiff;
+
+int schema_diff(const Schema *a, const Schema *b, SchemaDiff *d);
+void schema_diff_deinit(SchemaDiff *d);
+
 /* Checks invariants a loader must guarantee: distinct non-empty names, column ranges that
  * tile [0, n_columns), finite fills, category indexes in range. 0 or -EINVAL. */
 int schema_validate(const Schema *s);

@@ -328,15 +328,27 @@ int schema_encode(const Schema *s, const SchemaValue *values, float *x, SchemaEn
     return 0;
 }
 
-/* ---- a Dataset's columns against a schema ---- */
-
-static bool is_ignored(const Schema *s, const char *name)
+void schema_decode(const Schema *s, const float *x, SchemaValue *values)
 {
-    for (size_t i = 0; i < s->n_ignored; i++)
-        if (strcmp(s->ignored[i], name) == 0)
-            return true;
-    return false;
+    for (size_t f = 0; f < s->n_fields; f++) {
+        const SchemaField *fd = &s->fields[f];
+        const float *col = x + fd->column;
+
+        values[f] = (SchemaValue){.type = SCHEMA_TEXT, .text = "", .len = 0};
+        if (fd->kind == SCHEMA_NUMERIC) {
+            values[f] = (SchemaValue){.type = SCHEMA_NUMBER, .number = col[0]};
+            continue;
+        }
+        for (size_t k = 0; k < fd->n_categories; k++)
+            if (col[k] == 1.0f) {
+                values[f].text = fd->categories[k];
+                values[f].len = strlen(fd->categories[k]);
+                break;
+            }
+    }
 }
+
+/* ---- one schema against another ---- */
 
 static int push_name(const char ***list, size_t *n, const char *name)
 {
@@ -347,6 +359,79 @@ static int push_name(const char ***list, size_t *n, const char *name)
     grown[(*n)++] = name;
     *list = grown;
     return 0;
+}
+
+static int diff_categories(const SchemaField *a, const SchemaField *b, SchemaDiff *d)
+{
+    SchemaCategoryDiff c = {.field = a->name};
+    int r = 0;
+
+    for (size_t k = 0; r == 0 && k < b->n_categories; k++)
+        if (schema_category_index(a, b->categories[k], strlen(b->categories[k])) < 0)
+            r = push_name(&c.added, &c.n_added, b->categories[k]);
+    for (size_t k = 0; r == 0 && k < a->n_categories; k++)
+        if (schema_category_index(b, a->categories[k], strlen(a->categories[k])) < 0)
+            r = push_name(&c.vanished, &c.n_vanished, a->categories[k]);
+    if (r == 0 && c.n_added + c.n_vanished > 0) {
+        SchemaCategoryDiff *grown = realloc(d->categories, (d->n_categories + 1) * sizeof(c));
+        if (grown == NULL) {
+            r = -ENOMEM;
+        } else {
+            d->categories = grown;
+            d->categories[d->n_categories++] = c;
+            return 0;
+        }
+    }
+    free(c.added);
+    free(c.vanished);
+    return r;
+}
+
+int schema_diff(const Schema *a, const Schema *b, SchemaDiff *d)
+{
+    int r = 0;
+
+    *d = (SchemaDiff){0};
+    for (size_t f = 0; r == 0 && f < a->n_fields; f++) {
+        const SchemaField *fa = &a->fields[f];
+        long g = schema_field_index(b, fa->name, strlen(fa->name));
+
+        if (g < 0)
+            r = push_name(&d->dropped, &d->n_dropped, fa->name);
+        else if (b->fields[g].kind != fa->kind)
+            r = push_name(&d->retyped, &d->n_retyped, fa->name);
+        else if (fa->kind == SCHEMA_CATEGORICAL)
+            r = diff_categories(fa, &b->fields[g], d);
+    }
+    for (size_t f = 0; r == 0 && f < b->n_fields; f++)
+        if (schema_field_index(a, b->fields[f].name, strlen(b->fields[f].name)) < 0)
+            r = push_name(&d->added, &d->n_added, b->fields[f].name);
+    if (r != 0)
+        schema_diff_deinit(d);
+    return r;
+}
+
+void schema_diff_deinit(SchemaDiff *d)
+{
+    for (size_t i = 0; i < d->n_categories; i++) {
+        free(d->categories[i].added);
+        free(d->categories[i].vanished);
+    }
+    free(d->categories);
+    free(d->dropped);
+    free(d->added);
+    free(d->retyped);
+    *d = (SchemaDiff){0};
+}
+
+/* ---- a Dataset's columns against a schema ---- */
+
+static bool is_ignored(const Schema *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_ignored; i++)
+        if (strcmp(s->ignored[i], name) == 0)
+            return true;
+    return false;
 }
 
 void schema_mismatch_deinit(SchemaMismatch *mm)

@@ -265,7 +265,7 @@ out:
     return r;
 }
 
-static int load_model(const Config *config, Model **out)
+static int load_model(const Config *config, Model **out, const char **source)
 {
     Model *m = NULL;
     int r;
@@ -279,8 +279,11 @@ static int load_model(const Config *config, Model **out)
         return LOAD_OK;
     }
     /* Only the trainer writes the model file, a bootstrap model included. */
-    if (r == -ENOENT && config->bootstrap_data[0] != '\0' && config->role == CONFIG_ROLE_TRAINER)
+    *source = "file";
+    if (r == -ENOENT && config->bootstrap_data[0] != '\0' && config->role == CONFIG_ROLE_TRAINER) {
+        *source = "bootstrap";
         return bootstrap_model(config, out);
+    }
     if (r == -ENOENT) {
         fatal("%s: %s; train one with 'aescore train --data FILE.csv --out %s' or set "
               "bootstrap_data",
@@ -373,7 +376,8 @@ typedef struct Parts {
     Trainer *trainer;
     Watcher *watcher;
     HttpServer *http;
-    int listen_fd; /* systemd's socket, or -1 */
+    Recent *recent; /* the records scored lately, for the promotion gate */
+    int listen_fd;  /* systemd's socket, or -1 */
 } Parts;
 
 /* The socket systemd passed, if any (fd 3), then the rules across config keys. Returns 0,
@@ -412,8 +416,9 @@ static int take_socket(const Config *config, Parts *p)
 static int start_parts(const Config *config, Parts *p)
 {
     Model *model = NULL;
+    const char *source = "file";
     char err[512] = "";
-    int r = load_model(config, &model);
+    int r = load_model(config, &model, &source);
 
     if (r != LOAD_OK)
         return r;
@@ -425,18 +430,20 @@ static int start_parts(const Config *config, Parts *p)
     }
     if (model != NULL)
         model_slot_publish(p->slot, model); /* version 1 */
-    r = trainer_new(&p->trainer, p->slot, config->model);
-    if (r < 0) {
-        fatal("cannot create the trainer: %s", strerror(-r));
+    if ((r = recent_new(&p->recent, config->recent_records)) == 0)
+        r = trainer_new(&p->trainer, p->slot, config, p->recent, err, sizeof(err));
+    if (r != 0) {
+        fatal("cannot create the trainer: %s", err[0] != '\0' ? err : strerror(r < 0 ? -r : EIO));
         return LOAD_FAILED;
     }
+    trainer_register_served(p->trainer, source);
     if (config->watch_model &&
         (r = watcher_new(&p->watcher, p->trainer, config->model, NULL)) < 0) {
         fatal("cannot follow %s: %s", config->model, strerror(-r));
         return LOAD_FAILED;
     }
-    r = http_server_new(&p->http, config, p->slot, p->trainer, p->watcher, p->listen_fd, err,
-                        sizeof(err));
+    r = http_server_new(&p->http, config, p->slot, p->trainer, p->watcher, p->recent, p->listen_fd,
+                        err, sizeof(err));
     if (r != 0) {
         fatal("cannot serve HTTP on %s: %s",
               p->listen_fd >= 0 ? "the inherited socket" : config->listen,
@@ -511,6 +518,7 @@ out:
     http_server_free(p.http);
     watcher_free(p.watcher); /* no reload after this: the trainer can go */
     trainer_free(p.trainer);
+    recent_free(p.recent);
     model_slot_free(p.slot);
     if (status_code == EXIT_SUCCESS)
         log_notice("main", "stopped");

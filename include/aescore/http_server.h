@@ -12,6 +12,7 @@
 #include "aescore/config.h"
 #include "aescore/model_slot.h"
 #include "aescore/trainer.h"
+#include "aescore/recent.h"
 #include "aescore/watcher.h"
 
 typedef struct HttpServer HttpServer;
@@ -19,9 +20,10 @@ typedef struct HttpServer HttpServer;
 /* Starts serving. listen_fd >= 0: an already bound, listening socket (systemd socket
  * activation), else bind config->listen. config (which passed config_check) must outlive
  * the server; watcher is NULL without follow mode, and when given outlives the server too
- * (its status feeds /health and /metrics). Returns 0, or -errno with a message in err. */
+ * (its status feeds /health and /metrics); recent (may be NULL) keeps what is scored for
+ * the promotion gate and outlives the server. Returns 0, or -errno with a message in err. */
 int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Trainer *trainer,
-                    Watcher *watcher, int listen_fd, char *err, size_t err_size);
+                    Watcher *watcher, Recent *recent, int listen_fd, char *err, size_t err_size);
 
 /* The bound port (to learn an ephemeral one). */
 uint16_t http_server_port(const HttpServer *s);

@@ -41,6 +41,9 @@ typedef struct MetricsGauges {
     uint64_t model_version;
     double model_age_seconds; /* now - model created */
     uint64_t jobs_succeeded, jobs_failed, jobs_cancelled;
+    /* the model lifecycle: candidates served, held by a gate or for manual promotion,
+     * rollbacks */
+    uint64_t promotions, held_gate, held_manual, rollbacks;
     double training_last_duration; /* seconds, 0 = none yet */
     double training_last_loss;     /* NaN = none yet */
     bool training_running;

@@ -76,7 +76,6 @@ void model_compute_id(Model *m);
 Model *model_ref(Model *m);
 Model *model_unref(Model *m); /* accepts NULL; returns NULL */
 
-
 /* Floats of scratch model_score / model_score_batch need. */
 size_t model_scratch_size(const Model *m);
 

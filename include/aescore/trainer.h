@@ -1,11 +1,15 @@
-/* trainer: the background training job and the only writer of the model file.
+/* trainer: the background training job, the model history and the only writer of the
+ * model file (DESIGN section 3b).
  *
  * One job at a time on its own pthread (at lower priority): train_model with a cancel flag,
- * validate the result (model_validate), save it atomically (the replaced file kept as
- * PATH.prev), then publish it to the model slot. A failed or cancelled job leaves the
- * served model and the file untouched and records why. Reload (from the file) and rollback
- * (to the previous model, written back to the file) go through here as well, so file and
- * slot never disagree.
+ * then the gates (gate.h) judge the result against the served model. A schema change fails
+ * the job (unless the job allows it); otherwise the model is a candidate, kept in the
+ * history (MODEL.history/, history.h), and promoted when promotion is auto and every gate
+ * passes, else the job ends held. Promoting saves the model file atomically (the replaced
+ * file kept as PATH.prev) and then publishes to the model slot. A failed, held or cancelled
+ * job leaves the served model and the file untouched and records why. Reload, promote and
+ * rollback go through here as well, so file, history and slot never disagree. A replica
+ * (role = replica) keeps no history and writes nothing.
  * The HTTP layer sees the trainer only through trainer_get_status (a copied-out struct) and
  * these entry points.
  * Threads: every function is safe from any thread; trainer_free joins the job thread.
@@ -16,16 +20,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aescore/config.h"
 #include "aescore/dataset.h"
 #include "aescore/model_slot.h"
+#include "aescore/recent.h"
 #include "aescore/train.h"
 
 enum {
-    TRAINER_E_BUSY = 1,    /* a job is running */
-    TRAINER_E_IDLE,        /* no job to cancel */
-    TRAINER_E_MODEL,       /* the model file cannot be loaded; message says why */
-    TRAINER_E_NO_PREVIOUS, /* rollback: no previous model */
-    TRAINER_E_SAVE,        /* rollback: the model file cannot be written; message says why */
+    TRAINER_E_BUSY = 1,     /* a job is running */
+    TRAINER_E_IDLE,         /* no job to cancel */
+    TRAINER_E_MODEL,        /* the model file cannot be loaded; message says why */
+    TRAINER_E_NO_PREVIOUS,  /* rollback: no previous model */
+    TRAINER_E_SAVE,         /* the model file or history cannot be written; message says why */
+    TRAINER_E_UNKNOWN,      /* promote/rollback: no model with that id in the history */
+    TRAINER_E_NO_CANDIDATE, /* promote: no candidate waits */
 };
 
 typedef enum TrainerState {
@@ -34,6 +42,7 @@ typedef enum TrainerState {
     TRAINER_SUCCEEDED,
     TRAINER_FAILED,
     TRAINER_CANCELLED,
+    TRAINER_HELD, /* finished; kept as a candidate, not served (gates or manual promotion) */
 } TrainerState;
 
 typedef struct TrainerStatus {
@@ -50,23 +59,38 @@ typedef struct TrainerStatus {
     uint64_t model_version; /* version published by the job, 0 if none */
     char error[256];        /* why the last job failed ("saving PATH: reason", train_model's
                                message, ...) or "cancelled"; "" on success */
+    char error_code[32];    /* with error: schema_change, training_failed, save_failed, cancelled */
+    char reason[256];       /* held: why ("promotion = manual", the gate's figures) */
+    char candidate[MODEL_ID_LEN + 1]; /* the job's model_id, "" before it has one */
+    char evidence[4096];              /* the gates' JSON object, "" before they ran */
     /* counters since start, for /metrics */
     uint64_t jobs_succeeded, jobs_failed, jobs_cancelled;
+    uint64_t promotions, rollbacks, held_gate, held_manual;
     double last_duration; /* seconds of the last finished job */
     double last_train_loss;
 } TrainerStatus;
 
 typedef struct Trainer Trainer;
 
-/* model_path: the file to save to and reload from. */
-int trainer_new(Trainer **out, ModelSlot *slot, const char *model_path);
+/* config (borrowed for the trainer's life): the model file to save to and reload from, the
+ * role, promotion, keep_models and the gate limits. recent (borrowed, may be NULL): the
+ * records the recent_records gate judges by. A trainer opens the history here. 0, -errno,
+ * or TRAINER_E_SAVE with the reason in err. */
+int trainer_new(Trainer **out, ModelSlot *slot, const Config *config, Recent *recent, char *err,
+                size_t err_size);
 Trainer *trainer_free(Trainer *t); /* cancels a running job, joins; accepts NULL */
 
 /* Starts a job on ds (ownership taken, also on failure) with params p (copied; train_model
  * checks them and a bad set fails the job with its message). The job thread is created
  * with every signal blocked and runs at nice +10. Returns 0 and *job_id (may be NULL),
  * TRAINER_E_BUSY, or -errno (thread creation; the status is unchanged). */
-int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, uint64_t *job_id);
+int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, bool allow_schema_change,
+                  uint64_t *job_id);
+
+/* Records the model the slot serves at start-up in the history (source "bootstrap" or
+ * "file"), so a later rollback can come back to it. A history that cannot be written is
+ * logged, not fatal: the model is served either way. */
+void trainer_register_served(Trainer *t, const char *source);
 
 /* Asks the running job to stop (it ends as cancelled). 0 or TRAINER_E_IDLE. */
 int trainer_cancel(Trainer *t);
@@ -77,9 +101,9 @@ void trainer_wait(Trainer *t);
 void trainer_get_status(Trainer *t, TrainerStatus *out);
 const char *trainer_state_name(TrainerState s);
 
-/* Loads the model file, validates it and publishes it (as a new version, even when it is
- * the same model). Returns 0 and *version, or TRAINER_E_MODEL with "PATH: reason" in err
- * (the served model is unchanged). */
+/* Loads the model file and publishes it, unless it holds the model already served (then
+ * nothing changes: *version is the served one). Returns 0 and *version, or TRAINER_E_MODEL
+ * with "PATH: reason" in err (the served model is unchanged). */
 int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size);
 
 /* Follow mode: like trainer_reload, but publishes only when the file holds a different model
@@ -91,7 +115,34 @@ int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size);
  * TRAINER_E_MODEL with "PATH: reason" in err. */
 int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size_t err_size);
 
-/* Writes the previous model to the model file (the replaced one kept as PATH.prev), then
- * serves it. Returns 0 and *version, TRAINER_E_NO_PREVIOUS, or TRAINER_E_SAVE with
- * "saving PATH: reason" in err (the served model is then unchanged). */
-int trainer_rollback(Trainer *t, uint64_t *version, char *err, size_t err_size);
+/* Serves model id of the history (NULL: the one served before the current one): written to
+ * the model file (the replaced one kept as PATH.prev), then published. Returns 0 and
+ * *version, TRAINER_E_NO_PREVIOUS, TRAINER_E_UNKNOWN, or TRAINER_E_SAVE with the reason in
+ * err (the served model is then unchanged). Serving id already: nothing changes. */
+int trainer_rollback(Trainer *t, const char *id, uint64_t *version, char *err, size_t err_size);
+
+/* Serves candidate id (NULL: the newest candidate) as rollback does. 0 and *version,
+ * TRAINER_E_NO_CANDIDATE, TRAINER_E_UNKNOWN or TRAINER_E_SAVE. */
+int trainer_promote(Trainer *t, const char *id, uint64_t *version, char *err, size_t err_size);
+
+/* The history for GET /models, newest first: a copy the caller frees with
+ * trainer_models_free. A replica lists only the served model. 0 or -ENOMEM. */
+typedef enum TrainerModelState {
+    TRAINER_MODEL_SERVING = 0,
+    TRAINER_MODEL_CANDIDATE,
+    TRAINER_MODEL_ARCHIVED,
+} TrainerModelState;
+
+typedef struct TrainerModel {
+    char id[MODEL_ID_LEN + 1];
+    int64_t created;
+    char source[32];
+    TrainerModelState state;
+    uint64_t rows;
+    float threshold;
+    char *gates; /* JSON object or NULL */
+} TrainerModel;
+
+int trainer_models(Trainer *t, TrainerModel **out, size_t *n);
+void trainer_models_free(TrainerModel *models, size_t n);
+const char *trainer_model_state_name(TrainerModelState s);

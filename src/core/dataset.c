@@ -33,9 +33,9 @@
 #define INITIAL_ROWS 256 /* first row capacity; doubled from there */
 
 typedef struct Parser {
-    const char *p;     /* cursor; p <= end always */
-    const char *end;   /* one past the last byte of the text */
-    size_t line;       /* 1-based file line of the cursor */
+    const char *p;   /* cursor; p <= end always */
+    const char *end; /* one past the last byte of the text */
+    size_t line;     /* 1-based file line of the cursor */
     const char *source;
     char *err;
     size_t err_size;

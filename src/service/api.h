@@ -20,6 +20,8 @@ enum MHD_Result api_reply_not_trainer(HttpRequest *req);
 enum MHD_Result api_model_get(HttpRequest *req);
 enum MHD_Result api_model_reload(HttpRequest *req);
 enum MHD_Result api_model_rollback(HttpRequest *req);
+enum MHD_Result api_model_promote(HttpRequest *req);
+enum MHD_Result api_models(HttpRequest *req);
 enum MHD_Result api_health(HttpRequest *req);
 enum MHD_Result api_health_live(HttpRequest *req);
 enum MHD_Result api_metrics(HttpRequest *req);

@@ -89,9 +89,15 @@ enum MHD_Result api_metrics(HttpRequest *req)
     g.jobs_succeeded = st.jobs_succeeded;
     g.jobs_failed = st.jobs_failed;
     g.jobs_cancelled = st.jobs_cancelled;
+    g.promotions = st.promotions;
+    g.held_gate = st.held_gate;
+    g.held_manual = st.held_manual;
+    g.rollbacks = st.rollbacks;
     g.training_last_duration = st.last_duration;
     g.training_last_loss =
-        st.jobs_succeeded + st.jobs_failed + st.jobs_cancelled ? st.last_train_loss : NAN;
+        st.jobs_succeeded + st.jobs_failed + st.jobs_cancelled + st.held_gate + st.held_manual
+            ? st.last_train_loss
+            : NAN;
     g.training_running = st.state == TRAINER_RUNNING;
     if (s->watcher != NULL) {
         WatcherStatus ws;

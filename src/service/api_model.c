@@ -1,4 +1,4 @@
-/* api_model: GET /model, POST /model/reload, POST /model/rollback.
+/* api_model: GET /model, GET /models, POST /model/reload, /model/rollback, /model/promote.
  *
  * GET describes the served model from one counted reference. Reload and rollback go
  * through the trainer, the only writer of the model file, so the file and the slot never
@@ -130,23 +130,102 @@ enum MHD_Result api_model_reload(HttpRequest *req)
     return http_reply_json(req, 200, &b);
 }
 
-enum MHD_Result api_model_rollback(HttpRequest *req)
+/* The optional body {"model_id": "..."} of promote and rollback: *id (NULL without a body,
+ * else borrowed from *root, which the caller deletes). False when an error was queued. */
+static bool model_id_body(HttpRequest *req, cJSON **root, const char **id, enum MHD_Result *ret)
+{
+    const cJSON *c;
+
+    *root = NULL;
+    *id = NULL;
+    if (req->body_len == 0)
+        return true;
+    if (http_body_parse_json(req, root, ret) != HTTP_BODY_READY)
+        return false;
+    c = cJSON_IsObject(*root) ? (*root)->child : NULL;
+    if (c == NULL || c->next != NULL || strcmp(c->string, "model_id") != 0 || !cJSON_IsString(c)) {
+        *ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
+                                "the body must be empty or {\"model_id\": \"...\"}");
+        return false;
+    }
+    *id = c->valuestring;
+    return true;
+}
+
+/* Rollback and promote: the same shape of request and reply. */
+static enum MHD_Result serve_model(HttpRequest *req, bool promote)
 {
     HttpServer *s = req->server;
     JsonBuf b = JSON_BUF_INIT;
     uint64_t version = 0;
     char err[512] = "";
+    cJSON *root;
+    const char *id;
+    enum MHD_Result ret;
     int r;
 
     if (s->config->role == CONFIG_ROLE_REPLICA)
-        return api_reply_not_trainer(req); /* a rollback rewrites the shared model file */
-    r = trainer_rollback(s->trainer, &version, err, sizeof(err));
-    if (r == TRAINER_E_NO_PREVIOUS)
-        return http_reply_error(req, HTTP_E_NO_PREVIOUS_MODEL, NULL,
-                                "there is no previous model to roll back to");
-    if (r != 0) /* TRAINER_E_SAVE */
+        return api_reply_not_trainer(req); /* it would rewrite the shared model file */
+    if (!model_id_body(req, &root, &id, &ret))
+        return ret;
+    r = promote ? trainer_promote(s->trainer, id, &version, err, sizeof(err))
+                : trainer_rollback(s->trainer, id, &version, err, sizeof(err));
+    cJSON_Delete(root);
+    switch (r) {
+    case 0:
+        put_version(&b, s->slot, version);
+        return http_reply_json(req, 200, &b);
+    case TRAINER_E_NO_PREVIOUS:
+        return http_reply_error(req, HTTP_E_NO_PREVIOUS_MODEL, NULL, "%s", err);
+    case TRAINER_E_NO_CANDIDATE:
+        return http_reply_error(req, HTTP_E_NO_CANDIDATE, NULL, "%s", err);
+    case TRAINER_E_UNKNOWN:
+        return http_reply_error(req, HTTP_E_UNKNOWN_MODEL, NULL, "%s", err);
+    default: /* TRAINER_E_SAVE */
         return http_reply_error(req, HTTP_E_INTERNAL, NULL,
-                                "rollback failed (the served model is kept): %s", err);
-    put_version(&b, s->slot, version);
+                                "%s failed (the served model is kept): %s",
+                                promote ? "promotion" : "rollback", err);
+    }
+}
+
+enum MHD_Result api_model_rollback(HttpRequest *req)
+{
+    return serve_model(req, false);
+}
+
+enum MHD_Result api_model_promote(HttpRequest *req)
+{
+    return serve_model(req, true);
+}
+
+enum MHD_Result api_models(HttpRequest *req)
+{
+    JsonBuf b = JSON_BUF_INIT;
+    TrainerModel *list = NULL;
+    const char *serving = NULL;
+    size_t n = 0;
+
+    if (trainer_models(req->server->trainer, &list, &n) != 0)
+        return http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (list[i].state == TRAINER_MODEL_SERVING)
+            serving = list[i].id;
+    if (serving != NULL)
+        json_buf_printf(&b, "{\"serving\":\"%s\"", serving);
+    else
+        json_buf_puts(&b, "{\"serving\":null");
+    json_buf_puts(&b, ",\"models\":[");
+    for (size_t i = 0; i < n; i++) {
+        const TrainerModel *tm = &list[i];
+        json_buf_printf(&b, "%s{\"model_id\":\"%s\",\"created\":%lld,\"source\":", i ? "," : "",
+                        tm->id, (long long) tm->created);
+        json_buf_string(&b, tm->source, strlen(tm->source));
+        json_buf_printf(&b, ",\"state\":\"%s\",\"rows\":%llu,\"threshold\":",
+                        trainer_model_state_name(tm->state), (unsigned long long) tm->rows);
+        json_buf_float(&b, tm->threshold);
+        json_buf_printf(&b, ",\"gates\":%s}", tm->gates != NULL ? tm->gates : "null");
+    }
+    json_buf_puts(&b, "]}\n");
+    trainer_models_free(list, n);
     return http_reply_json(req, 200, &b);
 }

@@ -97,6 +97,10 @@ typedef struct QueryCtx {
     char msg[256];   /* why; "" for an unknown key */
 } QueryCtx;
 
+/* The one job option beside the training parameters (DESIGN section 3b): accept a model
+ * whose fields differ from the served one's. A query parameter, or a member of a JSON body. */
+#define JOB_ALLOW_SCHEMA_CHANGE "allow_schema_change"
+
 static enum MHD_Result query_param(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
@@ -106,6 +110,8 @@ static enum MHD_Result query_param(void *cls, enum MHD_ValueKind kind, const cha
 
     (void) kind;
     q->msg[0] = '\0';
+    if (strcmp(key, JOB_ALLOW_SCHEMA_CHANGE) == 0)
+        return MHD_YES; /* a job option, read by read_job */
     if (def != NULL && train_params_set(q->p, def, &v, q->msg, sizeof(q->msg)) == 0)
         return MHD_YES;
     q->bad = key;
@@ -181,7 +187,7 @@ static enum MHD_Result csv_body(HttpRequest *req, const Model *m, TrainParams *p
 
 /* {"records": [...], "params": {...}}: the members, checked and split. */
 static enum MHD_Result json_members(HttpRequest *req, const cJSON *root, const cJSON **records,
-                                    TrainParams *p, bool *replied)
+                                    TrainParams *p, bool *allow, bool *replied)
 {
     const cJSON *params = NULL;
     const char *bad = NULL;
@@ -197,8 +203,12 @@ static enum MHD_Result json_members(HttpRequest *req, const cJSON *root, const c
             *records = c;
         else if (strcmp(c->string, "params") == 0)
             params = c;
+        else if (strcmp(c->string, JOB_ALLOW_SCHEMA_CHANGE) == 0 && cJSON_IsBool(c))
+            *allow = cJSON_IsTrue(c);
         else
-            return reply_param(req, c->string, NULL);
+            return reply_param(
+                req, c->string,
+                strcmp(c->string, JOB_ALLOW_SCHEMA_CHANGE) == 0 ? "must be true or false" : NULL);
     }
     if (!cJSON_IsArray(*records))
         return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
@@ -236,8 +246,8 @@ static enum MHD_Result reply_records(HttpRequest *req, int r, RecordIssues *iss)
 }
 
 /* application/json: params from the body's "params", rows from its "records". */
-static enum MHD_Result json_body(HttpRequest *req, const Model *m, TrainParams *p, Dataset **out,
-                                 bool *replied)
+static enum MHD_Result json_body(HttpRequest *req, const Model *m, TrainParams *p, bool *allow,
+                                 Dataset **out, bool *replied)
 {
     size_t min_rows = req->server->config->min_retrain_rows;
     const cJSON *records = NULL;
@@ -250,7 +260,7 @@ static enum MHD_Result json_body(HttpRequest *req, const Model *m, TrainParams *
     if (http_body_parse_json(req, &root, &ret) != HTTP_BODY_READY)
         return ret;
     records_issues_init(&iss);
-    ret = json_members(req, root, &records, p, replied);
+    ret = json_members(req, root, &records, p, allow, replied);
     if (*replied)
         goto done;
     *replied = true;
@@ -280,7 +290,20 @@ enum MHD_Result api_reply_not_trainer(HttpRequest *req)
 }
 
 /* The job's data and parameters from either kind of body; *replied when an error went out. */
-static enum MHD_Result read_job(HttpRequest *req, TrainParams *p, Dataset **ds, bool *replied)
+/* allow_schema_change from the query: *allow, or false when it is not a boolean. */
+static bool query_allow(HttpRequest *req, bool *allow)
+{
+    const char *v =
+        MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, JOB_ALLOW_SCHEMA_CHANGE);
+
+    if (v == NULL)
+        return true;
+    *allow = strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+    return *allow || strcmp(v, "false") == 0 || strcmp(v, "0") == 0;
+}
+
+static enum MHD_Result read_job(HttpRequest *req, TrainParams *p, bool *allow, Dataset **ds,
+                                bool *replied)
 {
     size_t min_rows = req->server->config->min_retrain_rows, rows;
     Model *m = model_slot_acquire(req->server->slot, NULL);
@@ -288,7 +311,13 @@ static enum MHD_Result read_job(HttpRequest *req, TrainParams *p, Dataset **ds, 
     char err[512];
 
     train_params_default(p);
-    ret = req->is_csv ? csv_body(req, m, p, ds, replied) : json_body(req, m, p, ds, replied);
+    *allow = false;
+    if (!query_allow(req, allow)) {
+        model_unref(m);
+        *replied = true;
+        return reply_param(req, JOB_ALLOW_SCHEMA_CHANGE, "must be true or false");
+    }
+    ret = req->is_csv ? csv_body(req, m, p, ds, replied) : json_body(req, m, p, allow, ds, replied);
     model_unref(m);
     if (*replied)
         return ret;
@@ -316,7 +345,7 @@ enum MHD_Result api_retrain_start(HttpRequest *req)
     enum MHD_Result ret;
     uint64_t job_id = 0;
     size_t rows;
-    bool replied = false;
+    bool replied = false, allow = false;
     int r;
 
     if (s->config->role == CONFIG_ROLE_REPLICA)
@@ -327,11 +356,11 @@ enum MHD_Result api_retrain_start(HttpRequest *req)
         return http_reply_error(req, HTTP_E_TRAINING_IN_PROGRESS, NULL,
                                 "job %llu is running; cancel it or wait",
                                 (unsigned long long) st.job_id);
-    ret = read_job(req, &p, &ds, &replied);
+    ret = read_job(req, &p, &allow, &ds, &replied);
     if (replied)
         return ret;
     rows = ds->n_rows;
-    r = trainer_start(s->trainer, ds, &p, &job_id); /* ds taken, also on failure */
+    r = trainer_start(s->trainer, ds, &p, allow, &job_id); /* ds taken, also on failure */
     if (r == TRAINER_E_BUSY)
         return http_reply_error(req, HTTP_E_TRAINING_IN_PROGRESS, NULL,
                                 "a training job is running; cancel it or wait");
@@ -350,6 +379,34 @@ static void put_time(JsonBuf *b, const char *key, double t)
         json_buf_double(b, t);
     else
         json_buf_puts(b, "null");
+}
+
+/* A string member, or null when s is empty. */
+static void put_text(JsonBuf *b, const char *key, const char *s)
+{
+    json_buf_printf(b, ",\"%s\":", key);
+    if (s[0] != '\0')
+        json_buf_string(b, s, strlen(s));
+    else
+        json_buf_puts(b, "null");
+}
+
+/* How the job ended: error {code, message}, the candidate, why it is held, the gates. */
+static void put_job_outcome(JsonBuf *b, TrainerStatus *st)
+{
+    st->error[sizeof(st->error) - 1] = st->reason[sizeof(st->reason) - 1] = '\0';
+    st->evidence[sizeof(st->evidence) - 1] = '\0';
+    json_buf_puts(b, ",\"error\":");
+    if (st->error[0] != '\0') {
+        json_buf_printf(b, "{\"code\":\"%s\",\"message\":", st->error_code);
+        json_buf_string(b, st->error, strlen(st->error));
+        json_buf_puts(b, "}");
+    } else {
+        json_buf_puts(b, "null");
+    }
+    put_text(b, "candidate", st->candidate);
+    put_text(b, "reason", st->reason);
+    json_buf_printf(b, ",\"gates\":%s", st->evidence[0] != '\0' ? st->evidence : "null");
 }
 
 enum MHD_Result api_retrain_status(HttpRequest *req)
@@ -379,12 +436,7 @@ enum MHD_Result api_retrain_status(HttpRequest *req)
         json_buf_printf(&b, "%llu", (unsigned long long) st.model_version);
     else
         json_buf_puts(&b, "null");
-    json_buf_puts(&b, ",\"error\":");
-    st.error[sizeof(st.error) - 1] = '\0';
-    if (st.error[0] != '\0')
-        json_buf_string(&b, st.error, strlen(st.error));
-    else
-        json_buf_puts(&b, "null");
+    put_job_outcome(&b, &st);
     json_buf_puts(&b, "}\n");
     return http_reply_json(req, 200, &b);
 }

@@ -128,6 +128,7 @@ static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t ve
 
     model_score(m, x, buf + 2 * f, k > 0 ? err : NULL, &sc);
     metrics_observe_scores(s->metrics, &sc.score, 1, sc.threshold);
+    recent_add(s->recent, m, x, 1);
 
     json_buf_reserve(&b, 512);
     json_buf_puts(&b, "{\"id\":");
@@ -240,6 +241,7 @@ static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t ve
     }
     model_score_batch(m, x, n, scratch, scores);
     metrics_observe_scores(s->metrics, scores, n, m->threshold);
+    recent_add(s->recent, m, x, n);
     for (size_t i = 0; i < n; i++)
         anomalies += scores[i] > m->threshold;
 

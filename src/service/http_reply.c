@@ -27,6 +27,8 @@ static const struct {
     [HTTP_E_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405},
     [HTTP_E_TRAINING_IN_PROGRESS] = {"training_in_progress", 409},
     [HTTP_E_NO_PREVIOUS_MODEL] = {"no_previous_model", 409},
+    [HTTP_E_NO_CANDIDATE] = {"no_candidate", 409},
+    [HTTP_E_UNKNOWN_MODEL] = {"unknown_model", 404},
     [HTTP_E_NO_JOB] = {"no_job", 409},
     [HTTP_E_NOT_TRAINER] = {"not_trainer", 409},
     [HTTP_E_BODY_TOO_LARGE] = {"body_too_large", 413},

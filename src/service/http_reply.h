@@ -19,6 +19,8 @@ typedef enum HttpError {
     HTTP_E_METHOD_NOT_ALLOWED,     /* 405 */
     HTTP_E_TRAINING_IN_PROGRESS,   /* 409 */
     HTTP_E_NO_PREVIOUS_MODEL,      /* 409 */
+    HTTP_E_NO_CANDIDATE,           /* 409 */
+    HTTP_E_UNKNOWN_MODEL,          /* 404 */
     HTTP_E_NO_JOB,                 /* 409 */
     HTTP_E_NOT_TRAINER,            /* 409: role = replica; training happens elsewhere */
     HTTP_E_BODY_TOO_LARGE,         /* 413 */

@@ -32,6 +32,8 @@ typedef enum HttpEndpoint {
     HTTP_EP_MODEL,
     HTTP_EP_MODEL_RELOAD,
     HTTP_EP_MODEL_ROLLBACK,
+    HTTP_EP_MODEL_PROMOTE,
+    HTTP_EP_MODELS,
     HTTP_EP_METRICS,
     HTTP_EP_OTHER, /* unknown paths: one label value, never the raw path */
     HTTP_EP_COUNT_,
@@ -43,6 +45,7 @@ typedef struct HttpServer {
     ModelSlot *slot;
     Trainer *trainer;
     Watcher *watcher; /* NULL without follow mode */
+    Recent *recent;   /* what is scored, for the promotion gate; may be NULL */
     Metrics *metrics;
     char *admin_token; /* NULL: admin endpoints are open */
     size_t admin_token_len;
@@ -62,6 +65,7 @@ typedef enum HttpBodyKind {
     HTTP_BODY_NONE = 0, /* no body expected: any byte counts against a 0 cap */
     HTTP_BODY_JSON,     /* application/json, capped by max_body_bytes */
     HTTP_BODY_RETRAIN,  /* application/json or text/csv, capped by max_retrain_bytes */
+    HTTP_BODY_OPTIONAL, /* none, or application/json capped by max_body_bytes */
 } HttpBodyKind;
 
 typedef struct HttpRequest HttpRequest;

@@ -47,7 +47,10 @@ static const HttpRoute routes[] = {
     {"/health/live", "GET", HTTP_EP_HEALTH_LIVE, HTTP_BODY_NONE, false, api_health_live},
     {"/model", "GET", HTTP_EP_MODEL, HTTP_BODY_NONE, false, api_model_get},
     {"/model/reload", "POST", HTTP_EP_MODEL_RELOAD, HTTP_BODY_NONE, true, api_model_reload},
-    {"/model/rollback", "POST", HTTP_EP_MODEL_ROLLBACK, HTTP_BODY_NONE, true, api_model_rollback},
+    {"/model/rollback", "POST", HTTP_EP_MODEL_ROLLBACK, HTTP_BODY_OPTIONAL, true,
+     api_model_rollback},
+    {"/model/promote", "POST", HTTP_EP_MODEL_PROMOTE, HTTP_BODY_OPTIONAL, true, api_model_promote},
+    {"/models", "GET", HTTP_EP_MODELS, HTTP_BODY_NONE, false, api_models},
     {"/metrics", "GET", HTTP_EP_METRICS, HTTP_BODY_NONE, false, api_metrics},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -62,6 +65,8 @@ static const char *const endpoint_names[HTTP_EP_COUNT_] = {
     [HTTP_EP_MODEL] = "/model",
     [HTTP_EP_MODEL_RELOAD] = "/model/reload",
     [HTTP_EP_MODEL_ROLLBACK] = "/model/rollback",
+    [HTTP_EP_MODEL_PROMOTE] = "/model/promote",
+    [HTTP_EP_MODELS] = "/models",
     [HTTP_EP_METRICS] = "/metrics",
     [HTTP_EP_OTHER] = "other",
 };
@@ -215,6 +220,55 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 
 /* Everything decided before the body: returns MHD_YES to go on reading, or the result of
  * an error reply already queued. */
+/* The route's body rules: its cap (a declared length over it is refused at once) and its
+ * media types. */
+static enum MHD_Result check_body(HttpRequest *req)
+{
+    const HttpServer *s = req->server;
+    const char *cl = header(req, MHD_HTTP_HEADER_CONTENT_LENGTH), *ct;
+
+    switch (req->route->body) {
+    case HTTP_BODY_NONE:
+        req->body_limit = 0;
+        break;
+    case HTTP_BODY_JSON:
+    case HTTP_BODY_OPTIONAL:
+        req->body_limit = s->config->max_body_bytes;
+        break;
+    case HTTP_BODY_RETRAIN:
+        req->body_limit = s->config->max_retrain_bytes;
+        break;
+    }
+    if (cl != NULL) {
+        char *end = NULL;
+        unsigned long long n;
+
+        errno = 0;
+        n = strtoull(cl, &end, 10);
+        if (errno != 0 || end == cl || *end != '\0' || n > req->body_limit)
+            return http_reply_error(req, HTTP_E_BODY_TOO_LARGE, NULL,
+                                    "the body is larger than this endpoint accepts (%zu bytes)",
+                                    req->body_limit);
+    }
+    if (req->route->body == HTTP_BODY_OPTIONAL && (cl == NULL || strcmp(cl, "0") == 0) &&
+        header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) == NULL)
+        return MHD_YES; /* no body: any Content-Type will do */
+    if (req->route->body != HTTP_BODY_NONE) {
+        ct = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (media_type_is(ct, "application/json")) {
+            req->is_csv = false;
+        } else if (req->route->body == HTTP_BODY_RETRAIN && media_type_is(ct, "text/csv")) {
+            req->is_csv = true;
+        } else {
+            return http_reply_error(req, HTTP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
+                                    req->route->body == HTTP_BODY_RETRAIN
+                                        ? "Content-Type must be application/json or text/csv"
+                                        : "Content-Type must be application/json");
+        }
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result first_call(HttpRequest *req, const char *url, const char *version)
 {
     const HttpServer *s = req->server;
@@ -222,7 +276,6 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     char allow[64] = "";
     bool path_known = false;
-    const char *cl, *ct;
     enum MHD_Result framing = check_framing(req, version);
 
     if (req->replied)
@@ -246,7 +299,6 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
     if (req->route == NULL)
         return http_reply_405(req, allow);
 
-    cl = header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (req->route->admin && !authorized(req, s->admin_token, s->admin_token_len))
         return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,
                                 "this endpoint needs Authorization: Bearer <admin token>");
@@ -255,42 +307,7 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
         return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,
                                 "this endpoint needs Authorization: Bearer <scoring token>");
 
-    switch (req->route->body) {
-    case HTTP_BODY_NONE:
-        req->body_limit = 0;
-        break;
-    case HTTP_BODY_JSON:
-        req->body_limit = s->config->max_body_bytes;
-        break;
-    case HTTP_BODY_RETRAIN:
-        req->body_limit = s->config->max_retrain_bytes;
-        break;
-    }
-    if (cl != NULL) {
-        char *end = NULL;
-        unsigned long long n;
-
-        errno = 0;
-        n = strtoull(cl, &end, 10);
-        if (errno != 0 || end == cl || *end != '\0' || n > req->body_limit)
-            return http_reply_error(req, HTTP_E_BODY_TOO_LARGE, NULL,
-                                    "the body is larger than this endpoint accepts (%zu bytes)",
-                                    req->body_limit);
-    }
-    if (req->route->body != HTTP_BODY_NONE) {
-        ct = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (media_type_is(ct, "application/json")) {
-            req->is_csv = false;
-        } else if (req->route->body == HTTP_BODY_RETRAIN && media_type_is(ct, "text/csv")) {
-            req->is_csv = true;
-        } else {
-            return http_reply_error(req, HTTP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
-                                    req->route->body == HTTP_BODY_RETRAIN
-                                        ? "Content-Type must be application/json or text/csv"
-                                        : "Content-Type must be application/json");
-        }
-    }
-    return MHD_YES;
+    return check_body(req);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -516,7 +533,7 @@ static uint16_t bound_port(int fd)
 }
 
 int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Trainer *trainer,
-                    Watcher *watcher, int listen_fd, char *err, size_t err_size)
+                    Watcher *watcher, Recent *recent, int listen_fd, char *err, size_t err_size)
 {
     HttpServer *s = calloc(1, sizeof(*s));
     unsigned threads, limit;
@@ -528,6 +545,7 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
     s->slot = slot;
     s->trainer = trainer;
     s->watcher = watcher;
+    s->recent = recent;
     s->listen_fd = -1;
     s->started = util_now_wall();
     atomic_init(&s->stopping, false);

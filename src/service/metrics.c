@@ -255,9 +255,22 @@ static void render_training(FILE *f, const MetricsGauges *g)
             "# TYPE aescore_training_jobs_total counter\n"
             "aescore_training_jobs_total{outcome=\"succeeded\"} %llu\n"
             "aescore_training_jobs_total{outcome=\"failed\"} %llu\n"
-            "aescore_training_jobs_total{outcome=\"cancelled\"} %llu\n",
+            "aescore_training_jobs_total{outcome=\"cancelled\"} %llu\n"
+            "aescore_training_jobs_total{outcome=\"held\"} %llu\n",
             (unsigned long long) g->jobs_succeeded, (unsigned long long) g->jobs_failed,
-            (unsigned long long) g->jobs_cancelled);
+            (unsigned long long) g->jobs_cancelled,
+            (unsigned long long) (g->held_gate + g->held_manual));
+    print_counter(f, "aescore_model_promotions_total",
+                  "Candidates served: by a job whose gates passed, or by POST /model/promote.",
+                  g->promotions);
+    fprintf(f,
+            "# HELP aescore_model_holds_total Candidates held instead of served, by reason.\n"
+            "# TYPE aescore_model_holds_total counter\n"
+            "aescore_model_holds_total{reason=\"gate\"} %llu\n"
+            "aescore_model_holds_total{reason=\"manual\"} %llu\n",
+            (unsigned long long) g->held_gate, (unsigned long long) g->held_manual);
+    print_counter(f, "aescore_model_rollbacks_total",
+                  "Models served again by POST /model/rollback.", g->rollbacks);
     print_gauge(f, "aescore_training_in_progress", "1 while a training job runs.",
                 g->training_running ? 1 : 0);
     print_gauge(f, "aescore_training_duration_seconds", "Duration of the last finished job.",

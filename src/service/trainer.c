@@ -32,12 +32,18 @@
 #include "aescore/log.h"
 #include "aescore/model_file.h"
 #include "aescore/util.h"
+#include "gate.h"
+#include "history.h"
+#include "json_buf.h"
 
 #define TRAINER_NICE 10
 
 struct Trainer {
     ModelSlot *slot;
-    char *path;
+    const Config *config;
+    const char *path; /* config->model */
+    Recent *recent;
+    History *history; /* NULL for a replica; guarded by file_lock */
 
     pthread_mutex_t file_lock;
 
@@ -53,6 +59,7 @@ struct Trainer {
     atomic_bool cancel;
     Dataset *ds;
     TrainParams params;
+    bool allow_schema_change;
     double started_mono;
 };
 
@@ -69,21 +76,35 @@ const char *trainer_state_name(TrainerState s)
         return "failed";
     case TRAINER_CANCELLED:
         return "cancelled";
+    case TRAINER_HELD:
+        return "held";
     }
     return "unknown";
 }
 
-int trainer_new(Trainer **out, ModelSlot *slot, const char *model_path)
+const char *trainer_model_state_name(TrainerModelState s)
+{
+    return s == TRAINER_MODEL_SERVING     ? "serving"
+           : s == TRAINER_MODEL_CANDIDATE ? "candidate"
+                                          : "archived";
+}
+
+int trainer_new(Trainer **out, ModelSlot *slot, const Config *config, Recent *recent, char *err,
+                size_t err_size)
 {
     Trainer *t = calloc(1, sizeof(*t));
+    int r;
 
     if (t == NULL)
         return -ENOMEM;
-    t->path = strdup(model_path);
-    if (t->path == NULL) {
+    if (config->role == CONFIG_ROLE_TRAINER &&
+        (r = history_open(&t->history, config->model, config->keep_models, err, err_size)) != 0) {
         free(t);
-        return -ENOMEM;
+        return TRAINER_E_SAVE;
     }
+    t->config = config;
+    t->path = config->model;
+    t->recent = recent;
     t->slot = slot;
     pthread_mutex_init(&t->file_lock, NULL);
     pthread_mutex_init(&t->lock, NULL);
@@ -111,7 +132,7 @@ Trainer *trainer_free(Trainer *t)
     pthread_cond_destroy(&t->idle);
     pthread_mutex_destroy(&t->lock);
     pthread_mutex_destroy(&t->file_lock);
-    free(t->path);
+    history_free(t->history);
     free(t);
     return NULL;
 }
@@ -147,46 +168,139 @@ static const char *reason(int r)
     return r < 0 ? strerror(-r) : model_file_strerror(r);
 }
 
+/* How a job ended, for finish_job. */
+typedef struct JobOutcome {
+    TrainerState state;
+    const char *code; /* failed or cancelled: the error code */
+    char err[sizeof(((TrainerStatus *) 0)->error)];
+    char reason[sizeof(((TrainerStatus *) 0)->reason)]; /* held: why */
+    char candidate[MODEL_ID_LEN + 1];
+    uint64_t version;
+    double train_loss;
+    JsonBuf evidence;
+} JobOutcome;
+
 /* Records how the job ended, wakes trainer_wait, and says so in the log. */
-static void finish_job(Trainer *t, uint64_t job_id, TrainerState state, const char *err,
-                       uint64_t version, double train_loss)
+static void finish_job(Trainer *t, uint64_t job_id, JobOutcome *o)
 {
+    TrainerStatus *st = &t->status;
+
     pthread_mutex_lock(&t->lock);
-    t->status.state = state;
-    t->status.finished = util_now_wall();
-    t->status.last_duration = util_now_mono() - t->started_mono;
-    t->status.eta_seconds = 0;
-    t->status.model_version = version;
-    snprintf(t->status.error, sizeof(t->status.error), "%s", state == TRAINER_SUCCEEDED ? "" : err);
-    if (state == TRAINER_SUCCEEDED) {
-        t->status.jobs_succeeded++;
-        t->status.last_train_loss = train_loss;
-    } else if (state == TRAINER_CANCELLED) {
-        t->status.jobs_cancelled++;
+    st->state = o->state;
+    st->finished = util_now_wall();
+    st->last_duration = util_now_mono() - t->started_mono;
+    st->eta_seconds = 0;
+    st->model_version = o->version;
+    snprintf(st->error, sizeof(st->error), "%s", o->err);
+    snprintf(st->error_code, sizeof(st->error_code), "%s", o->code != NULL ? o->code : "");
+    snprintf(st->reason, sizeof(st->reason), "%s", o->reason);
+    snprintf(st->candidate, sizeof(st->candidate), "%s", o->candidate);
+    snprintf(st->evidence, sizeof(st->evidence), "%s",
+             o->evidence.data != NULL && !o->evidence.oom ? o->evidence.data : "");
+    if (o->state == TRAINER_SUCCEEDED) {
+        st->jobs_succeeded++;
+        st->promotions++;
+        st->last_train_loss = o->train_loss;
+    } else if (o->state == TRAINER_HELD) {
+        st->last_train_loss = o->train_loss;
+        if (t->config->promotion == CONFIG_PROMOTION_MANUAL)
+            st->held_manual++;
+        else
+            st->held_gate++;
+    } else if (o->state == TRAINER_CANCELLED) {
+        st->jobs_cancelled++;
     } else {
-        t->status.jobs_failed++;
+        st->jobs_failed++;
     }
     t->running = false;
     pthread_cond_broadcast(&t->idle);
     pthread_mutex_unlock(&t->lock);
 
-    if (state == TRAINER_SUCCEEDED)
-        log_notice("train", "job %llu succeeded: serving model v%llu, saved to %s",
-                   (unsigned long long) job_id, (unsigned long long) version, t->path);
-    else if (state == TRAINER_CANCELLED)
+    if (o->state == TRAINER_SUCCEEDED)
+        log_notice("train", "job %llu succeeded: serving model %s as v%llu, saved to %s",
+                   (unsigned long long) job_id, o->candidate, (unsigned long long) o->version,
+                   t->path);
+    else if (o->state == TRAINER_HELD)
+        log_notice("train", "job %llu held candidate %s: %s", (unsigned long long) job_id,
+                   o->candidate, o->reason);
+    else if (o->state == TRAINER_CANCELLED)
         log_notice("train", "job %llu cancelled", (unsigned long long) job_id);
     else
-        log_warning("train", "job %llu failed: %s", (unsigned long long) job_id, err);
+        log_warning("train", "job %llu failed: %s", (unsigned long long) job_id, o->err);
+    json_buf_deinit(&o->evidence);
+}
+
+/* Under file_lock: m into the model file (the old one kept as PATH.prev), then the slot, then
+ * the history's order. 0 and *version, or TRAINER_E_SAVE with the reason in err. */
+static int serve_locked(Trainer *t, Model *m, uint64_t *version, char *err, size_t err_size)
+{
+    int r = model_file_save(m, t->path, true);
+
+    if (r != 0) {
+        snprintf(err, err_size, "saving %s: %s", t->path, reason(r));
+        return TRAINER_E_SAVE;
+    }
+    *version = model_slot_publish(t->slot, model_ref(m));
+    /* the model is served and in the file: a history that cannot follow is only reported
+     * (trainer_register_served mends its order at the next start) */
+    if (t->history != NULL && ((r = history_served(t->history, m->meta.id)) != 0 ||
+                               (r = history_prune(t->history, m->meta.id)) != 0))
+        log_warning("train", "the model history could not record model %s: %s", m->meta.id,
+                    reason(r));
+    return 0;
+}
+
+/* A trained model: the gates, the history, and promotion when it is due. */
+static void judge_and_keep(Trainer *t, uint64_t job_id, Model *m, JobOutcome *o)
+{
+    const Config *c = t->config;
+    GateLimits limits = {t->allow_schema_change, c->gate_max_anomaly_increase,
+                         c->gate_max_unseen_increase};
+    Model *served = model_slot_acquire(t->slot, NULL);
+    GateVerdict v;
+    char source[32];
+    bool promote;
+    int r = gate_judge(served, m, t->recent, &limits, &v, &o->evidence);
+
+    model_unref(served);
+    snprintf(o->candidate, sizeof(o->candidate), "%s", m->meta.id);
+    o->train_loss = m->meta.train_loss;
+    o->state = TRAINER_FAILED;
+    if (r != 0) {
+        o->code = "internal";
+        snprintf(o->err, sizeof(o->err), "judging the new model: %s", strerror(-r));
+        return;
+    }
+    if (!v.schema_ok) {
+        o->code = "schema_change";
+        snprintf(o->err, sizeof(o->err), "%s", v.reason);
+        return;
+    }
+    snprintf(source, sizeof(source), "job:%llu", (unsigned long long) job_id);
+    promote = v.recent_ok && c->promotion == CONFIG_PROMOTION_AUTO;
+    pthread_mutex_lock(&t->file_lock);
+    r = t->history != NULL
+            ? history_add(t->history, m, source, true, o->evidence.data, o->err, sizeof(o->err))
+            : 0;
+    if (r == 0 && promote)
+        r = serve_locked(t, m, &o->version, o->err, sizeof(o->err));
+    pthread_mutex_unlock(&t->file_lock);
+    if (r != 0) {
+        o->code = "save_failed";
+        return;
+    }
+    o->state = promote ? TRAINER_SUCCEEDED : TRAINER_HELD;
+    if (!promote)
+        snprintf(o->reason, sizeof(o->reason), "%s",
+                 !v.recent_ok ? v.reason
+                              : "promotion = manual: POST /model/promote serves the candidate");
 }
 
 static void *job_main(void *arg)
 {
     Trainer *t = arg;
     Model *m = NULL;
-    TrainerState state = TRAINER_FAILED;
-    char err[sizeof(t->status.error)] = "";
-    uint64_t version = 0;
-    double train_loss = 0;
+    JobOutcome o = {.state = TRAINER_FAILED, .evidence = JSON_BUF_INIT};
     uint64_t job_id;
     int r;
 
@@ -200,41 +314,29 @@ static void *job_main(void *arg)
     if (setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), TRAINER_NICE) < 0)
         log_debug("train", "cannot lower the training thread's priority: %s", strerror(errno));
 
-    r = train_model(t->ds, &t->params, (int64_t) time(NULL), &t->cancel, on_progress, t, &m, err,
-                    sizeof(err));
+    r = train_model(t->ds, &t->params, (int64_t) time(NULL), &t->cancel, on_progress, t, &m, o.err,
+                    sizeof(o.err));
     t->ds = dataset_free(t->ds);
     if (r == TRAIN_E_CANCELLED || (r == 0 && atomic_load(&t->cancel))) {
-        state = TRAINER_CANCELLED;
-        snprintf(err, sizeof(err), "cancelled");
-        goto done;
+        o.state = TRAINER_CANCELLED;
+        o.code = "cancelled";
+        snprintf(o.err, sizeof(o.err), "cancelled");
+    } else if (r != 0) {
+        o.code = "training_failed";
+        if (r < 0)
+            snprintf(o.err, sizeof(o.err), "training failed: %s", strerror(-r));
+        else if (o.err[0] == '\0')
+            snprintf(o.err, sizeof(o.err), "training failed (code %d)", r);
+    } else {
+        judge_and_keep(t, job_id, m, &o); /* train_model validated m */
     }
-    if (r < 0)
-        snprintf(err, sizeof(err), "training failed: %s", strerror(-r));
-    else if (r > 0 && err[0] == '\0')
-        snprintf(err, sizeof(err), "training failed (code %d)", r);
-    if (r != 0)
-        goto done;
-    /* train_model validated m: finite weights and losses, a sane threshold */
-    train_loss = m->meta.train_loss;
-
-    pthread_mutex_lock(&t->file_lock);
-    r = model_file_save(m, t->path, true);
-    if (r == 0)
-        version = model_slot_publish(t->slot, model_ref(m));
-    pthread_mutex_unlock(&t->file_lock);
-    if (r != 0) {
-        snprintf(err, sizeof(err), "saving %s: %s", t->path, reason(r));
-        goto done;
-    }
-    state = TRAINER_SUCCEEDED;
-
-done:
     model_unref(m);
-    finish_job(t, job_id, state, err, version, train_loss);
+    finish_job(t, job_id, &o);
     return NULL;
 }
 
-int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, uint64_t *job_id)
+int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, bool allow_schema_change,
+                  uint64_t *job_id)
 {
     TrainerStatus saved;
     sigset_t all, old;
@@ -257,6 +359,7 @@ int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, uint64_t *job_i
     saved = t->status;
     t->ds = ds;
     t->params = *p;
+    t->allow_schema_change = allow_schema_change;
     atomic_store(&t->cancel, false);
     t->started_mono = util_now_mono();
     t->status.job_id = t->next_job_id;
@@ -271,7 +374,8 @@ int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, uint64_t *job_i
     t->status.started = util_now_wall();
     t->status.finished = 0;
     t->status.model_version = 0;
-    t->status.error[0] = '\0';
+    t->status.error[0] = t->status.error_code[0] = t->status.reason[0] = '\0';
+    t->status.candidate[0] = t->status.evidence[0] = '\0';
     t->running = true;
 
     /* The job thread must never take SIGTERM/SIGHUP: main waits for them with sigtimedwait.
@@ -339,22 +443,76 @@ static int load_model_file(Trainer *t, Model **out, char *err, size_t err_size)
     return 0;
 }
 
+/* The served model's id into id ("" when none) and its version. */
+static void served_id(Trainer *t, char id[MODEL_ID_LEN + 1], uint64_t *version)
+{
+    Model *cur = model_slot_acquire(t->slot, version);
+
+    snprintf(id, MODEL_ID_LEN + 1, "%s", cur != NULL ? cur->meta.id : "");
+    model_unref(cur);
+}
+
+/* Under file_lock: m (just loaded from outside the history) becomes known to the history
+ * as served from `source`. Reported, not failed: the model is served either way. */
+static void record_served(Trainer *t, const Model *m, const char *source)
+{
+    int r = 0;
+
+    if (t->history == NULL)
+        return;
+    if (history_find(t->history, m->meta.id) == NULL)
+        r = history_add(t->history, m, source, false, NULL, NULL, 0);
+    if (r == 0 && t->history->seq > 0 &&
+        history_find(t->history, m->meta.id)->served_seq == t->history->seq)
+        return; /* already the last one served */
+    if (r == 0)
+        r = history_served(t->history, m->meta.id);
+    if (r == 0)
+        r = history_prune(t->history, m->meta.id);
+    if (r != 0)
+        log_warning("train", "the model history could not record model %s: %s", m->meta.id,
+                    reason(r));
+}
+
+void trainer_register_served(Trainer *t, const char *source)
+{
+    Model *m = model_slot_acquire(t->slot, NULL);
+
+    if (m != NULL) {
+        pthread_mutex_lock(&t->file_lock);
+        record_served(t, m, source);
+        pthread_mutex_unlock(&t->file_lock);
+    }
+    model_unref(m);
+}
+
 int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size)
 {
+    char id[MODEL_ID_LEN + 1];
     Model *m = NULL;
     uint64_t v;
+    bool same;
     int r;
 
     pthread_mutex_lock(&t->file_lock);
     r = load_model_file(t, &m, err, err_size);
     if (r != 0)
         goto fail;
-    v = model_slot_publish(t->slot, m);
-    m = NULL;
+    served_id(t, id, &v);
+    same = strcmp(id, m->meta.id) == 0; /* the same model: nothing to change */
+    if (!same) {
+        v = model_slot_publish(t->slot, model_ref(m));
+        record_served(t, m, "file");
+    }
     pthread_mutex_unlock(&t->file_lock);
+    model_unref(m);
     if (version != NULL)
         *version = v;
-    log_notice("main", "reloaded %s: serving model v%llu", t->path, (unsigned long long) v);
+    if (same)
+        log_notice("main", "reloaded %s: it holds the served model v%llu; nothing changed", t->path,
+                   (unsigned long long) v);
+    else
+        log_notice("main", "reloaded %s: serving model v%llu", t->path, (unsigned long long) v);
     return 0;
 
 fail:
@@ -397,39 +555,121 @@ fail:
     return TRAINER_E_MODEL;
 }
 
-int trainer_rollback(Trainer *t, uint64_t *version, char *err, size_t err_size)
+/* Serves a model of the history: id, or when NULL the default that pick gives. Shared by
+ * rollback and promote. */
+static int serve_from_history(Trainer *t, const char *id, bool promote, uint64_t *version,
+                              char *err, size_t err_size)
 {
-    Model *prev = NULL;
+    char serving[MODEL_ID_LEN + 1];
+    const HistoryEntry *e = NULL;
+    Model *m = NULL;
     uint64_t v = 0;
-    int r = 0;
+    int r;
 
     pthread_mutex_lock(&t->file_lock);
-    prev = model_slot_acquire_previous(t->slot);
-    if (prev == NULL) {
-        snprintf(err, err_size, "there is no previous model to roll back to");
-        r = TRAINER_E_NO_PREVIOUS;
+    served_id(t, serving, &v);
+    if (t->history != NULL)
+        e = id != NULL ? history_find(t->history, id)
+            : promote  ? history_newest_candidate(t->history)
+                       : history_served_before(t->history, serving);
+    if (e == NULL) {
+        r = id != NULL ? TRAINER_E_UNKNOWN
+            : promote  ? TRAINER_E_NO_CANDIDATE
+                       : TRAINER_E_NO_PREVIOUS;
+        snprintf(err, err_size, "%s",
+                 id != NULL ? "no model with that model_id in the history"
+                 : promote  ? "no candidate model waits for promotion"
+                            : "there is no previous model to roll back to");
         goto out;
     }
-    /* File first: if the save fails, nothing changes and the file still matches the slot. */
-    r = model_file_save(prev, t->path, true);
+    r = 0;
+    if (strcmp(e->id, serving) == 0)
+        goto out; /* served already: nothing changes */
+    r = history_load(t->history, e->id, &m);
     if (r != 0) {
-        snprintf(err, err_size, "saving %s: %s", t->path, reason(r));
+        snprintf(err, err_size, "loading model %s from the history: %s", e->id, reason(r));
         r = TRAINER_E_SAVE;
         goto out;
     }
-    /* under file_lock nothing else publishes: the previous model is still there */
-    if (model_slot_rollback(t->slot, &v) != 0) {
-        snprintf(err, err_size, "there is no previous model to roll back to");
-        r = TRAINER_E_NO_PREVIOUS;
-    }
+    r = serve_locked(t, m, &v, err, err_size);
 out:
     pthread_mutex_unlock(&t->file_lock);
-    model_unref(prev);
-    if (r == 0) {
-        if (version != NULL)
-            *version = v;
-        log_notice("main", "rolled back: serving model v%llu, saved to %s", (unsigned long long) v,
+    if (r == 0 && m != NULL) {
+        pthread_mutex_lock(&t->lock);
+        if (promote)
+            t->status.promotions++;
+        else
+            t->status.rollbacks++;
+        pthread_mutex_unlock(&t->lock);
+        log_notice("main", "%s: serving model %s as v%llu, saved to %s",
+                   promote ? "promoted" : "rolled back", m->meta.id, (unsigned long long) v,
                    t->path);
     }
+    model_unref(m);
+    if (r == 0 && version != NULL)
+        *version = v;
     return r;
+}
+
+int trainer_rollback(Trainer *t, const char *id, uint64_t *version, char *err, size_t err_size)
+{
+    return serve_from_history(t, id, false, version, err, err_size);
+}
+
+int trainer_promote(Trainer *t, const char *id, uint64_t *version, char *err, size_t err_size)
+{
+    return serve_from_history(t, id, true, version, err, err_size);
+}
+
+void trainer_models_free(TrainerModel *models, size_t n)
+{
+    for (size_t i = 0; models != NULL && i < n; i++)
+        free(models[i].gates);
+    free(models);
+}
+
+int trainer_models(Trainer *t, TrainerModel **out, size_t *n)
+{
+    char serving[MODEL_ID_LEN + 1];
+    TrainerModel *list;
+    size_t count;
+    int r = 0;
+
+    pthread_mutex_lock(&t->file_lock);
+    served_id(t, serving, NULL);
+    count = t->history != NULL ? t->history->n : serving[0] != '\0';
+    list = calloc(count + 1, sizeof(*list));
+    for (size_t i = 0; list != NULL && t->history != NULL && i < count; i++) {
+        const HistoryEntry *e = &t->history->entries[i];
+        TrainerModel *tm = &list[i];
+
+        *tm = (TrainerModel){.created = e->created, .rows = e->rows, .threshold = e->threshold};
+        memcpy(tm->id, e->id, sizeof(tm->id));
+        memcpy(tm->source, e->source, sizeof(tm->source));
+        tm->state = strcmp(e->id, serving) == 0 ? TRAINER_MODEL_SERVING
+                    : e->candidate              ? TRAINER_MODEL_CANDIDATE
+                                                : TRAINER_MODEL_ARCHIVED;
+        if (e->gates != NULL && (tm->gates = strdup(e->gates)) == NULL)
+            r = -ENOMEM;
+    }
+    pthread_mutex_unlock(&t->file_lock);
+    if (list == NULL || r != 0) {
+        trainer_models_free(list, count);
+        return -ENOMEM;
+    }
+    if (t->history == NULL && count == 1) { /* a replica: the served model only */
+        Model *m = model_slot_acquire(t->slot, NULL);
+        if (m != NULL) {
+            list[0] = (TrainerModel){.created = m->meta.created,
+                                     .rows = m->meta.rows,
+                                     .threshold = m->threshold,
+                                     .source = "file"};
+            memcpy(list[0].id, m->meta.id, sizeof(list[0].id));
+        }
+        count = m != NULL;
+        model_unref(m);
+    }
+    *out = list;
+    *n = count;
+    return 0;
 }

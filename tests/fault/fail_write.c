@@ -1,7 +1,8 @@
 /* fail_write: an LD_PRELOAD shim that makes the disk misbehave for one path, so that the
  * daemon's save and load paths can be tested against faults a real disk produces.
  *
- *   AESCORE_FAULT_PATH=SUBSTRING  only files whose path (from /proc/self/fd) contains it
+ *   AESCORE_FAULT_PATH=PATH       only the file PATH (from /proc/self/fd), its temp files
+ *                                 PATH.tmp.*, and when PATH is a directory the files in it
  *   AESCORE_FAULT_FAIL=OPS        comma-separated write, fsync, read: fail with ...
  *   AESCORE_FAULT_ERRNO=NAME      ... ENOSPC (default), EIO or EDQUOT
  *   AESCORE_FAULT_KILL=POINT      SIGKILL the process at one point of a save instead:
@@ -42,8 +43,12 @@ static bool listed(const char *list, const char *word)
 static bool path_matches(const char *path)
 {
     const char *want = getenv("AESCORE_FAULT_PATH");
+    size_t n = want != NULL ? strlen(want) : 0;
 
-    return want != NULL && want[0] != '\0' && path != NULL && strstr(path, want) != NULL;
+    if (n == 0 || path == NULL || strncmp(path, want, n) != 0)
+        return false;
+    /* MODEL, MODEL.tmp.XXXXXX or DIR/...; never MODEL.history/..., the files beside it */
+    return path[n] == '\0' || strncmp(path + n, ".tmp.", 5) == 0 || path[n] == '/';
 }
 
 static bool fd_matches(int fd)

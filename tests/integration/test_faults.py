@@ -155,6 +155,18 @@ def test_kill_at_each_step_of_a_save_leaves_a_loadable_model(tmp_path, model, po
     assert again.returncode == 0
 
 
+def assert_history_loads(model):
+    """Every model the history's index names is there and loads (DESIGN section 3b)."""
+    hist = str(model) + ".history"
+    with open(os.path.join(hist, "index.json")) as f:
+        index = json.load(f)
+    for m in index["models"]:
+        rc, out = inspect(os.path.join(hist, m["model_id"] + ".aes"))
+        assert rc == 0 and m["model_id"] in out, out
+    for f in os.listdir(hist):  # anything else is a temp file a kill left behind
+        assert f == "index.json" or f.endswith(".aes") or ".tmp." in f, f
+
+
 def test_kill_9_at_random_moments_of_retrains(tmp_path, model):
     """30 daemons, each SIGKILLed at a random moment of a retrain: in training, in the save
     or after it. The model file always loads: the old model or the new one."""
@@ -186,9 +198,11 @@ def test_kill_9_at_random_moments_of_retrains(tmp_path, model):
         outcomes["old" if h["model_id"] in out else "new"] += 1
     print("kill -9 outcomes over 30 rounds (job %.3f s):" % duration, outcomes)
     assert outcomes["new"] >= 1 and outcomes["old"] >= 1, outcomes  # both sides were hit
-    leftovers = [f for f in os.listdir(model.parent) if f not in ("model.aes", "model.aes.prev")]
+    leftovers = [f for f in os.listdir(model.parent)
+                 if f not in ("model.aes", "model.aes.prev", "model.aes.history")]
     # a kill may leave a temp file behind; it never hides the model
     assert all(f.startswith("model.aes.tmp.") for f in leftovers), leftovers
+    assert_history_loads(model)
 
 
 # ------------------------------------------------------------------------- the disk refuses
@@ -206,7 +220,10 @@ def test_refused_save_fails_the_job_and_keeps_serving_the_old_model(model, op, e
         assert status == 202, r
         st = d.wait_job(r["job_id"])
         assert st["state"] == "failed", st
-        assert st["error"] == "saving %s: %s" % (model, text), st
+        # the candidate goes into the history first: that is the save that fails
+        assert st["error"]["code"] == "save_failed", st
+        assert st["error"]["message"].startswith("saving %s.history/" % model), st
+        assert st["error"]["message"].endswith(": " + text), st
         assert st["model_version"] in (0, None)
         _, after = d.get_json("/health")
         assert after["model_version"] == before["model_version"]
@@ -215,7 +232,7 @@ def test_refused_save_fails_the_job_and_keeps_serving_the_old_model(model, op, e
         assert s_after["score"] == s_before["score"]
     assert d.returncode == 0
     assert model.read_bytes() == good
-    assert [f for f in os.listdir(model.parent) if f != "model.aes"] == []
+    assert [f for f in os.listdir(model.parent) if f not in ("model.aes", "model.aes.history")] == []
 
 
 # ------------------------------------------------------------------------- training diverges
@@ -326,7 +343,8 @@ def test_a_job_that_diverges_fails_and_promotes_nothing(model):
         assert status == 202, r
         st = d.wait_job()
         assert st["state"] == "failed", st
-        assert st["error"].startswith("training diverged at epoch ")
+        assert st["error"]["code"] == "training_failed"
+        assert st["error"]["message"].startswith("training diverged at epoch ")
         _, after = d.get_json("/health")
         assert (after["model_version"], after["model_id"]) == (before["model_version"],
                                                                before["model_id"])

@@ -39,6 +39,10 @@ def write_config(tmp, **extra):
         "top_features": TOP_K,
         "connection_timeout": 5,
         "log_level": "debug",
+        # these tests retrain on purpose-made data (one epoch, a handful of repeated
+        # records): the promotion gate would rightly hold such models; test_lifecycle.py
+        # tests the gate
+        "recent_records": 0,
     }
     keys.update(extra)
     with open(path, "w") as f:

@@ -38,7 +38,8 @@ def test_the_readme_shows_every_endpoint():
     for endpoint in [("POST", "/score"), ("POST", "/score/batch"), ("POST", "/retrain"),
                      ("GET", "/retrain"), ("DELETE", "/retrain"), ("GET", "/health"),
                      ("GET", "/health/live"), ("GET", "/model"), ("POST", "/model/reload"),
-                     ("POST", "/model/rollback"), ("GET", "/metrics")]:
+                     ("POST", "/model/rollback"), ("GET", "/metrics"), ("GET", "/models"),
+                     ("POST", "/model/promote")]:
         assert endpoint in shown
 
 
@@ -61,6 +62,9 @@ def test_every_curl_example_works_as_printed(tmp_path):
                 # the retrain above may have finished already: both answers are documented
                 assert (status, reply.get("error", {}).get("code")) in (("202", None),
                                                                         ("409", "no_job"))
+            elif "/model/promote" in command:
+                # the retrain above was promoted: no candidate waits, as documented
+                assert (status, reply["error"]["code"]) == ("409", "no_candidate"), reply
             else:
                 assert status in ("200", "202"), (command, status, body)
             if command.startswith("curl -s -H 'Content-Type: text/csv'"):

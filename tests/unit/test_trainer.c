@@ -25,6 +25,7 @@
 typedef struct Fixture {
     char dir[64];
     char path[128];
+    Config config;
     ModelSlot *slot;
     Trainer *trainer;
 } Fixture;
@@ -81,7 +82,9 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/model.aes", f->dir);
     assert_int_equal(model_slot_new(&f->slot), 0);
-    assert_int_equal(trainer_new(&f->trainer, f->slot, f->path), 0);
+    config_defaults(&f->config);
+    snprintf(f->config.model, sizeof(f->config.model), "%s", f->path);
+    assert_int_equal(trainer_new(&f->trainer, f->slot, &f->config, NULL, NULL, 0), 0);
     *state = f;
     return 0;
 }
@@ -104,7 +107,7 @@ static TrainerStatus run_job(Fixture *f, Dataset *ds, const TrainParams *p)
     TrainerStatus st;
     uint64_t id = 0;
 
-    assert_int_equal(trainer_start(f->trainer, ds, p, &id), 0);
+    assert_int_equal(trainer_start(f->trainer, ds, p, false, &id), 0);
     assert_true(id > 0);
     trainer_wait(f->trainer);
     trainer_get_status(f->trainer, &st);
@@ -202,7 +205,7 @@ static void test_progress_is_visible_and_cancel_keeps_the_model(void **state)
     assert_int_equal(served_version(f, before), 1);
 
     slow_params(&p);
-    assert_int_equal(trainer_start(f->trainer, synthetic(2000, 4), &p, &id), 0);
+    assert_int_equal(trainer_start(f->trainer, synthetic(2000, 4), &p, false, &id), 0);
     wait_until_running_epoch(f, 2);
     trainer_get_status(f->trainer, &st);
     assert_int_equal(st.epochs, p.epochs);
@@ -211,7 +214,7 @@ static void test_progress_is_visible_and_cancel_keeps_the_model(void **state)
     assert_true(st.train_loss > 0);
 
     /* one job at a time; the refused data set is freed by the trainer */
-    assert_int_equal(trainer_start(f->trainer, synthetic(100, 5), &p, NULL), TRAINER_E_BUSY);
+    assert_int_equal(trainer_start(f->trainer, synthetic(100, 5), &p, false, NULL), TRAINER_E_BUSY);
 
     assert_int_equal(trainer_cancel(f->trainer), 0);
     trainer_wait(f->trainer);
@@ -249,19 +252,33 @@ static void test_save_failure_keeps_the_model_and_says_why(void **state)
     Trainer *broken = NULL;
     TrainParams p;
     TrainerStatus st;
-    char path[192], expected[256];
+    Config c;
+    char expected[CONFIG_PATH_MAX + 64], err[CONFIG_PATH_MAX + 64];
     uint64_t id;
 
     quick_params(&p);
     run_job(f, synthetic(200, 8), &p);
 
-    snprintf(path, sizeof(path), "%s/missing-dir/model.aes", f->dir);
-    assert_int_equal(trainer_new(&broken, f->slot, path), 0);
-    assert_int_equal(trainer_start(broken, synthetic(200, 9), &p, &id), 0);
+    /* no directory for the history: the trainer says so and is not made */
+    config_defaults(&c);
+    snprintf(c.model, sizeof(c.model), "%s/missing-dir/model.aes", f->dir);
+    assert_int_equal(trainer_new(&broken, f->slot, &c, NULL, err, sizeof(err)), TRAINER_E_SAVE);
+    snprintf(expected, sizeof(expected), "cannot create %s.history: No such file or directory",
+             c.model);
+    assert_string_equal(err, expected);
+
+    /* a model path that cannot be replaced (a directory): the job fails, nothing changes */
+    snprintf(c.model, sizeof(c.model), "%s/a-directory", f->dir);
+    assert_int_equal(mkdir(c.model, 0755), 0);
+    assert_int_equal(trainer_new(&broken, f->slot, &c, NULL, err, sizeof(err)), 0);
+    p.seed = 8; /* another model than the one served */
+    assert_int_equal(trainer_start(broken, synthetic(200, 9), &p, false, &id), 0);
     trainer_wait(broken);
     trainer_get_status(broken, &st);
     assert_int_equal(st.state, TRAINER_FAILED);
-    snprintf(expected, sizeof(expected), "saving %s: No such file or directory", path);
+    assert_string_equal(st.error_code, "save_failed");
+    /* keeping PATH.prev hard-links the old file: a directory cannot be linked */
+    snprintf(expected, sizeof(expected), "saving %s: Operation not permitted", c.model);
     assert_string_equal(st.error, expected);
     assert_int_equal(served_version(f, NULL), 1);
     broken = trainer_free(broken);
@@ -279,9 +296,10 @@ static void test_reload_refuses_a_corrupt_file(void **state)
     run_job(f, synthetic(200, 10), &p);
     assert_int_equal(served_version(f, id), 1);
 
-    /* reloading the good file serves it again as a new version */
+    /* reloading the file of the served model changes nothing */
     assert_int_equal(trainer_reload(f->trainer, &v, err, sizeof(err)), 0);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, 1);
+    assert_int_equal(served_version(f, NULL), 1);
 
     fp = fopen(f->path, "w");
     assert_non_null(fp);
@@ -290,7 +308,7 @@ static void test_reload_refuses_a_corrupt_file(void **state)
     assert_int_equal(trainer_reload(f->trainer, &v, err, sizeof(err)), TRAINER_E_MODEL);
     assert_int_equal(strncmp(err, f->path, strlen(f->path)), 0);
     assert_int_equal(strncmp(err + strlen(f->path), ": ", 2), 0);
-    assert_int_equal(served_version(f, NULL), 2);
+    assert_int_equal(served_version(f, NULL), 1);
 
     unlink(f->path);
     assert_int_equal(trainer_reload(f->trainer, &v, err, sizeof(err)), TRAINER_E_MODEL);
@@ -305,22 +323,36 @@ static void test_rollback_serves_and_saves_the_previous_model(void **state)
     Model *loaded = NULL;
     uint64_t v = 0;
 
-    assert_int_equal(trainer_rollback(f->trainer, &v, err, sizeof(err)), TRAINER_E_NO_PREVIOUS);
+    assert_int_equal(trainer_rollback(f->trainer, NULL, &v, err, sizeof(err)),
+                     TRAINER_E_NO_PREVIOUS);
     quick_params(&p);
     run_job(f, synthetic(200, 11), &p);
     served_version(f, id1);
-    assert_int_equal(trainer_rollback(f->trainer, &v, err, sizeof(err)), TRAINER_E_NO_PREVIOUS);
+    assert_int_equal(trainer_rollback(f->trainer, NULL, &v, err, sizeof(err)),
+                     TRAINER_E_NO_PREVIOUS);
     p.seed = 99;
     run_job(f, synthetic(200, 12), &p);
     served_version(f, id2);
 
-    assert_int_equal(trainer_rollback(f->trainer, &v, err, sizeof(err)), 0);
+    assert_int_equal(trainer_rollback(f->trainer, NULL, &v, err, sizeof(err)), 0);
     assert_int_equal(v, 3);
     assert_int_equal(served_version(f, now), 3);
     assert_string_equal(now, id1);
     assert_int_equal(model_file_load(f->path, &loaded), 0);
     assert_string_equal(loaded->meta.id, id1);
     loaded = model_unref(loaded);
+
+    /* by name: back to the second; an id the history does not hold changes nothing */
+    assert_int_equal(trainer_rollback(f->trainer, id2, &v, err, sizeof(err)), 0);
+    assert_int_equal(v, 4);
+    assert_int_equal(served_version(f, now), 4);
+    assert_string_equal(now, id2);
+    assert_int_equal(trainer_rollback(f->trainer, "0123456789abcdef", &v, err, sizeof(err)),
+                     TRAINER_E_UNKNOWN);
+    assert_int_equal(served_version(f, now), 4);
+    /* the one served already: nothing changes */
+    assert_int_equal(trainer_rollback(f->trainer, id2, &v, err, sizeof(err)), 0);
+    assert_int_equal(v, 4);
 }
 
 static void test_free_cancels_a_running_job(void **state)
@@ -330,7 +362,7 @@ static void test_free_cancels_a_running_job(void **state)
     time_t t0;
 
     slow_params(&p);
-    assert_int_equal(trainer_start(f->trainer, synthetic(2000, 13), &p, NULL), 0);
+    assert_int_equal(trainer_start(f->trainer, synthetic(2000, 13), &p, false, NULL), 0);
     wait_until_running_epoch(f, 1);
     t0 = time(NULL);
     f->trainer = trainer_free(f->trainer);

@@ -26,6 +26,7 @@
 typedef struct Fixture {
     char dir[64];
     char path[128];
+    Config config;
     char staging[128];
     ModelSlot *slot;
     Trainer *trainer;
@@ -148,7 +149,9 @@ static int setup(void **state)
     assert_int_equal(model_file_save(m, f->path, false), 0);
     assert_int_equal(model_slot_new(&f->slot), 0);
     model_slot_publish(f->slot, m); /* v1, as the daemon's startup load */
-    assert_int_equal(trainer_new(&f->trainer, f->slot, f->path), 0);
+    config_defaults(&f->config);
+    snprintf(f->config.model, sizeof(f->config.model), "%s", f->path);
+    assert_int_equal(trainer_new(&f->trainer, f->slot, &f->config, NULL, NULL, 0), 0);
     *state = f;
     return 0;
 }
@@ -219,7 +222,7 @@ static void test_own_save_is_not_published_twice(void **state)
 
     start(f, false, 50);
     quick_params(&p, 3);
-    assert_int_equal(trainer_start(f->trainer, synthetic(200, 3), &p, NULL), 0);
+    assert_int_equal(trainer_start(f->trainer, synthetic(200, 3), &p, false, NULL), 0);
     trainer_wait(f->trainer);
     {
         TrainerStatus ts;

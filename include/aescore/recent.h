@@ -1,10 +1,10 @@
 /* recent: the last records scored, kept in memory only, for the promotion gate (DESIGN
  * section 3b): the served model and a candidate both score them before a swap.
  *
- * A ring of at most `capacity` rows, each a record as the served model encoded it (its
- * n_features inputs, before scaling; schema_decode turns one back into field values). The
- * rows belong to one model: rows of another model (a different model_id) restart the ring,
- * so a gate always compares against what the model now served has seen. Nothing here is
+ * A ring of at most `capacity` rows (fewer for a wide model: 64 MiB at most), each a record as the
+ * served model encoded it (its n_features inputs, before scaling; schema_decode turns one back into
+ * field values). The rows belong to one model: rows of another model (a different model_id) restart
+ * the ring, so a gate always compares against what the model now served has seen. Nothing here is
  * ever written to disk or to the log.
  * Threads: every function is safe from any thread (a mutex held for the copy only).
  */

@@ -7,13 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The ring's floats at most (64 MiB): a model of 4,096 inputs keeps 4,096 rows, not the
+ * recent_records asked for. */
+#define RECENT_MAX_FLOATS ((size_t) 16 * 1024 * 1024)
+
 struct Recent {
     pthread_mutex_t lock;
-    size_t capacity;
-    Model *model;  /* whose rows the ring holds; NULL when empty */
-    float *rows;   /* capacity * model->n_features */
-    size_t next;   /* where the next row goes */
-    size_t filled; /* rows held, at most capacity */
+    size_t asked;    /* recent_records */
+    size_t capacity; /* rows for the model held: asked, within RECENT_MAX_FLOATS */
+    Model *model;    /* whose rows the ring holds; NULL when empty */
+    float *rows;     /* capacity * model->n_features */
+    size_t next;     /* where the next row goes */
+    size_t filled;   /* rows held, at most capacity */
 };
 
 int recent_new(Recent **out, size_t capacity)
@@ -23,7 +28,7 @@ int recent_new(Recent **out, size_t capacity)
     if (r == NULL)
         return -ENOMEM;
     pthread_mutex_init(&r->lock, NULL);
-    r->capacity = capacity;
+    r->asked = r->capacity = capacity;
     *out = r;
     return 0;
 }
@@ -42,7 +47,11 @@ Recent *recent_free(Recent *r)
 /* Under r->lock: an empty ring for m's rows; false without memory (the ring is empty). */
 static bool restart(Recent *r, const Model *m)
 {
-    float *rows = malloc(r->capacity * m->n_features * sizeof(*rows));
+    float *rows;
+
+    r->capacity =
+        r->asked < RECENT_MAX_FLOATS / m->n_features ? r->asked : RECENT_MAX_FLOATS / m->n_features;
+    rows = malloc(r->capacity * m->n_features * sizeof(*rows));
 
     free(r->rows);
     model_unref(r->model);
@@ -57,14 +66,14 @@ void recent_add(Recent *r, const Model *m, const float *x, size_t n)
 {
     size_t f = m->n_features;
 
-    if (r == NULL || r->capacity == 0 || n == 0)
+    if (r == NULL || r->asked == 0 || n == 0)
         return;
-    if (n > r->capacity) { /* only the last capacity rows would stay */
-        x += (n - r->capacity) * f;
-        n = r->capacity;
-    }
     pthread_mutex_lock(&r->lock);
     if ((r->model != NULL && strcmp(r->model->meta.id, m->meta.id) == 0) || restart(r, m)) {
+        if (n > r->capacity) { /* only the last capacity rows would stay */
+            x += (n - r->capacity) * f;
+            n = r->capacity;
+        }
         for (size_t i = 0; i < n; i++) {
             memcpy(r->rows + r->next * f, x + i * f, f * sizeof(*x));
             r->next = (r->next + 1) % r->capacity;

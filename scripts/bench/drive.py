@@ -12,7 +12,8 @@ nginx and aescored alternate so that a machine changing speed hits both alike.
   1. POST /score, one record of 50 named features, 32 connections: aescored and nginx
   2. POST /score/batch, 1,000 such records, 4 connections: aescored and nginx; and the
      cJSON-alone parse rate of the same body (tests/bench/bench_json, on CPU 1)
-  3. POST /score while POST /retrain is kept running (a new job as soon as one ends)
+  3. POST /score while POST /retrain is kept running (a new job as soon as one ends), and
+     while the served model is swapped every 0.2 s (POST /model/rollback between two models)
   4. start to READY=1 (NOTIFY_SOCKET, a datagram socket of ours), RSS idle and after
      100 retrains of a 200-row CSV
   5. (--callgrind) instructions per /score request in the daemon, all threads counted
@@ -292,6 +293,70 @@ def during_training(srv):
     return s
 
 
+class SwapLoop(threading.Thread):
+    """Swaps the served model every ARGS.swap_interval seconds: POST /model/rollback goes
+    back to the model served before, which then is the other one, so the two alternate.
+    Each call's latency is kept."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.latencies = port, []
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            t0 = time.time()
+            status, data = post(self.port, "/model/rollback", None)
+            if status != 200:
+                sys.exit("POST /model/rollback -> %d: %s" % (status, data[:300]))
+            self.latencies.append(time.time() - t0)
+            self.stopping.wait(ARGS.swap_interval)
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+
+
+def second_model():
+    """A second model in the history (a retrain; promoted by hand if its gates held it)."""
+    status, data = post(AE_PORT, "/retrain?epochs=2&ensemble=1",
+                        open(ARGS.small_csv, "rb").read(), "text/csv")
+    if status != 202:
+        sys.exit("POST /retrain -> %d: %s" % (status, data[:300]))
+    while True:
+        st = json.loads(post(AE_PORT, "/retrain", None, method="GET")[1])
+        if st["state"] != "running":
+            break
+        time.sleep(0.05)
+    if st["state"] == "held":
+        post(AE_PORT, "/model/promote", None)
+    elif st["state"] != "succeeded":
+        sys.exit("the second model's job ended %s: %s" % (st["state"], st["error"]))
+
+
+def during_swaps(srv):
+    """POST /score while the served model is swapped (promotion and rollback take the same
+    path: file, slot, history) every ARGS.swap_interval s."""
+    second_model()
+    loop = SwapLoop(AE_PORT)
+    run_wrk(AE_PORT, ARGS.single, "/score", ARGS.conns, ARGS.warmup)
+    loop.start()
+    runs = []
+    for i in range(ARGS.reps):
+        r = run_wrk(AE_PORT, ARGS.single, "/score", ARGS.conns, ARGS.duration, srv)
+        log("%-16s run %d: %9.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d" % (
+            "aescored+swaps", i + 1, r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3,
+            r["errors"]))
+        runs.append(r)
+    loop.stop()
+    s = summary(runs)
+    lat = sorted(loop.latencies)
+    s["swaps"] = len(lat)
+    s["swap_ms_median"] = 1e3 * statistics.median(lat)
+    s["swap_ms_max"] = 1e3 * lat[-1]
+    return s
+
+
 def cjson_ceiling():
     rates = []
     for _ in range(ARGS.reps):
@@ -403,7 +468,8 @@ def main():
     ap.add_argument("--batch-conns", type=int, default=4)
     ap.add_argument("--starts", type=int, default=5)
     ap.add_argument("--retrains", type=int, default=100)
-    ap.add_argument("--only", default="single,batch,train,ready,callgrind")
+    ap.add_argument("--swap-interval", type=float, default=0.2)
+    ap.add_argument("--only", default="single,batch,train,swap,ready,callgrind")
     ap.add_argument("--out", help="write every figure as JSON here")
     ARGS = ap.parse_args()
     w = ARGS.work
@@ -440,6 +506,9 @@ def main():
         if "train" in only:
             log("POST /score while POST /retrain runs continuously")
             res["training"] = during_training(ae)
+        if "swap" in only:
+            log("POST /score while the model is swapped every %.1f s" % ARGS.swap_interval)
+            res["swaps"] = during_swaps(ae)
     finally:
         ae.stop()
         if ngx:
@@ -498,6 +567,18 @@ def report(res):
         print(line)
         print("thread nice values: " + ", ".join(
             "%s %d" % kv for kv in sorted(t["thread_nice"].items())))
+    if "swaps" in res:
+        t = res["swaps"]
+        print("\nPOST /score while the served model is swapped every %.1f s (%d swaps by "
+              "POST /model/rollback)" % (ARGS.swap_interval, t["swaps"]))
+        line = "aescored + swaps        %10.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d" % (
+            t["rps"], t["p50_ms"], t["p99_ms"], t["errors"])
+        if "single" in res:
+            line += "  / idle %.2f (idle p99 %.2f ms)" % (
+                t["rps"] / res["single"]["aescored"]["rps"], res["single"]["aescored"]["p99_ms"])
+        print(line)
+        print("swap latency: median %.1f ms, max %.1f ms (file saved and fsynced, slot, "
+              "history index)" % (t["swap_ms_median"], t["swap_ms_max"]))
     if "ready" in res:
         r = res["ready"]
         print("\nstart to READY=1 with a model file %8.1f ms (median of %d)"

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "aescore/dataset.h"
@@ -140,7 +141,9 @@ static void help_train(FILE *out)
             snprintf(text, sizeof(text), "%s [%s]", def->help, value);
         put_wrapped(out, lead, text);
     }
-    put_wrapped(out, "--quiet", "no progress on stderr");
+    put_wrapped(out, "--quiet",
+                "no progress on stderr (else, on a terminal, a line per member rewritten "
+                "every epoch; piped, a line per member when it ends)");
     fputs("\n"
           "Choose at most one of --threshold-quantile, --threshold-f1 and --threshold. The same\n"
           "parameters, with the same names (spelt with '_') and bounds, are what POST /retrain\n"
@@ -303,14 +306,27 @@ static float *score_all(const Model *m, const Dataset *ds)
 
 /* ---- train ---- */
 
+/* On a terminal, one line per member rewritten in place after every epoch, with an ETA for
+ * the whole job (an upper bound: early stopping ends members sooner); piped or redirected,
+ * one plain line per member when it ends, so a log holds members, not epochs. ctx points to
+ * a bool: stderr is a terminal. */
 static void print_progress(const TrainProgress *p, void *ctx)
 {
-    (void) ctx;
-    fprintf(stderr,
-            "member %zu/%zu epoch %zu/%zu: train loss %.6f, validation loss %.6f (best "
-            "%.6f), %.0f rows/s\n",
-            p->member + 1, p->members, p->epoch, p->epochs, p->train_loss, p->val_loss,
-            p->best_val_loss, p->rows_per_sec);
+    bool tty = *(const bool *) ctx;
+    char line[256];
+    double per_epoch = p->member_seconds / (double) p->epoch;
+    double left = per_epoch * (double) (p->epochs - p->epoch) +
+                  per_epoch * (double) p->epochs * (double) (p->members - p->member - 1);
+
+    if (!tty && !p->member_done)
+        return;
+    train_progress_line(p, line, sizeof(line));
+    fprintf(stderr, "%s%s, ", tty ? "\r\033[K" : "", line);
+    if (p->member_done)
+        fprintf(stderr, "done in %.1f s\n", p->member_seconds);
+    else
+        fprintf(stderr, "ETA %.0f s", left);
+    fflush(stderr);
 }
 
 static int64_t creation_time(void)
@@ -401,6 +417,7 @@ static int cmd_train(int argc, char **argv)
     Dataset *ds = NULL;
     Model *m = NULL;
     char err[512];
+    bool tty = isatty(STDERR_FILENO);
     int r = parse_train_args(argc, argv, &a);
 
     if (r != 0)
@@ -408,7 +425,7 @@ static int cmd_train(int argc, char **argv)
     r = load_data(a.data, a.label, &ds);
     if (r != 0)
         goto done;
-    r = train_model(ds, &a.params, creation_time(), NULL, a.quiet ? NULL : print_progress, NULL, &m,
+    r = train_model(ds, &a.params, creation_time(), NULL, a.quiet ? NULL : print_progress, &tty, &m,
                     err, sizeof(err));
     if (r != 0) {
         fail_msg("%s: %s", a.data, r == -ENOMEM ? "out of memory" : err);

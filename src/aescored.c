@@ -195,12 +195,13 @@ static void bootstrap_progress(const TrainProgress *p, void *ctx)
 {
     Bootstrap *b = ctx;
     sigset_t pending;
+    char line[256];
 
-    log_info("train",
-             "bootstrap: member %zu/%zu epoch %zu/%zu: train loss %.6g, val loss %.6g, "
-             "%.0f rows/s",
-             p->member + 1, p->members, p->epoch, p->epochs, p->train_loss, p->val_loss,
-             p->rows_per_sec);
+    train_progress_line(p, line, sizeof(line));
+    if (p->member_done)
+        log_info("train", "bootstrap: %s, done in %.1f s", line, p->member_seconds);
+    else
+        log_debug("train", "bootstrap: %s", line);
     notify_status("training the bootstrap model: member %zu/%zu epoch %zu/%zu", p->member + 1,
                   p->members, p->epoch, p->epochs);
     notify_extend_timeout(60ULL * 1000000ULL);

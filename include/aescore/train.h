@@ -33,10 +33,16 @@ typedef struct TrainProgress {
     double train_loss;
     double val_loss;
     double best_val_loss;
-    double rows_per_sec; /* training rows per second over this epoch */
+    double rows_per_sec;   /* training rows per second over this epoch */
+    double member_seconds; /* since this member started */
+    bool member_done;      /* the member's last epoch (its epochs ran out or it stopped early) */
 } TrainProgress;
 
 typedef void (*TrainProgressFn)(const TrainProgress *progress, void *ctx);
+
+/* The one wording of progress, for the CLI and the daemon's log: "member 1/3 epoch 12/100:
+ * train loss ..., validation loss ... (best ...), N rows/s". */
+void train_progress_line(const TrainProgress *p, char *buf, size_t size);
 
 /* Trains on ds: rows with label 0 (all rows when ds has no labels) train and validate;
  * labelled anomalies are used only by THRESHOLD_F1. The record schema is learnt from the

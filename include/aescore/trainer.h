@@ -99,6 +99,20 @@ int trainer_cancel(Trainer *t);
 void trainer_wait(Trainer *t);
 
 void trainer_get_status(Trainer *t, TrainerStatus *out);
+
+/* The loss curve of the running or last job, one point per epoch per member in the order
+ * they ran. At most TRAINER_LOSSES_MAX points: past that every other point is dropped and
+ * only every second epoch kept from then on, so a long job keeps its whole shape (a
+ * member's last epoch is recorded whatever the stride). A copy the caller frees. 0 or
+ * -ENOMEM. */
+#define TRAINER_LOSSES_MAX 1024
+
+typedef struct TrainerLoss {
+    uint32_t member, epoch; /* 0-based member, 1-based epoch */
+    float train_loss, val_loss;
+} TrainerLoss;
+
+int trainer_losses(Trainer *t, TrainerLoss **out, size_t *n);
 const char *trainer_state_name(TrainerState s);
 
 /* Loads the model file and publishes it, unless it holds the model already served (then

@@ -152,22 +152,21 @@ static int check_diverged(const Work *w, const Run *run, size_t epoch, double tr
     return TRAIN_E_DIVERGED;
 }
 
-static void report_progress(const Run *run, size_t member, size_t epoch, double train_loss,
-                            double val_loss, double best_val, double rows_per_sec)
+void train_progress_line(const TrainProgress *p, char *buf, size_t size)
 {
-    TrainProgress pr = {
-        .member = member,
-        .members = run->p->ensemble,
-        .epoch = epoch,
-        .epochs = run->p->epochs,
-        .train_loss = train_loss,
-        .val_loss = val_loss,
-        .best_val_loss = best_val,
-        .rows_per_sec = rows_per_sec,
-    };
+    snprintf(buf, size,
+             "member %zu/%zu epoch %zu/%zu: train loss %.6f, validation loss %.6f (best %.6f), "
+             "%.0f rows/s",
+             p->member + 1, p->members, p->epoch, p->epochs, p->train_loss, p->val_loss,
+             p->best_val_loss, p->rows_per_sec);
+}
 
+static void report_progress(const Run *run, TrainProgress *pr)
+{
+    pr->members = run->p->ensemble;
+    pr->epochs = run->p->epochs;
     if (run->progress != NULL)
-        run->progress(&pr, run->ctx);
+        run->progress(pr, run->ctx);
 }
 
 typedef struct MemberResult {
@@ -183,7 +182,7 @@ static int train_member(Work *w, const Run *run, size_t member, MemberResult *re
     const Nn *nn = w->nn;
     AdamParams hp = ADAM_PARAMS_DEFAULT;
     uint64_t rng = p->seed ^ (0x9e3779b97f4a7c15ULL * (member + 1));
-    double best_val = INFINITY;
+    double best_val = INFINITY, started = util_now_mono();
     size_t since_best = 0;
     unsigned long step = 0;
     int r;
@@ -218,9 +217,18 @@ static int train_member(Work *w, const Run *run, size_t member, MemberResult *re
         } else {
             since_best++;
         }
-        report_progress(run, member, epoch, train_loss, val_loss, best_val,
-                        elapsed > 0 ? (double) w->n_train / elapsed : 0);
-        if (p->patience > 0 && since_best >= p->patience)
+        bool stop = p->patience > 0 && since_best >= p->patience;
+        report_progress(run, &(TrainProgress){
+                                 .member = member,
+                                 .epoch = epoch,
+                                 .train_loss = train_loss,
+                                 .val_loss = val_loss,
+                                 .best_val_loss = best_val,
+                                 .rows_per_sec = elapsed > 0 ? (double) w->n_train / elapsed : 0,
+                                 .member_seconds = util_now_mono() - started,
+                                 .member_done = stop || epoch == p->epochs,
+                             });
+        if (stop)
             break;
     }
     return 0;

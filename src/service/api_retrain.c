@@ -409,6 +409,28 @@ static void put_job_outcome(JsonBuf *b, TrainerStatus *st)
     json_buf_printf(b, ",\"gates\":%s", st->evidence[0] != '\0' ? st->evidence : "null");
 }
 
+/* The job's loss curve: "losses": [{"member", "epoch", "train_loss", "val_loss"}, ...]. */
+static int put_losses(JsonBuf *b, Trainer *t)
+{
+    TrainerLoss *l;
+    size_t n;
+
+    if (trainer_losses(t, &l, &n) != 0)
+        return -ENOMEM;
+    json_buf_puts(b, ",\"losses\":[");
+    for (size_t i = 0; i < n; i++) {
+        json_buf_printf(b, "%s{\"member\":%u,\"epoch\":%u,\"train_loss\":", i ? "," : "",
+                        l[i].member, l[i].epoch);
+        json_buf_float(b, l[i].train_loss);
+        json_buf_puts(b, ",\"val_loss\":");
+        json_buf_float(b, l[i].val_loss);
+        json_buf_puts(b, "}");
+    }
+    json_buf_puts(b, "]");
+    free(l);
+    return 0;
+}
+
 enum MHD_Result api_retrain_status(HttpRequest *req)
 {
     TrainerStatus st;
@@ -437,6 +459,10 @@ enum MHD_Result api_retrain_status(HttpRequest *req)
     else
         json_buf_puts(&b, "null");
     put_job_outcome(&b, &st);
+    if (put_losses(&b, req->server->trainer) != 0) {
+        json_buf_deinit(&b);
+        return http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+    }
     json_buf_puts(&b, "}\n");
     return http_reply_json(req, 200, &b);
 }

@@ -61,6 +61,10 @@ struct Trainer {
     TrainParams params;
     bool allow_schema_change;
     double started_mono;
+
+    /* the loss curve (trainer_losses), under lock */
+    TrainerLoss losses[TRAINER_LOSSES_MAX];
+    size_t n_losses, loss_stride;
 };
 
 const char *trainer_state_name(TrainerState s)
@@ -137,10 +141,37 @@ Trainer *trainer_free(Trainer *t)
     return NULL;
 }
 
+/* Under t->lock: one epoch into the curve, halving it when full. */
+static void keep_loss(Trainer *t, const TrainProgress *p)
+{
+    if (p->epoch % t->loss_stride != 0 && !p->member_done)
+        return;
+    if (t->n_losses == TRAINER_LOSSES_MAX) {
+        for (size_t i = 0; i < TRAINER_LOSSES_MAX / 2; i++)
+            t->losses[i] = t->losses[2 * i + 1];
+        t->n_losses = TRAINER_LOSSES_MAX / 2;
+        t->loss_stride *= 2;
+    }
+    t->losses[t->n_losses++] = (TrainerLoss){(uint32_t) p->member, (uint32_t) p->epoch,
+                                             (float) p->train_loss, (float) p->val_loss};
+}
+
+int trainer_losses(Trainer *t, TrainerLoss **out, size_t *n)
+{
+    pthread_mutex_lock(&t->lock);
+    *n = t->n_losses;
+    *out = malloc((*n > 0 ? *n : 1) * sizeof(**out));
+    if (*out != NULL)
+        memcpy(*out, t->losses, *n * sizeof(**out));
+    pthread_mutex_unlock(&t->lock);
+    return *out != NULL ? 0 : -ENOMEM;
+}
+
 /* Called by train_model on the job thread after every epoch. */
 static void on_progress(const TrainProgress *p, void *ctx)
 {
     Trainer *t = ctx;
+    char line[256];
     uint64_t job_id;
     double elapsed = util_now_mono() - t->started_mono;
     double total = (double) p->members * (double) p->epochs;
@@ -157,10 +188,14 @@ static void on_progress(const TrainProgress *p, void *ctx)
     /* An upper bound: early stopping usually ends a member sooner. */
     t->status.eta_seconds = done > 0 && total > done ? elapsed / done * (total - done) : 0;
     job_id = t->status.job_id;
+    keep_loss(t, p);
     pthread_mutex_unlock(&t->lock);
-    log_debug("train", "job %llu: member %zu/%zu epoch %zu/%zu train loss %.6g val loss %.6g",
-              (unsigned long long) job_id, p->member + 1, p->members, p->epoch, p->epochs,
-              p->train_loss, p->val_loss);
+    train_progress_line(p, line, sizeof(line));
+    if (p->member_done)
+        log_info("train", "job %llu: %s, done in %.1f s", (unsigned long long) job_id, line,
+                 p->member_seconds);
+    else
+        log_debug("train", "job %llu: %s", (unsigned long long) job_id, line);
 }
 
 static const char *reason(int r)
@@ -376,6 +411,8 @@ int trainer_start(Trainer *t, Dataset *ds, const TrainParams *p, bool allow_sche
     t->status.model_version = 0;
     t->status.error[0] = t->status.error_code[0] = t->status.reason[0] = '\0';
     t->status.candidate[0] = t->status.evidence[0] = '\0';
+    t->n_losses = 0;
+    t->loss_stride = 1;
     t->running = true;
 
     /* The job thread must never take SIGTERM/SIGHUP: main waits for them with sigtimedwait.

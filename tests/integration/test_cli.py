@@ -36,7 +36,10 @@ def model(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("model") / "credit.aes")
     r = run("train", "--data", SAMPLE, "--out", path, *FAST)
     assert r.returncode == 0, r.stderr
-    assert "epoch 1/4" in r.stderr  # progress on stderr
+    # piped, progress is one plain line per member on stderr, when the member ends
+    lines = [line for line in r.stderr.splitlines() if line.startswith("member ")]
+    assert len(lines) == 1 and lines[0].startswith("member 1/1 epoch "), r.stderr
+    assert " done in " in lines[0] and "\r" not in r.stderr
     assert r.stdout == ""
     return path
 
@@ -339,3 +342,30 @@ def test_version_names_the_project_version():
     meson = open(os.path.join(os.path.dirname(__file__), "..", "..", "meson.build")).read()
     version = meson.split("version: '", 1)[1].split("'", 1)[0]
     assert r.stdout == "aescore %s\n" % version
+
+
+def test_on_a_terminal_progress_is_one_line_per_member_rewritten_in_place(tmp_path):
+    import pty
+    master, slave = pty.openpty()
+    out = str(tmp_path / "tty.aes")
+    proc = subprocess.Popen([AESCORE, "train", "--data", SAMPLE, "--out", out,
+                             "--epochs", "3", "--ensemble", "2"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    text = seen.decode()
+    # every epoch redraws the line ("\r" + erase line); each member ends with one newline
+    assert text.count("\r\x1b[K") >= 6, text
+    finished = [l.rsplit("\x1b[K", 1)[-1] for l in text.splitlines() if " done in " in l]
+    assert [l.split(" epoch ")[0] for l in finished] == ["member 1/2", "member 2/2"], text
+    assert "ETA " in text

@@ -20,6 +20,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -208,3 +209,13 @@ def under_asan():
     memory, so RSS bounds of the plain build do not apply there)."""
     out = subprocess.run(["ldd", AESCORED], capture_output=True, text=True).stdout
     return "libasan" in out
+
+
+def require_tool(name, fallback=None):
+    """The path of a tool the tests need. Missing, it is an error, never a skip: scripts/
+    test.sh installs every one (scripts/lib.sh AE_TEST_PACKAGES)."""
+    path = shutil.which(name) or (fallback if fallback and os.path.exists(fallback) else None)
+    if path is None:
+        raise RuntimeError("%s is not installed: scripts/test.sh installs it (scripts/lib.sh "
+                           "AE_TEST_PACKAGES)" % name)
+    return path

@@ -28,15 +28,11 @@ import time
 
 import pytest
 
-from daemon_util import Daemon, FEATURES, normal_row, train_model, write_csv
+from daemon_util import Daemon, FEATURES, normal_row, require_tool, train_model, write_csv
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEMPLATE = os.path.join(REPO, "config", "nginx", "aescore-upstream.conf")
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-pytestmark = pytest.mark.skipif(
-    NGINX is None, reason="nginx is not installed (apt-get install nginx; scripts/lib.sh "
-                          "AE_TEST_PACKAGES lists it)")
+NGINX = require_tool("nginx", fallback="/usr/sbin/nginx")
 
 N_REPLICAS = 3
 CONVERGE_S = 2.0

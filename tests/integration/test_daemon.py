@@ -24,7 +24,7 @@ import zlib
 
 import pytest
 
-from daemon_util import AESCORE, AESCORED
+from daemon_util import AESCORE, AESCORED, require_tool
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SAMPLE = os.path.join(ROOT, "data", "credit_default_sample.csv")
@@ -505,9 +505,8 @@ def test_sigint_stops_cleanly(model, daemon_factory):
     assert "SIGINT: stopping" in d.log()
 
 
-@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
-                    reason="systemd-socket-activate not installed")
 def test_socket_activation_serves_the_inherited_socket(model, daemon_factory):
+    require_tool("systemd-socket-activate")
     port = free_port()
     d = daemon_factory(["-l", "127.0.0.1:%d" % port, AESCORED, "--listen", "127.0.0.1:1",
                         "--model", str(model)],

@@ -8,16 +8,15 @@ trained from the bundled sample by bootstrap_data); only the port differs.
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
-from daemon_util import Daemon
+from daemon_util import Daemon, require_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+CURL = require_tool("curl")
 
 
 def readme_curl_commands():

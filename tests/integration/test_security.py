@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from daemon_util import AESCORED, FEATURES, Daemon, train_model, write_csv
+from daemon_util import AESCORED, FEATURES, Daemon, require_tool, train_model, write_csv
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 UNIT = os.path.join(ROOT, "systemd", "aescored.service")
@@ -218,8 +218,8 @@ class TlsDaemon(Daemon):
         return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=ctx)
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
 def test_tls_serves_https_and_nothing_in_clear(tmp, model):
+    require_tool("openssl")
     cert = os.path.join(str(tmp), "cert.pem")
     key = os.path.join(str(tmp), "key.pem")
     rc, _, err = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -265,13 +265,9 @@ def test_tls_with_a_bad_key_is_fatal(tmp, model):
 
 # ------------------------------------------------------------------------ the systemd unit
 
-SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(
-    SYSTEMD_ANALYZE is None,
-    reason="systemd-analyze missing (scripts/lib.sh installs systemd for the tests)")
+SYSTEMD_ANALYZE = require_tool("systemd-analyze")
 
 
-@needs_analyze
 def test_unit_exposure_is_at_most_1_5():
     rc, out, err = run([SYSTEMD_ANALYZE, "security", "--offline=yes", UNIT])
     m = re.search(r"Overall exposure level for aescored\.service: (\d+\.\d+)", out + err)
@@ -281,7 +277,6 @@ def test_unit_exposure_is_at_most_1_5():
     assert exposure <= 1.5, out
 
 
-@needs_analyze
 def test_unit_verifies_cleanly(tmp):
     # verify checks that ExecStart= exists: give it a root with the installed layout
     root = os.path.join(str(tmp), "root")

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "aescore/config.h"
 #include "aescore/dataset.h"
 #include "aescore/evaluate.h"
 #include "aescore/model.h"
@@ -28,6 +29,8 @@ enum {
     ARG_DATA = 0x100,
     ARG_LABEL_COLUMN,
     ARG_QUIET,
+    ARG_MAX_PARAMETERS,
+    ARG_MAX_MEMORY,
     ARG_OUT,
     ARG_MODEL,
     ARG_JSON,
@@ -141,6 +144,15 @@ static void help_train(FILE *out)
             snprintf(text, sizeof(text), "%s [%s]", def->help, value);
         put_wrapped(out, lead, text);
     }
+    snprintf(text, sizeof(text),
+             "refuse a model of more parameters, all members counted; 0 = no limit [%d]",
+             TRAIN_MAX_PARAMETERS_DEFAULT);
+    put_wrapped(out, "--max-train-parameters N", text);
+    snprintf(text, sizeof(text),
+             "refuse a job whose estimated peak memory is larger (K, M, G suffixes); 0 = no "
+             "limit [%dM]",
+             TRAIN_MAX_MEMORY_DEFAULT_MIB);
+    put_wrapped(out, "--max-train-memory SIZE", text);
     put_wrapped(out, "--quiet",
                 "no progress on stderr (else, on a terminal, a line per member rewritten "
                 "every epoch; piped, a line per member when it ends)");
@@ -194,6 +206,8 @@ static const struct option train_fixed_options[] = {
     {"out", required_argument, NULL, ARG_OUT},
     {"label-column", required_argument, NULL, ARG_LABEL_COLUMN},
     {"quiet", no_argument, NULL, ARG_QUIET},
+    {"max-train-parameters", required_argument, NULL, ARG_MAX_PARAMETERS},
+    {"max-train-memory", required_argument, NULL, ARG_MAX_MEMORY},
     {"help", no_argument, NULL, ARG_HELP},
 };
 
@@ -346,9 +360,20 @@ static int64_t creation_time(void)
 
 typedef struct TrainArgs {
     TrainParams params;
+    TrainBudget budget;
     const char *data, *out, *label;
     bool quiet;
 } TrainArgs;
+
+/* --max-train-parameters / --max-train-memory: a size (config_parse_size). */
+static int set_budget(uint64_t *limit, const char *option, const char *arg)
+{
+    if (config_parse_size(arg, limit) == 0)
+        return 0;
+    usage_error("--%s: expected a number (K, M or G suffixes; 0 = no limit), got '%s'", option,
+                arg);
+    return -EINVAL;
+}
 
 /* argv -> a; 0, -1 after --help (exit 0), or EXIT_USAGE with the message printed. */
 static int parse_train_args(int argc, char **argv, TrainArgs *a)
@@ -358,7 +383,9 @@ static int parse_train_args(int argc, char **argv, TrainArgs *a)
     int c;
 
     train_options_init(&t);
-    *a = (TrainArgs){.label = "label"};
+    *a = (TrainArgs){
+        .label = "label",
+        .budget = {TRAIN_MAX_PARAMETERS_DEFAULT, (uint64_t) TRAIN_MAX_MEMORY_DEFAULT_MIB << 20}};
     train_params_default(&a->params);
     while ((c = getopt_long(argc, argv, "", t.opts, NULL)) != -1) {
         if (c >= ARG_TRAIN_PARAM && (size_t) (c - ARG_TRAIN_PARAM) < train_param_count) {
@@ -372,6 +399,12 @@ static int parse_train_args(int argc, char **argv, TrainArgs *a)
             a->label = optarg;
         } else if (c == ARG_QUIET) {
             a->quiet = true;
+        } else if (c == ARG_MAX_PARAMETERS || c == ARG_MAX_MEMORY) {
+            if (set_budget(c == ARG_MAX_PARAMETERS ? &a->budget.max_parameters
+                                                   : &a->budget.max_memory,
+                           c == ARG_MAX_PARAMETERS ? "max-train-parameters" : "max-train-memory",
+                           optarg) < 0)
+                return EXIT_USAGE;
         } else if (c == ARG_HELP) {
             help_train(stdout);
             return -1;
@@ -411,6 +444,24 @@ static void report_trained(const Model *m, const char *out)
             (double) m->threshold);
 }
 
+/* The budget before any of the network's memory: 0, or 1 with the refusal printed. */
+static int check_budget(const TrainArgs *a, const Dataset *ds)
+{
+    TrainEstimate e;
+    char err[512];
+    int r = train_check_budget(ds, &a->params, &a->budget, &e, err, sizeof(err));
+
+    if (r == 0)
+        return 0;
+    if (r == TRAIN_E_BUDGET)
+        fail_msg("%s: %s (--max-train-parameters and --max-train-memory raise the limits; 0 "
+                 "lifts one)",
+                 a->data, err);
+    else
+        fail_msg("%s: %s", a->data, r == -ENOMEM ? "out of memory" : err);
+    return 1;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     TrainArgs a;
@@ -423,6 +474,9 @@ static int cmd_train(int argc, char **argv)
     if (r != 0)
         return r < 0 ? 0 : r;
     r = load_data(a.data, a.label, &ds);
+    if (r != 0)
+        goto done;
+    r = check_budget(&a, ds);
     if (r != 0)
         goto done;
     r = train_model(ds, &a.params, creation_time(), NULL, a.quiet ? NULL : print_progress, &tty, &m,

@@ -222,6 +222,8 @@ static int bootstrap_model(const Config *config, Model **out)
     Model *m = NULL;
     TrainParams params;
     Bootstrap b = {.t0 = util_now_mono()};
+    TrainBudget budget = {config->max_train_parameters, config->max_train_memory};
+    TrainEstimate estimate;
     char err[512];
     int r;
 
@@ -236,6 +238,12 @@ static int bootstrap_model(const Config *config, Model **out)
         goto out;
     }
     train_params_default(&params);
+    r = train_check_budget(ds, &params, &budget, &estimate, err, sizeof(err));
+    if (r != 0) {
+        fatal("bootstrap_data %s: %s", config->bootstrap_data, r < 0 ? strerror(-r) : err);
+        r = LOAD_FAILED;
+        goto out;
+    }
     r = train_model(ds, &params, (int64_t) time(NULL), &b.cancel, bootstrap_progress, &b, &m, err,
                     sizeof(err));
     if (r == TRAIN_E_CANCELLED) {

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum {
@@ -45,6 +46,8 @@ typedef struct Config {
     size_t connection_memory_limit; /* bytes per connection (headers + buffers) */
     size_t max_body_bytes;          /* /score and /score/batch bodies */
     size_t max_retrain_bytes;       /* /retrain bodies */
+    size_t max_train_parameters;    /* a job's model; 0 = no limit (train.h's budget) */
+    size_t max_train_memory;        /* bytes at a job's peak; 0 = no limit */
     size_t max_batch;               /* records in one /score/batch */
     size_t min_retrain_rows;
     unsigned top_features;                  /* k in top_features; 0 = off */
@@ -88,6 +91,12 @@ bool config_remote_allowed(const Config *c);
  * caller checks the inherited socket with config_remote_allowed). Returns 0 or
  * CONFIG_E_INVALID with the reason in err. */
 int config_check(const Config *c, bool listen_inherited, char *err, size_t err_size);
+
+/* The one reader of sizes: decimal digits with an optional K, M or G suffix (powers of
+ * 1024), as the KEY_SIZE keys take them ("16M"). 0 or -EINVAL (also on overflow). */
+int config_parse_size(const char *s, uint64_t *out);
+/* The writer: v with the largest suffix that divides it exactly ("1M", "64K", "1000"). */
+void config_format_size(uint64_t v, char *buf, size_t size);
 
 /* Writes every key with its current value, in config-file syntax, with a comment line. */
 void config_print(const Config *c, FILE *out);

@@ -76,8 +76,10 @@ void model_compute_id(Model *m);
 Model *model_ref(Model *m);
 Model *model_unref(Model *m); /* accepts NULL; returns NULL */
 
-/* Floats of scratch model_score / model_score_batch need. */
+/* Floats of scratch model_score / model_score_batch need; model_scratch_floats is the same
+ * for a model of network nn that does not exist yet (a training budget). */
 size_t model_scratch_size(const Model *m);
+size_t model_scratch_floats(const Nn *nn);
 
 /* Scores one raw (unscaled) record x of n_features values. feature_err, when not NULL,
  * receives the n_features squared errors (member mean, standardised units). */

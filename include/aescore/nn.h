@@ -62,6 +62,13 @@ const float *nn_forward(const Nn *nn, const float *params, const float *x, size_
 double nn_backward(const Nn *nn, const float *params, const float *x, const float *target,
                    size_t batch, float *scratch, float *grads);
 
+/* The same for `batch` rows that are part of a mini-batch of batch_rows: ADDS their share
+ * of that batch's gradient (the loss normalised by batch_rows * n_out), so the parts of a
+ * batch, one after another into the same grads, make its gradient. Returns the mean loss
+ * over these rows. A batch of a large network is done in parts to stop within ms. */
+double nn_backward_part(const Nn *nn, const float *params, const float *x, const float *target,
+                        size_t batch, size_t batch_rows, float *scratch, float *grads);
+
 /* "relu" | "tanh" | "sigmoid" | "linear" <-> NnActivation. nn_activation_parse returns 0 or
  * -EINVAL. */
 int nn_activation_parse(const char *name, NnActivation *out);

@@ -25,6 +25,7 @@
 
 #include "aescore/listen.h"
 #include "aescore/log.h"
+#include "aescore/train.h"
 #include "aescore/util.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -32,6 +33,8 @@
 #define KIB             ((uint64_t) 1024)
 #define MIB             (KIB * 1024)
 #define GIB             (MIB * 1024)
+#define TEXT(x)         #x
+#define DEFAULT_TEXT(x) TEXT(x) /* a macro's value as a default_text */
 
 typedef enum KeyType {
     KEY_STRING, /* char[size]; may be empty when min == 0 */
@@ -81,6 +84,14 @@ static const Key keys[] = {
      "Largest request body for /score and /score/batch; larger requests get 413."},
     {"max_retrain_bytes", KEY_SIZE, NUM(max_retrain_bytes), "256M", 1 * KIB, 4 * GIB,
      "Largest request body for POST /retrain; larger requests get 413."},
+    {"max_train_parameters", KEY_SIZE, NUM(max_train_parameters),
+     DEFAULT_TEXT(TRAIN_MAX_PARAMETERS_DEFAULT), 0, 64 * GIB,
+     "Most parameters a retrained model may have (all ensemble members); a larger job gets "
+     "422 over_budget before anything is allocated. 0 = no limit."},
+    {"max_train_memory", KEY_SIZE, NUM(max_train_memory),
+     DEFAULT_TEXT(TRAIN_MAX_MEMORY_DEFAULT_MIB) "M", 0, 1024 * GIB,
+     "Most memory a training job may take at its peak (data, buffers, model), estimated "
+     "before it starts; a larger job gets 422 over_budget. 0 = no limit."},
     {"max_batch", KEY_SIZE, NUM(max_batch), "10000", 1, 1000000,
      "Most records in one POST /score/batch."},
     {"min_retrain_rows", KEY_SIZE, NUM(min_retrain_rows), "100", 10, 100000000,
@@ -205,7 +216,7 @@ static int parse_u64(const char *s, uint64_t *out, const char **end)
     return 0;
 }
 
-static int parse_size(const char *s, uint64_t *out)
+int config_parse_size(const char *s, uint64_t *out)
 {
     const char *end;
     uint64_t v, mult = 1;
@@ -263,7 +274,7 @@ static int parse_bool(const char *s, bool *out)
 }
 
 /* Writes a size with the largest exact suffix, the form the file uses. */
-static void format_size(uint64_t v, char *buf, size_t size)
+void config_format_size(uint64_t v, char *buf, size_t size)
 {
     if (v != 0 && v % GIB == 0)
         snprintf(buf, size, "%lluG", (unsigned long long) (v / GIB));
@@ -295,8 +306,8 @@ static void format_expected(const Key *k, char *buf, size_t size)
                  (unsigned long long) k->max);
         break;
     case KEY_SIZE:
-        format_size(k->min, lo, sizeof(lo));
-        format_size(k->max, hi, sizeof(hi));
+        config_format_size(k->min, lo, sizeof(lo));
+        config_format_size(k->max, hi, sizeof(hi));
         snprintf(buf, size, "a size %s..%s (bytes, or with a K, M or G suffix)", lo, hi);
         break;
     case KEY_BOOL:
@@ -335,7 +346,7 @@ static int key_set(Config *c, const Key *k, const char *value)
         *(unsigned *) field(c, k) = (unsigned) v;
         return 0;
     case KEY_SIZE:
-        if (parse_size(value, &v) < 0 || v < k->min || v > k->max || v > SIZE_MAX)
+        if (config_parse_size(value, &v) < 0 || v < k->min || v > k->max || v > SIZE_MAX)
             return -EINVAL;
         *(size_t *) field(c, k) = (size_t) v;
         return 0;
@@ -553,7 +564,7 @@ static void value_text(const Config *c, const Key *k, char *buf, size_t size)
         snprintf(buf, size, "%u", *(const unsigned *) cfield(c, k));
         break;
     case KEY_SIZE:
-        format_size(*(const size_t *) cfield(c, k), buf, size);
+        config_format_size(*(const size_t *) cfield(c, k), buf, size);
         break;
     case KEY_BOOL:
         snprintf(buf, size, "%s", bool_text(*(const bool *) cfield(c, k)));

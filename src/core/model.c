@@ -164,10 +164,15 @@ int model_validate(const Model *m)
     return 0;
 }
 
-size_t model_scratch_size(const Model *m)
+size_t model_scratch_floats(const Nn *nn)
 {
     /* scaled inputs of one block, then the network's own scratch for that block */
-    return SCORE_BLOCK * m->n_features + nn_scratch_size(&m->nn, SCORE_BLOCK);
+    return SCORE_BLOCK * nn->sizes[0] + nn_scratch_size(nn, SCORE_BLOCK);
+}
+
+size_t model_scratch_size(const Model *m)
+{
+    return model_scratch_floats(&m->nn);
 }
 
 /* The model's scaler over n rows of x into z. */

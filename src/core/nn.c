@@ -141,6 +141,12 @@ const float *nn_forward(const Nn *nn, const float *params, const float *x, size_
 double nn_backward(const Nn *nn, const float *params, const float *x, const float *target,
                    size_t batch, float *scratch, float *grads)
 {
+    return nn_backward_part(nn, params, x, target, batch, batch, scratch, grads);
+}
+
+double nn_backward_part(const Nn *nn, const float *params, const float *x, const float *target,
+                        size_t batch, size_t batch_rows, float *scratch, float *grads)
+{
     const float *outs[NN_MAX_LAYERS];
     size_t last = nn->n_layers - 1;
     size_t n_out = nn->sizes[nn->n_layers];
@@ -149,7 +155,7 @@ double nn_backward(const Nn *nn, const float *params, const float *x, const floa
     float *tmp = grad_next + batch * max_width(nn);
     const float *y;
     double loss = 0;
-    float k = 2.0f / (float) (batch * n_out);
+    float k = 2.0f / (float) (batch_rows * n_out);
 
     forward_all(nn, params, x, batch, scratch, outs);
     y = outs[last];

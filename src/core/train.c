@@ -24,18 +24,34 @@
 #include "aescore/train.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aescore/adam.h"
+#include "aescore/config.h"
 #include "aescore/scaler.h"
 #include "aescore/threshold.h"
 #include "aescore/util.h"
 
 #define VAL_BLOCK     256  /* validation rows per forward pass */
 #define OUTPUT_SHRINK 0.5f /* share of each member's output shrunk towards the mean */
+
+/* Multiply-adds of network work between two looks at the cancel flag (a few ms), whatever
+ * the layer sizes: a pass over more rows than that is done in chunks of fewer rows. */
+#define WORK_PER_CHECK ((size_t) 1 << 22)
+
+/* Rows of a network of n_params parameters that make one such stretch of work, at most
+ * `rows`. Networks small enough for a whole batch per look keep the exact arithmetic of
+ * one pass; only the large ones are chunked. */
+static size_t rows_per_check(size_t n_params, size_t rows)
+{
+    size_t n = WORK_PER_CHECK / (n_params > 0 ? n_params : 1);
+
+    return n < 1 ? 1 : (n < rows ? n : rows);
+}
 
 static void shuffle(size_t *idx, size_t n, uint64_t *rng)
 {
@@ -77,31 +93,70 @@ typedef struct Work {
     float *val_raw;    /* the validation rows unscaled, for scoring with the finished model */
     float *val_scores; /* n_val */
     float *params, *grads, *m, *v;
-    float *best;     /* the current member's block of the model's params (not owned) */
-    float *batch;    /* batch * f */
-    float *scratch;  /* nn scratch for max(batch, VAL_BLOCK) rows, or a model's for scoring */
-    double baseline; /* loss of reconstructing every row as the mean: mean z^2 */
+    float *best;      /* the current member's block of the model's params (not owned) */
+    float *batch;     /* batch * f */
+    float *scratch;   /* nn scratch for max(pass_rows, val_rows), or a model's for scoring */
+    size_t pass_rows; /* rows per forward/backward pass: the batch, or a part of it */
+    size_t val_rows;  /* validation rows per forward pass */
+    double baseline;  /* loss of reconstructing every row as the mean: mean z^2 */
 } Work;
 
 /* A loss this many times the baseline is no fit at all: the weights have blown up (with
  * tanh or sigmoid a huge learning rate saturates the units and the loss stays finite). */
 #define DIVERGED_FACTOR 1e4
 
-static double validation_loss(const Work *w, const float *params)
+/* True, with "cancelled" in err, when the caller has asked the run to stop. */
+static bool cancelled(const Run *run)
+{
+    if (run->cancel == NULL || !atomic_load_explicit(run->cancel, memory_order_relaxed))
+        return false;
+    snprintf(run->err, run->err_size, "cancelled");
+    return true;
+}
+
+/* The mean loss over the validation rows into *loss. 0 or TRAIN_E_CANCELLED. */
+static int validation_loss(const Work *w, const Run *run, const float *params, double *loss)
 {
     double total = 0;
 
-    for (size_t start = 0; start < w->n_val; start += VAL_BLOCK) {
-        size_t rows = w->n_val - start < VAL_BLOCK ? w->n_val - start : VAL_BLOCK;
+    for (size_t start = 0; start < w->n_val; start += w->val_rows) {
+        size_t rows = w->n_val - start < w->val_rows ? w->n_val - start : w->val_rows;
         const float *x = w->z_val + start * w->f;
-        const float *y = nn_forward(w->nn, params, x, rows, w->scratch);
+        const float *y;
 
+        if (cancelled(run))
+            return TRAIN_E_CANCELLED;
+        y = nn_forward(w->nn, params, x, rows, w->scratch);
         for (size_t j = 0; j < rows * w->f; j++) {
             double d = (double) y[j] - (double) x[j];
             total += d * d;
         }
     }
-    return total / (double) (w->n_val * w->f);
+    *loss = total / (double) (w->n_val * w->f);
+    return 0;
+}
+
+/* The gradient of the mean loss over the `rows` rows in w->batch into w->grads (zeroed
+ * here); returns that loss, or NAN when cancelled. In one pass when the rows fit
+ * w->pass_rows, else in parts that add up to it, with a look at the cancel flag before
+ * each. */
+static double batch_gradient(Work *w, const Run *run, size_t rows)
+{
+    const Nn *nn = w->nn;
+    double loss = 0;
+
+    memset(w->grads, 0, nn->n_params * sizeof(float));
+    if (rows <= w->pass_rows)
+        return nn_backward(nn, w->params, w->batch, w->batch, rows, w->scratch, w->grads);
+    for (size_t start = 0; start < rows; start += w->pass_rows) {
+        size_t n = rows - start < w->pass_rows ? rows - start : w->pass_rows;
+        const float *x = w->batch + start * w->f;
+
+        if (cancelled(run))
+            return NAN;
+        loss += nn_backward_part(nn, w->params, x, x, n, rows, w->scratch, w->grads) * (double) n;
+    }
+    return loss / (double) rows;
 }
 
 /* One pass over the shuffled training rows, one Adam step per mini-batch. *train_loss is
@@ -116,17 +171,17 @@ static int run_epoch(Work *w, const Run *run, const AdamParams *hp, uint64_t *rn
     shuffle(w->train_idx, w->n_train, rng);
     for (size_t start = 0; start < w->n_train; start += batch) {
         size_t rows = w->n_train - start < batch ? w->n_train - start : batch;
+        double loss;
 
-        if (run->cancel != NULL && atomic_load_explicit(run->cancel, memory_order_relaxed)) {
-            snprintf(run->err, run->err_size, "cancelled");
+        if (cancelled(run))
             return TRAIN_E_CANCELLED;
-        }
         for (size_t r = 0; r < rows; r++)
             memcpy(w->batch + r * w->f, w->z + w->train_idx[start + r] * w->f,
                    w->f * sizeof(float));
-        memset(w->grads, 0, nn->n_params * sizeof(float));
-        loss_sum += nn_backward(nn, w->params, w->batch, w->batch, rows, w->scratch, w->grads) *
-                    (double) rows;
+        loss = batch_gradient(w, run, rows);
+        if (cancelled(run))
+            return TRAIN_E_CANCELLED;
+        loss_sum += loss * (double) rows;
         adam_step(hp, ++*step, nn->n_params, w->params, w->grads, w->m, w->v);
     }
     *train_loss = loss_sum / (double) w->n_train;
@@ -199,9 +254,10 @@ static int train_member(Work *w, const Run *run, size_t member, MemberResult *re
         double t0 = util_now_mono(), train_loss, val_loss, elapsed;
 
         r = run_epoch(w, run, &hp, &rng, &step, &train_loss);
+        if (r == 0)
+            r = validation_loss(w, run, w->params, &val_loss);
         if (r != 0)
             return r;
-        val_loss = validation_loss(w, w->params);
         elapsed = util_now_mono() - t0;
         r = check_diverged(w, run, epoch, train_loss, val_loss);
         if (r != 0)
@@ -260,6 +316,23 @@ static void shrink_output(const Nn *nn, float *params)
         params[nn->b_off[l] + j] *= keep;
 }
 
+/* Scores n raw rows x with m into scores, in stretches of WORK_PER_CHECK with a look at the
+ * cancel flag before each (a row's score does not depend on the rows scored with it). 0 or
+ * TRAIN_E_CANCELLED. */
+static int score_rows(const Run *run, const Model *m, const float *x, size_t n, float *scratch,
+                      float *scores)
+{
+    size_t step = rows_per_check(m->nn.n_params * m->n_members, n);
+
+    for (size_t start = 0; start < n; start += step) {
+        if (cancelled(run))
+            return TRAIN_E_CANCELLED;
+        model_score_batch(m, x + start * m->n_features, n - start < step ? n - start : step,
+                          scratch, scores + start);
+    }
+    return 0;
+}
+
 /* Scores the validation rows with the finished model m and sets its percentile table and
  * threshold by p->threshold_method (F1 also scores ds's labelled anomalies). */
 static int set_threshold(const Work *w, const Run *run, const Dataset *ds, Model *m)
@@ -271,7 +344,9 @@ static int set_threshold(const Work *w, const Run *run, const Dataset *ds, Model
     size_t err_size = run->err_size;
     int r = 0;
 
-    model_score_batch(m, w->val_raw, n_val, scratch, val_scores);
+    r = score_rows(run, m, w->val_raw, n_val, scratch, val_scores);
+    if (r != 0)
+        return r;
     r = threshold_percentile_table(val_scores, n_val, m->percentiles, MODEL_PERCENTILES);
     if (r < 0)
         return r;
@@ -306,7 +381,9 @@ static int set_threshold(const Work *w, const Run *run, const Dataset *ds, Model
         if (ds->label[i])
             memcpy(anom + f * k++, ds->x + i * f, f * sizeof(float));
     memcpy(scores, val_scores, n_val * sizeof(float));
-    model_score_batch(m, anom, n_anom, scratch, scores + n_val);
+    r = score_rows(run, m, anom, n_anom, scratch, scores + n_val);
+    if (r != 0)
+        goto out;
     memset(labels + n_val, 1, n_anom);
     r = threshold_f1(scores, labels, n_val + n_anom, &m->threshold);
     if (r == THRESHOLD_E_SINGLE_CLASS) {
@@ -320,10 +397,10 @@ out:
     return r;
 }
 
-/* The network for ds's columns and p's hidden layers, or TRAIN_E_INPUT. */
-static int make_network(const Dataset *ds, const TrainParams *p, Nn *nn, char *err, size_t err_size)
+/* The network for f input columns and p's hidden layers, or TRAIN_E_INPUT. */
+static int make_network(size_t f, const TrainParams *p, Nn *nn, char *err, size_t err_size)
 {
-    size_t f = ds->n_cols, hidden[NN_MAX_LAYERS], n_hidden;
+    size_t hidden[NN_MAX_LAYERS], n_hidden;
 
     if (f == 0 || f > MODEL_MAX_FEATURES) {
         snprintf(err, err_size, "%zu feature columns: must be 1..%d", f, MODEL_MAX_FEATURES);
@@ -373,15 +450,27 @@ static void work_free(Work *w)
     free(w->scratch);
 }
 
-/* Allocates w's buffers for training m's network with p (w->n_train, w->n_val set). The
- * scratch serves both the network in training and m when scoring. 0 or -ENOMEM. */
+/* The rows per pass and the scratch floats of a run of nn with p: one place for work_alloc
+ * and train_estimate. The scratch serves both the network in training and the model when
+ * scoring. */
+static void work_shape(const Nn *nn, const TrainParams *p, size_t *pass_rows, size_t *val_rows,
+                       size_t *scratch)
+{
+    size_t nn_scratch, score_scratch = model_scratch_floats(nn);
+
+    *pass_rows = rows_per_check(nn->n_params, p->batch);
+    *val_rows = rows_per_check(nn->n_params, VAL_BLOCK);
+    nn_scratch = nn_scratch_size(nn, *pass_rows > *val_rows ? *pass_rows : *val_rows);
+    *scratch = nn_scratch > score_scratch ? nn_scratch : score_scratch;
+}
+
+/* Allocates w's buffers for training m's network with p (w->n_train, w->n_val set).
+ * 0 or -ENOMEM. */
 static int work_alloc(Work *w, const Model *m, const TrainParams *p)
 {
-    size_t f = m->n_features, n_params = m->nn.n_params;
-    size_t scratch_rows = p->batch > VAL_BLOCK ? p->batch : VAL_BLOCK;
-    size_t score_scratch = model_scratch_size(m);
-    size_t nn_scratch = nn_scratch_size(&m->nn, scratch_rows);
+    size_t f = m->n_features, n_params = m->nn.n_params, scratch;
 
+    work_shape(&m->nn, p, &w->pass_rows, &w->val_rows, &scratch);
     w->nn = &m->nn;
     w->f = f;
     w->z = malloc((w->n_train + w->n_val) * f * sizeof(float));
@@ -393,7 +482,7 @@ static int work_alloc(Work *w, const Model *m, const TrainParams *p)
     w->m = malloc(n_params * sizeof(float));
     w->v = malloc(n_params * sizeof(float));
     w->batch = malloc(p->batch * f * sizeof(float));
-    w->scratch = malloc((nn_scratch > score_scratch ? nn_scratch : score_scratch) * sizeof(float));
+    w->scratch = malloc(scratch * sizeof(float));
     if (w->z == NULL || w->val_raw == NULL || w->val_scores == NULL || w->train_idx == NULL ||
         w->params == NULL || w->grads == NULL || w->m == NULL || w->v == NULL || w->batch == NULL ||
         w->scratch == NULL)
@@ -449,6 +538,14 @@ static int train_members(Work *w, const Run *run, Model *m)
     return 0;
 }
 
+/* Of n_normal >= 2 rows, those held out for validation: at least one, never all. */
+static size_t validation_rows(size_t n_normal, const TrainParams *p)
+{
+    size_t n_val = (size_t) lround((double) n_normal * p->validation_split);
+
+    return n_val < 1 ? 1 : (n_val > n_normal - 1 ? n_normal - 1 : n_val);
+}
+
 /* Trains on a purely numeric data set whose columns are the network's inputs, from its rows
  * normal[0..n_normal-1] (ascending; shuffled here in place, n_normal >= TRAIN_MIN_ROWS).
  * The model has no schema yet and is not validated: train_model does both. */
@@ -459,16 +556,14 @@ static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, con
     Model *m = NULL;
     Work w = {0};
     uint64_t rng = p->seed;
-    size_t n_val;
     Nn nn;
     int r;
 
-    r = make_network(ds, p, &nn, run->err, run->err_size);
+    r = make_network(ds->n_cols, p, &nn, run->err, run->err_size);
     if (r != 0)
         return r;
     shuffle(normal, n_normal, &rng);
-    n_val = (size_t) lround((double) n_normal * p->validation_split);
-    w.n_val = n_val < 1 ? 1 : (n_val > n_normal - 1 ? n_normal - 1 : n_val);
+    w.n_val = validation_rows(n_normal, p);
     w.n_train = n_normal - w.n_val;
 
     r = new_model(ds, &nn, p, normal, w.n_train, &m);
@@ -520,12 +615,38 @@ static bool schema_is_identity(const Schema *s, const Dataset *ds)
     return true;
 }
 
-int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const atomic_bool *cancel,
-                TrainProgressFn progress, void *ctx, Model **out, char *err, size_t err_size)
+/* train_model's first step: the normal rows of ds (*normal, n_normal, the caller frees
+ * it) and the schema learnt from them. 0, TRAIN_E_INPUT (message in err) or -ENOMEM. */
+static int learn_schema(const Dataset *ds, const TrainParams *p, size_t **normal, size_t *n_normal,
+                        Schema **schema, char *err, size_t err_size)
 {
     char ignore_copy[sizeof(p->ignore_columns)];
     const char *ignore[MODEL_MAX_FEATURES];
     SchemaOptions opts = {.min_category_rows = p->min_category_rows, .ignore = ignore};
+    size_t n = 0;
+    int r;
+
+    if (train_params_check(p, err, err_size) != 0)
+        return TRAIN_E_INPUT;
+    *normal = malloc((ds->n_rows ? ds->n_rows : 1) * sizeof(**normal));
+    if (*normal == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < ds->n_rows; i++)
+        if (ds->label == NULL || ds->label[i] == 0)
+            (*normal)[n++] = i;
+    *n_normal = n;
+    if (n < TRAIN_MIN_ROWS) {
+        snprintf(err, err_size, "%zu normal rows: at least %d are needed", n, TRAIN_MIN_ROWS);
+        return TRAIN_E_INPUT;
+    }
+    opts.n_ignore = split_ignore(p, ignore_copy, sizeof(ignore_copy), ignore, MODEL_MAX_FEATURES);
+    r = schema_learn(ds, *normal, n, &opts, schema, err, err_size);
+    return r == SCHEMA_E_INPUT ? TRAIN_E_INPUT : r;
+}
+
+int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const atomic_bool *cancel,
+                TrainProgressFn progress, void *ctx, Model **out, char *err, size_t err_size)
+{
     Run run = {.p = p,
                .cancel = cancel,
                .progress = progress,
@@ -538,24 +659,7 @@ int train_model(const Dataset *ds, const TrainParams *p, int64_t created, const 
     Model *m = NULL;
     int r;
 
-    if (train_params_check(p, err, err_size) != 0)
-        return TRAIN_E_INPUT;
-    normal = malloc((ds->n_rows ? ds->n_rows : 1) * sizeof(*normal));
-    if (normal == NULL) {
-        r = -ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < ds->n_rows; i++)
-        if (ds->label == NULL || ds->label[i] == 0)
-            normal[n_normal++] = i;
-    if (n_normal < TRAIN_MIN_ROWS) {
-        snprintf(err, err_size, "%zu normal rows: at least %d are needed", n_normal,
-                 TRAIN_MIN_ROWS);
-        r = TRAIN_E_INPUT;
-        goto out;
-    }
-    opts.n_ignore = split_ignore(p, ignore_copy, sizeof(ignore_copy), ignore, MODEL_MAX_FEATURES);
-    r = schema_learn(ds, normal, n_normal, &opts, &schema, err, err_size);
+    r = learn_schema(ds, p, &normal, &n_normal, &schema, err, err_size);
     if (r == 0 && !schema_is_identity(schema, ds))
         r = schema_encode_dataset(schema, ds, &encoded, err, err_size);
     if (r == SCHEMA_E_INPUT)
@@ -583,4 +687,80 @@ out:
     dataset_free(encoded);
     free(normal);
     return r;
+}
+
+/* Bytes of a job's buffers while its members train (the peak: the scaler's scratch before
+ * and the threshold's after are smaller), given the network and the row counts. */
+static uint64_t job_bytes(const Dataset *ds, const TrainParams *p, const Nn *nn, bool encoded,
+                          size_t n_normal)
+{
+    uint64_t f = nn->sizes[0], n_params = nn->n_params, rows = ds->n_rows;
+    uint64_t n_val = validation_rows(n_normal, p), n_train = n_normal - n_val;
+    size_t pass_rows, val_rows, scratch;
+    uint64_t floats, bytes;
+
+    work_shape(nn, p, &pass_rows, &val_rows, &scratch);
+    floats = (uint64_t) p->ensemble * n_params + 2 * f; /* the model: members, scaler */
+    floats += (n_normal + n_val) * f + n_val;           /* z, val_raw, val_scores */
+    floats += 4 * n_params;                             /* params, grads, Adam's m and v */
+    floats += p->batch * f + scratch;
+    if (encoded)
+        floats += rows * f;
+    bytes = floats * sizeof(float) + (rows + n_train) * sizeof(size_t); /* normal, train_idx */
+    /* the data set itself: values, labels, and a cell pointer per text column cell */
+    bytes += rows * ds->n_cols * sizeof(float) + (ds->label != NULL ? rows : 0);
+    if (ds->is_text != NULL)
+        bytes += rows * ds->n_cols * sizeof(char *);
+    return bytes;
+}
+
+int train_estimate(const Dataset *ds, const TrainParams *p, TrainEstimate *out, char *err,
+                   size_t err_size)
+{
+    size_t *normal = NULL, n_normal = 0;
+    Schema *schema = NULL;
+    Nn nn;
+    int r = learn_schema(ds, p, &normal, &n_normal, &schema, err, err_size);
+
+    if (r != 0)
+        goto out;
+    r = make_network(schema->n_columns, p, &nn, err, err_size);
+    if (r != 0)
+        goto out;
+    out->inputs = schema->n_columns;
+    out->parameters = (uint64_t) nn.n_params * p->ensemble;
+    out->memory = job_bytes(ds, p, &nn, !schema_is_identity(schema, ds), n_normal);
+out:
+    if (r == -ENOMEM)
+        snprintf(err, err_size, "out of memory");
+    schema_free(schema);
+    free(normal);
+    return r;
+}
+
+int train_check_budget(const Dataset *ds, const TrainParams *p, const TrainBudget *b,
+                       TrainEstimate *e, char *err, size_t err_size)
+{
+    int r = train_estimate(ds, p, e, err, err_size);
+
+    if (r != 0)
+        return r;
+    if (b->max_parameters > 0 && e->parameters > b->max_parameters) {
+        snprintf(err, err_size,
+                 "the model would have %" PRIu64 " parameters, over max_train_parameters = "
+                 "%" PRIu64 "; choose smaller hidden layers or fewer ensemble members",
+                 e->parameters, b->max_parameters);
+        return TRAIN_E_BUDGET;
+    }
+    if (b->max_memory > 0 && e->memory > b->max_memory) {
+        char limit[32];
+
+        config_format_size(b->max_memory, limit, sizeof(limit));
+        snprintf(err, err_size,
+                 "the job would take %.1f MiB at its peak, over max_train_memory = %s; train "
+                 "on fewer rows or a smaller network",
+                 (double) e->memory / (1024.0 * 1024.0), limit);
+        return TRAIN_E_BUDGET;
+    }
+    return 0;
 }

@@ -13,6 +13,7 @@
 #include "records.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,6 +303,32 @@ static bool query_allow(HttpRequest *req, bool *allow)
     return *allow || strcmp(v, "false") == 0 || strcmp(v, "0") == 0;
 }
 
+/* 422 over_budget when the job ds, p would pass the daemon's training budget, naming the
+ * estimate and the limits: {"estimate":{"parameters","memory_bytes"},"limit":{...}}. Else
+ * *replied stays false. The estimate allocates nothing of the network's size. */
+static enum MHD_Result check_budget(HttpRequest *req, const Dataset *ds, const TrainParams *p,
+                                    bool *replied)
+{
+    const Config *c = req->server->config;
+    TrainBudget budget = {c->max_train_parameters, c->max_train_memory};
+    TrainEstimate e;
+    char err[512], details[256];
+    int r = train_check_budget(ds, p, &budget, &e, err, sizeof(err));
+
+    *replied = r != 0;
+    if (r == 0)
+        return MHD_YES;
+    if (r == -ENOMEM)
+        return http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+    if (r != TRAIN_E_BUDGET)
+        return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL, "%s", err);
+    snprintf(details, sizeof(details),
+             "\"estimate\":{\"parameters\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 "},"
+             "\"limit\":{\"parameters\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 "}",
+             e.parameters, e.memory, budget.max_parameters, budget.max_memory);
+    return http_reply_error(req, HTTP_E_OVER_BUDGET, details, "%s", err);
+}
+
 static enum MHD_Result read_job(HttpRequest *req, TrainParams *p, bool *allow, Dataset **ds,
                                 bool *replied)
 {
@@ -329,7 +356,7 @@ static enum MHD_Result read_job(HttpRequest *req, TrainParams *p, bool *allow, D
     else if (train_params_check(p, err, sizeof(err)) != 0)
         ret = http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL, "%s", err);
     else
-        *replied = false;
+        ret = check_budget(req, *ds, p, replied);
     if (*replied)
         *ds = dataset_free(*ds);
     return ret;

@@ -44,9 +44,10 @@ static void put_schema(JsonBuf *b, const SchemaDiff *d, bool pass)
 
 /* The share of rows m flags, and the share with a category m never saw. Each row is
  * decoded with `from` (the schema that encoded it) and, when m is another model, encoded
- * again with m's schema by field name. 0 or -ENOMEM. */
-static int rates(const Model *from, const float *rows, size_t n, const Model *m, double *anomaly,
-                 double *unseen)
+ * again with m's schema by field name. 0, -ENOMEM, or -ECANCELED as soon as *cancel is set
+ * (a large model scores a record in milliseconds). */
+static int rates(const Model *from, const float *rows, size_t n, const Model *m,
+                 const atomic_bool *cancel, double *anomaly, double *unseen)
 {
     size_t nf = from->schema->n_fields, flagged = 0, with_unseen = 0;
     SchemaValue *in = malloc(nf * sizeof(*in));
@@ -60,6 +61,11 @@ static int rates(const Model *from, const float *rows, size_t n, const Model *m,
     for (size_t i = 0; i < n; i++) {
         SchemaEncodeInfo info = {0};
         ModelScore s;
+
+        if (atomic_load_explicit(cancel, memory_order_relaxed)) {
+            r = -ECANCELED;
+            goto out;
+        }
 
         schema_decode(from->schema, rows + i * from->n_features, in);
         for (size_t f = 0; f < m->schema->n_fields; f++) {
@@ -89,7 +95,8 @@ out:
 
 /* The recent_records gate: evidence members and the verdict. */
 static int judge_recent(const Model *served, const Model *cand, Recent *recent,
-                        const GateLimits *limits, GateVerdict *v, JsonBuf *b)
+                        const GateLimits *limits, const atomic_bool *cancel, GateVerdict *v,
+                        JsonBuf *b)
 {
     Model *from = NULL;
     float *rows = NULL;
@@ -97,8 +104,9 @@ static int judge_recent(const Model *served, const Model *cand, Recent *recent,
     double sa = 0, su = 0, ca = 0, cu = 0;
     int r = recent_snapshot(recent, &from, &rows, &n);
 
-    if (r == 0 && n >= GATE_MIN_RECORDS && (r = rates(from, rows, n, served, &sa, &su)) == 0)
-        r = rates(from, rows, n, cand, &ca, &cu);
+    if (r == 0 && n >= GATE_MIN_RECORDS &&
+        (r = rates(from, rows, n, served, cancel, &sa, &su)) == 0)
+        r = rates(from, rows, n, cand, cancel, &ca, &cu);
     if (r != 0)
         goto out;
     json_buf_printf(b, "\"recent_records\":{\"records\":%zu,", n);
@@ -131,7 +139,7 @@ out:
 }
 
 int gate_judge(const Model *served, const Model *cand, Recent *recent, const GateLimits *limits,
-               GateVerdict *v, JsonBuf *evidence)
+               const atomic_bool *cancel, GateVerdict *v, JsonBuf *evidence)
 {
     SchemaDiff d = {0};
     int r = 0;
@@ -151,7 +159,7 @@ int gate_judge(const Model *served, const Model *cand, Recent *recent, const Gat
     schema_diff_deinit(&d);
     json_buf_puts(evidence, ",\"finite\":{\"pass\":true},");
     if (served != NULL && v->schema_ok)
-        r = judge_recent(served, cand, recent, limits, v, evidence);
+        r = judge_recent(served, cand, recent, limits, cancel, v, evidence);
     else
         json_buf_puts(evidence, "\"recent_records\":{\"pass\":true,\"records\":0,\"note\":\"not "
                                 "judged\"}");

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -35,6 +36,7 @@ typedef struct GateVerdict {
 } GateVerdict;
 
 /* Judges cand against served (NULL: nothing served, every gate passes) and writes the
- * evidence object to *evidence. 0 or -ENOMEM. */
+ * evidence object to *evidence. 0, -ENOMEM, or -ECANCELED soon after *cancel is set (it is
+ * looked at before every record scored). */
 int gate_judge(const Model *served, const Model *cand, Recent *recent, const GateLimits *limits,
-               GateVerdict *v, JsonBuf *evidence);
+               const atomic_bool *cancel, GateVerdict *v, JsonBuf *evidence);

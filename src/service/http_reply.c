@@ -36,6 +36,7 @@ static const struct {
     [HTTP_E_SCHEMA_MISMATCH] = {"schema_mismatch", 422},
     [HTTP_E_TOO_FEW_ROWS] = {"too_few_rows", 422},
     [HTTP_E_MODEL_INVALID] = {"model_invalid", 422},
+    [HTTP_E_OVER_BUDGET] = {"over_budget", 422},
     [HTTP_E_NOT_IMPLEMENTED] = {"not_implemented", 501},
     [HTTP_E_NO_MODEL] = {"no_model", 503},
     [HTTP_E_STOPPING] = {"stopping", 503},

@@ -28,6 +28,7 @@ typedef enum HttpError {
     HTTP_E_SCHEMA_MISMATCH,        /* 422 */
     HTTP_E_TOO_FEW_ROWS,           /* 422 */
     HTTP_E_MODEL_INVALID,          /* 422 */
+    HTTP_E_OVER_BUDGET,            /* 422: the job would pass max_train_parameters/_memory */
     HTTP_E_NOT_IMPLEMENTED,        /* 501 */
     HTTP_E_NO_MODEL,               /* 503 */
     HTTP_E_STOPPING,               /* 503 */

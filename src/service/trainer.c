@@ -11,8 +11,9 @@
  *              when an HTTP reload races a finishing job. Held across file I/O, never by
  *              a scoring thread.
  *   lock       guards `status`, `running`, `joinable`; held only for copies and counters.
- * The cancel flag is an atomic_bool that train_model polls every batch, so cancelling
- * needs no lock and takes effect within one batch.
+ * The cancel flag is an atomic_bool that train_model polls every few ms of work (chunking
+ * a large network's batches) and the gates before every record, so cancelling needs no
+ * lock and takes effect within milliseconds whatever the layer sizes.
  */
 #include "aescore/trainer.h"
 
@@ -295,12 +296,18 @@ static void judge_and_keep(Trainer *t, uint64_t job_id, Model *m, JobOutcome *o)
     GateVerdict v;
     char source[32];
     bool promote;
-    int r = gate_judge(served, m, t->recent, &limits, &v, &o->evidence);
+    int r = gate_judge(served, m, t->recent, &limits, &t->cancel, &v, &o->evidence);
 
     model_unref(served);
     snprintf(o->candidate, sizeof(o->candidate), "%s", m->meta.id);
     o->train_loss = m->meta.train_loss;
     o->state = TRAINER_FAILED;
+    if (r == -ECANCELED) {
+        o->state = TRAINER_CANCELLED;
+        o->code = "cancelled";
+        snprintf(o->err, sizeof(o->err), "cancelled");
+        return;
+    }
     if (r != 0) {
         o->code = "internal";
         snprintf(o->err, sizeof(o->err), "judging the new model: %s", strerror(-r));

@@ -187,6 +187,39 @@ static void test_backward_adds_into_grads(void **state)
     free(scratch);
 }
 
+/* A batch done in parts (nn_backward_part, as training does for large networks) has the
+ * gradient and the loss of the batch done in one pass: 37 rows as 16 + 16 + 5. */
+static void test_the_parts_of_a_batch_make_its_gradient(void **state)
+{
+    const size_t hidden[] = {24, 5, 24}, rows = 37, parts[] = {16, 16, 5};
+    Nn nn;
+    double whole, sum = 0;
+    (void) state;
+
+    assert_int_equal(nn_init_autoencoder(&nn, 7, hidden, 3, NN_RELU), 0);
+    float *params = alloc_floats(nn.n_params), *g1 = alloc_floats(nn.n_params);
+    float *g2 = alloc_floats(nn.n_params), *x = alloc_floats(rows * 7);
+    float *scratch = alloc_floats(nn_scratch_size(&nn, rows));
+
+    nn_init_params(&nn, params, 9);
+    fill_uniform(x, rows * 7, -2, 2, 10);
+    whole = nn_backward(&nn, params, x, x, rows, scratch, g1);
+    for (size_t i = 0, start = 0; i < 3; start += parts[i++]) {
+        const float *xi = x + start * 7;
+
+        sum +=
+            nn_backward_part(&nn, params, xi, xi, parts[i], rows, scratch, g2) * (double) parts[i];
+    }
+    assert_true(fabs(sum / (double) rows - whole) <= 1e-6 * whole);
+    for (size_t k = 0; k < nn.n_params; k++)
+        assert_true(fabsf(g2[k] - g1[k]) <= 1e-5f * (1e-3f + fabsf(g1[k])));
+    free(params);
+    free(g1);
+    free(g2);
+    free(x);
+    free(scratch);
+}
+
 /* Shapes chosen to hit full 4x16 tiles, leftover rows and leftover columns. */
 static void check_forward(size_t n_in, size_t width, NnActivation act, size_t batch)
 {
@@ -357,6 +390,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relu_gradients_match_finite_differences),
+        cmocka_unit_test(test_the_parts_of_a_batch_make_its_gradient),
         cmocka_unit_test(test_tanh_gradients_match_finite_differences),
         cmocka_unit_test(test_sigmoid_gradients_match_finite_differences),
         cmocka_unit_test(test_backward_adds_into_grads),

@@ -339,7 +339,7 @@ static void test_params_out_of_bounds_are_rejected(void **state)
     do {                                                                                           \
         p = small_params();                                                                        \
         p.field = value;                                                                           \
-        assert_int_equal(train_params_check(&p, err, sizeof(err)), TRAIN_PARAMS_E_VALUE);                 \
+        assert_int_equal(train_params_check(&p, err, sizeof(err)), TRAIN_PARAMS_E_VALUE);          \
         assert_string_equal(err, message);                                                         \
     } while (0)
     REJECTS(epochs, 0, "epochs: must be 1..100000");
@@ -354,6 +354,48 @@ static void test_params_out_of_bounds_are_rejected(void **state)
 #undef REJECTS
     p = small_params();
     assert_int_equal(train_params_check(&p, err, sizeof(err)), 0);
+}
+
+/* The estimate counts the network train_model builds, and the budget refuses at the
+ * limit + 1 with both figures in the message. */
+static void test_the_budget_counts_the_network_trained(void **state)
+{
+    Dataset *ds = fixture_dataset(400, 0, 6, 1);
+    TrainParams p = small_params();
+    TrainEstimate e;
+    TrainBudget b = {0, 0};
+    char err[512];
+    uint64_t data_bytes = 400 * 6 * sizeof(float);
+    (void) state;
+
+    p.ensemble = 3;
+    assert_int_equal(train_estimate(ds, &p, &e, err, sizeof(err)), 0);
+    /* 6 -> 8 -> 2 -> 8 -> 6: (6*8+8) + (8*2+2) + (2*8+8) + (8*6+6) = 152, times 3 members */
+    assert_int_equal(e.inputs, 6);
+    assert_int_equal(e.parameters, 3 * 152);
+    Model *m = train_ok(ds, &p, NULL, NULL);
+    assert_int_equal(e.parameters, m->nn.n_params * m->n_members);
+    model_unref(m);
+    /* at least the data, the standardised copy and the four copies of the parameters */
+    assert_true(e.memory >= 2 * data_bytes + 4 * 152 * sizeof(float));
+    assert_true(e.memory < 64 * data_bytes);
+
+    assert_int_equal(train_check_budget(ds, &p, &b, &e, err, sizeof(err)), 0);
+    b.max_parameters = 456;
+    assert_int_equal(train_check_budget(ds, &p, &b, &e, err, sizeof(err)), 0);
+    b.max_parameters = 455;
+    assert_int_equal(train_check_budget(ds, &p, &b, &e, err, sizeof(err)), TRAIN_E_BUDGET);
+    assert_non_null(strstr(err, "would have 456 parameters, over max_train_parameters = 455"));
+    b.max_parameters = 0;
+    b.max_memory = e.memory;
+    assert_int_equal(train_check_budget(ds, &p, &b, &e, err, sizeof(err)), 0);
+    b.max_memory = e.memory - 1;
+    assert_int_equal(train_check_budget(ds, &p, &b, &e, err, sizeof(err)), TRAIN_E_BUDGET);
+    assert_non_null(strstr(err, "MiB at its peak, over max_train_memory = "));
+    /* bad params are refused as train_model refuses them */
+    p.epochs = 0;
+    assert_int_equal(train_estimate(ds, &p, &e, err, sizeof(err)), TRAIN_E_INPUT);
+    dataset_free(ds);
 }
 
 int main(void)
@@ -371,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_explicit_threshold_is_kept),
         cmocka_unit_test(test_constant_column_gets_unit_std),
         cmocka_unit_test(test_params_out_of_bounds_are_rejected),
+        cmocka_unit_test(test_the_budget_counts_the_network_trained),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
 #     a new job starts as soon as one ends. Ratio to the idle figure of 1.; the nice value
 #     of every daemon thread. Then POST /score while the served model is swapped every 0.2 s
 #     (POST /model/rollback between two models of the history): p99 and each swap's latency.
+#     Then the training budget: the time and RSS of refusing a 15 x 4096 network, and how
+#     long DELETE /retrain takes to stop jobs of two large shapes within the budget.
 #  4. Start to READY=1 with a model file (NOTIFY_SOCKET on a datagram socket of ours,
 #     median of 5 starts); RSS after 200 requests (idle) and after 100 retrains of 200 rows.
 #  5. Training time of the seed setup (50-32-50 sigmoid, batch 20, 30 epochs on 8,000 rows,
@@ -68,7 +70,7 @@ if [ "$quick" = yes ]; then
 else
     reps=3 http_args=()
 fi
-[ "$callgrind" = yes ] || http_args+=(--only single,batch,train,swap,ready)
+[ "$callgrind" = yes ] || http_args+=(--only single,batch,train,swap,budget,ready)
 [ -n "$out" ] && http_args+=(--out "$out")
 
 ae_say "training the seed setup ($reps run(s))"

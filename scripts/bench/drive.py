@@ -357,6 +357,45 @@ def during_swaps(srv):
     return s
 
 
+def retrain_state():
+    return json.loads(post(AE_PORT, "/retrain", None, method="GET")[1])
+
+
+def budget(srv):
+    """The training budget: how long a refused oversized job takes to answer and the RSS
+    after ten of them; then DELETE /retrain's latency (until GET /retrain no longer says
+    running) for two shapes within the budget, half a second into their first epoch."""
+    small = open(ARGS.small_csv, "rb").read()
+    huge = "/retrain?ensemble=1&hidden=" + ",".join(["4096"] * 15)
+    refusals = []
+    for _ in range(10):
+        t0 = time.monotonic()
+        status, data = post(AE_PORT, huge, small, "text/csv")
+        refusals.append(1e3 * (time.monotonic() - t0))
+        if status != 422:
+            sys.exit("POST %s -> %d, not 422: %s" % (huge, status, data[:300]))
+    res = {"refusal_ms_median": statistics.median(refusals), "refusal_ms_max": max(refusals),
+           "rss_after_refusals_kib": rss_kib(srv.p.pid), "cancel": {}}
+    rows = open(ARGS.retrain_csv, "rb").read()
+    for name, query in (("2 x 1400, batch 4096", "hidden=1400,1400&batch=4096"),
+                        ("8 x 700, batch 16", "hidden=" + ",".join(["700"] * 8) + "&batch=16")):
+        lat = []
+        for _ in range(5):
+            status, data = post(AE_PORT, "/retrain?ensemble=1&epochs=5&" + query, rows,
+                                "text/csv")
+            if status != 202:
+                sys.exit("POST /retrain?%s -> %d: %s" % (query, status, data[:300]))
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            post(AE_PORT, "/retrain", None, method="DELETE")
+            while retrain_state()["state"] == "running":
+                time.sleep(0.001)
+            lat.append(1e3 * (time.monotonic() - t0))
+        res["cancel"][name] = {"ms_median": statistics.median(lat), "ms_max": max(lat)}
+        log("cancel %s: median %.1f ms, max %.1f ms" % (name, statistics.median(lat), max(lat)))
+    return res
+
+
 def cjson_ceiling():
     rates = []
     for _ in range(ARGS.reps):
@@ -469,7 +508,7 @@ def main():
     ap.add_argument("--starts", type=int, default=5)
     ap.add_argument("--retrains", type=int, default=100)
     ap.add_argument("--swap-interval", type=float, default=0.2)
-    ap.add_argument("--only", default="single,batch,train,swap,ready,callgrind")
+    ap.add_argument("--only", default="single,batch,train,swap,budget,ready,callgrind")
     ap.add_argument("--out", help="write every figure as JSON here")
     ARGS = ap.parse_args()
     w = ARGS.work
@@ -509,6 +548,9 @@ def main():
         if "swap" in only:
             log("POST /score while the model is swapped every %.1f s" % ARGS.swap_interval)
             res["swaps"] = during_swaps(ae)
+        if "budget" in only:
+            log("the training budget: refusals, then DELETE /retrain of large networks")
+            res["budget"] = budget(ae)
     finally:
         ae.stop()
         if ngx:
@@ -579,6 +621,14 @@ def report(res):
         print(line)
         print("swap latency: median %.1f ms, max %.1f ms (file saved and fsynced, slot, "
               "history index)" % (t["swap_ms_median"], t["swap_ms_max"]))
+    if "budget" in res:
+        b = res["budget"]
+        print("\nPOST /retrain of a 15 x 4096 network: 422 over_budget in %.1f ms (median of 10, "
+              "max %.1f), RSS after %.1f MiB" % (b["refusal_ms_median"], b["refusal_ms_max"],
+                                                 b["rss_after_refusals_kib"] / 1024))
+        for name, c in b["cancel"].items():
+            print("DELETE /retrain of %-22s %6.1f ms to take effect (median of 5, max %.1f)"
+                  % (name + ":", c["ms_median"], c["ms_max"]))
     if "ready" in res:
         r = res["ready"]
         print("\nstart to READY=1 with a model file %8.1f ms (median of %d)"

@@ -53,6 +53,7 @@ typedef struct Config {
     unsigned top_features;                  /* k in top_features; 0 = off */
     unsigned max_missing_percent;           /* fields a scored record may miss, in % */
     bool lenient_numbers;                   /* "12.5" accepted for numeric fields */
+    char model_name[64];                    /* the model's name in /v2/models/{name} */
     int log_level;                          /* LOG_LEVEL_* */
     char admin_token_file[CONFIG_PATH_MAX]; /* "" = admin endpoints open */
     char score_token_file[CONFIG_PATH_MAX]; /* "" = /score and /score/batch open */

@@ -15,6 +15,7 @@
  */
 #include "aescore/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -39,6 +40,7 @@
 typedef enum KeyType {
     KEY_STRING, /* char[size]; may be empty when min == 0 */
     KEY_LISTEN, /* char[size] holding HOST:PORT */
+    KEY_NAME,   /* char[size]: a non-empty URL path segment of [A-Za-z0-9._-], not "." or ".." */
     KEY_UINT,   /* unsigned */
     KEY_SIZE,   /* size_t, K/M/G suffixes */
     KEY_BOOL,
@@ -104,6 +106,9 @@ static const Key keys[] = {
     {"lenient_numbers", KEY_BOOL, NUM(lenient_numbers), "no", 0, 1,
      "Accept numbers sent as JSON strings (\"12.5\") for numeric fields, as legacy systems "
      "send them; no = such a field gets 422."},
+    {"model_name", KEY_NAME, STR(model_name), "aescore", 1, 0,
+     "The model's name in the Open Inference Protocol (KServe v2) paths: "
+     "/v2/models/NAME/infer; other names get 404."},
     {"log_level", KEY_LOG_LEVEL, NUM(log_level), "info", 0, 0,
      "Most verbose level logged: err, warning, notice, info or debug."},
     {"admin_token_file", KEY_STRING, STR(admin_token_file), "", 0, 0,
@@ -301,6 +306,10 @@ static void format_expected(const Key *k, char *buf, size_t size)
     case KEY_LISTEN:
         snprintf(buf, size, "HOST:PORT with a port 0..65535");
         break;
+    case KEY_NAME:
+        snprintf(buf, size, "a name of letters, digits, '.', '_' and '-' shorter than %zu bytes",
+                 k->size);
+        break;
     case KEY_UINT:
         snprintf(buf, size, "an integer %llu..%llu", (unsigned long long) k->min,
                  (unsigned long long) k->max);
@@ -324,6 +333,17 @@ static void format_expected(const Key *k, char *buf, size_t size)
     }
 }
 
+/* A name that is one URL path segment as it is, with nothing to escape or resolve. */
+static bool is_name(const char *s)
+{
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char) *s) && strchr("._-", *s) == NULL)
+            return false;
+    return true;
+}
+
 static int key_set(Config *c, const Key *k, const char *value)
 {
     uint64_t v;
@@ -334,9 +354,12 @@ static int key_set(Config *c, const Key *k, const char *value)
     switch (k->type) {
     case KEY_STRING:
     case KEY_LISTEN:
+    case KEY_NAME:
         if (strlen(value) >= k->size || (k->min > 0 && value[0] == '\0'))
             return -EINVAL;
         if (k->type == KEY_LISTEN && listen_parse(value, &(ListenAddr){0}) != 0)
+            return -EINVAL;
+        if (k->type == KEY_NAME && !is_name(value))
             return -EINVAL;
         memcpy(field(c, k), value, strlen(value) + 1);
         return 0;
@@ -558,6 +581,7 @@ static void value_text(const Config *c, const Key *k, char *buf, size_t size)
     switch (k->type) {
     case KEY_STRING:
     case KEY_LISTEN:
+    case KEY_NAME:
         snprintf(buf, size, "%s", (const char *) cfield(c, k));
         break;
     case KEY_UINT:

@@ -108,6 +108,24 @@ static void test_security_keys_take_paths(void **state)
     assert_string_equal(err, "t:5: unknown key 'score_token'");
 }
 
+static void test_model_name_is_one_path_segment(void **state)
+{
+    Config c;
+    char err[512];
+
+    (void) state;
+    config_defaults(&c);
+    assert_string_equal(c.model_name, "aescore");
+    assert_int_equal(config_set(&c, "model_name", "credit-ae_2.1", "t", 1, err, sizeof(err)), 0);
+    assert_string_equal(c.model_name, "credit-ae_2.1");
+    for (const char *const *bad = (const char *const[]){"", "a/b", "..", ".", "a b", "a%2f", NULL};
+         *bad != NULL; bad++) {
+        assert_int_equal(config_set(&c, "model_name", *bad, "t", 2, err, sizeof(err)),
+                         CONFIG_E_INVALID);
+        assert_string_equal(c.model_name, "credit-ae_2.1");
+    }
+}
+
 static void test_load_reads_every_value_form(void **state)
 {
     Config c;
@@ -325,6 +343,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_match_the_contract),
         cmocka_unit_test(test_security_keys_take_paths),
+        cmocka_unit_test(test_model_name_is_one_path_segment),
         cmocka_unit_test(test_load_reads_every_value_form),
         cmocka_unit_test(test_load_rejects_unknown_key),
         cmocka_unit_test(test_load_rejects_out_of_range_integer),

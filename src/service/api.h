@@ -7,6 +7,7 @@
 
 #include <microhttpd.h>
 
+#include "aescore/model.h"
 #include "http_request.h"
 
 enum MHD_Result api_score(HttpRequest *req);
@@ -25,3 +26,24 @@ enum MHD_Result api_models(HttpRequest *req);
 enum MHD_Result api_health(HttpRequest *req);
 enum MHD_Result api_health_live(HttpRequest *req);
 enum MHD_Result api_metrics(HttpRequest *req);
+
+/* Scores n rows x[n * n_features] as POST /score/batch does (model_score_batch) into
+ * scores[n], and lets the metrics and the recent records see them: the one batch scorer,
+ * shared by /score/batch and /v2/.../infer. 0 or -ENOMEM. */
+int api_score_rows(HttpRequest *req, const Model *m, const float *x, size_t n, float *scores);
+/* The per-field squared errors of n rows into err[n * n_fields] (a categorical field's summed
+ * over its columns, as top_features reports them). 0 or -ENOMEM. */
+int api_score_field_errors(const Model *m, const float *x, size_t n, float *err);
+
+/* The Open Inference Protocol (KServe v2 REST, api_oip.c). */
+#define API_OIP_MODEL "/v2/models/{name}"
+/* Maps a /v2 path to its route's path in the table (*route_path) and the model's {v} into
+ * version[API_OIP_VERSION_MAX] ("" without). 0; -ENOENT: not a protocol path; -ESRCH: a
+ * model path of another name than model_name, or a {v} too long to be ours. */
+int api_oip_path(const char *path, const char *model_name, const char **route_path, char *version);
+enum MHD_Result api_oip_server(HttpRequest *req);
+enum MHD_Result api_oip_live(HttpRequest *req);
+enum MHD_Result api_oip_ready(HttpRequest *req);
+enum MHD_Result api_oip_model(HttpRequest *req);
+enum MHD_Result api_oip_model_ready(HttpRequest *req);
+enum MHD_Result api_oip_infer(HttpRequest *req);

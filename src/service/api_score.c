@@ -221,6 +221,41 @@ out:
     return ret;
 }
 
+int api_score_rows(HttpRequest *req, const Model *m, const float *x, size_t n, float *scores)
+{
+    HttpServer *s = req->server;
+    float *scratch = thread_scratch(model_scratch_size(m));
+
+    if (scratch == NULL)
+        return -ENOMEM;
+    model_score_batch(m, x, n, scratch, scores);
+    metrics_observe_scores(s->metrics, scores, n, m->threshold);
+    recent_add(s->recent, m, x, n);
+    return 0;
+}
+
+int api_score_field_errors(const Model *m, const float *x, size_t n, float *err)
+{
+    const Schema *sc = m->schema;
+    size_t f = m->n_features, nf = sc->n_fields;
+    float *buf = thread_scratch(f + model_scratch_size(m));
+    ModelScore unused;
+
+    if (buf == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        model_score(m, x + i * f, buf + f, buf, &unused);
+        /* per-field sums as put_top_features makes them */
+        for (size_t k = 0; k < nf; k++) {
+            float sum = 0;
+            for (size_t c = 0; c < sc->fields[k].n_columns; c++)
+                sum += buf[sc->fields[k].column + c];
+            err[i * nf + k] = sum;
+        }
+    }
+    return 0;
+}
+
 /* Scores n records x[n * n_features] and queues the reply; the ids come from records (cJSON
  * path) or ids[n] (fast path). */
 static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t version,
@@ -231,17 +266,13 @@ static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t ve
     JsonBuf b = JSON_BUF_INIT;
     const cJSON *rec = records != NULL ? records->child : NULL;
     float *scores = malloc(n * sizeof(*scores));
-    float *scratch = thread_scratch(model_scratch_size(m));
     size_t anomalies = 0;
     enum MHD_Result ret;
 
-    if (scores == NULL || scratch == NULL) {
+    if (scores == NULL || api_score_rows(req, m, x, n, scores) < 0) {
         free(scores);
         return http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
     }
-    model_score_batch(m, x, n, scratch, scores);
-    metrics_observe_scores(s->metrics, scores, n, m->threshold);
-    recent_add(s->recent, m, x, n);
     for (size_t i = 0; i < n; i++)
         anomalies += scores[i] > m->threshold;
 

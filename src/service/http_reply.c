@@ -38,6 +38,7 @@ static const struct {
     [HTTP_E_MODEL_INVALID] = {"model_invalid", 422},
     [HTTP_E_OVER_BUDGET] = {"over_budget", 422},
     [HTTP_E_NOT_IMPLEMENTED] = {"not_implemented", 501},
+    [HTTP_E_NOT_READY] = {"not_ready", 400},
     [HTTP_E_NO_MODEL] = {"no_model", 503},
     [HTTP_E_STOPPING] = {"stopping", 503},
     [HTTP_E_INTERNAL] = {"internal", 500},
@@ -116,6 +117,41 @@ enum MHD_Result http_reply_json(HttpRequest *req, unsigned status, JsonBuf *b)
     return http_reply_take(req, status, "application/json", body, len);
 }
 
+/* Our envelope: {"error":{"code","message"[,details]}}. */
+static void put_error(JsonBuf *b, HttpError e, const char *message, const char *details)
+{
+    json_buf_puts(b, "{\"error\":{\"code\":\"");
+    json_buf_puts(b, http_error_code(e));
+    json_buf_puts(b, "\",\"message\":");
+    json_buf_string(b, message, strlen(message));
+    if (details != NULL && details[0] != '\0') {
+        json_buf_puts(b, ",");
+        json_buf_puts(b, details);
+    }
+    json_buf_puts(b, "}}\n");
+}
+
+/* The Open Inference Protocol's: {"error": "<message>"}, the details (the fields a record
+ * got wrong) folded into the message as their JSON text. */
+static void put_oip_error(JsonBuf *b, const char *message, const char *details)
+{
+    JsonBuf m = JSON_BUF_INIT;
+
+    json_buf_puts(&m, message);
+    if (details != NULL && details[0] != '\0') {
+        json_buf_puts(&m, " {");
+        json_buf_puts(&m, details);
+        json_buf_puts(&m, "}");
+    }
+    json_buf_puts(b, "{\"error\":");
+    if (m.oom)
+        b->oom = true;
+    else
+        json_buf_string(b, m.data, m.len);
+    json_buf_puts(b, "}\n");
+    json_buf_deinit(&m);
+}
+
 static enum MHD_Result reply_error_headers(HttpRequest *req, HttpError e, const char *details,
                                            const char *extra_header, const char *extra_value,
                                            const char *fmt, va_list ap)
@@ -132,15 +168,10 @@ static enum MHD_Result reply_error_headers(HttpRequest *req, HttpError e, const 
     size_t len;
 
     vsnprintf(message, sizeof(message), fmt, ap);
-    json_buf_puts(&b, "{\"error\":{\"code\":\"");
-    json_buf_puts(&b, http_error_code(e));
-    json_buf_puts(&b, "\",\"message\":");
-    json_buf_string(&b, message, strlen(message));
-    if (details != NULL && details[0] != '\0') {
-        json_buf_puts(&b, ",");
-        json_buf_puts(&b, details);
-    }
-    json_buf_puts(&b, "}}\n");
+    if (req->oip)
+        put_oip_error(&b, message, details);
+    else
+        put_error(&b, e, message, details);
     body = json_buf_steal(&b, &len);
     if (body == NULL)
         return reply_bare_500(req);
@@ -157,7 +188,8 @@ static enum MHD_Result reply_error_headers(HttpRequest *req, HttpError e, const 
     if (http_error_status(e) >= 500 || e == HTTP_E_UNAUTHORIZED)
         log_info("http", "%s %s -> %u %s: %s", req->method, req->path, http_error_status(e),
                  http_error_code(e), message);
-    return queue(req, http_error_status(e), resp);
+    /* the protocol's "bad request" is 400, whatever our own code would be */
+    return queue(req, req->oip && e == HTTP_E_SCHEMA_MISMATCH ? 400 : http_error_status(e), resp);
 }
 
 enum MHD_Result http_reply_error(HttpRequest *req, HttpError e, const char *details,

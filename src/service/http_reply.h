@@ -30,6 +30,7 @@ typedef enum HttpError {
     HTTP_E_MODEL_INVALID,          /* 422 */
     HTTP_E_OVER_BUDGET,            /* 422: the job would pass max_train_parameters/_memory */
     HTTP_E_NOT_IMPLEMENTED,        /* 501 */
+    HTTP_E_NOT_READY,              /* 400: the protocol's "model not ready" (api_oip.c) */
     HTTP_E_NO_MODEL,               /* 503 */
     HTTP_E_STOPPING,               /* 503 */
     HTTP_E_INTERNAL,               /* 500 */
@@ -45,7 +46,9 @@ enum MHD_Result http_reply_take(HttpRequest *req, unsigned status, const char *c
 /* Queues the contents of b as JSON (b is reset); 500 when b ran out of memory. */
 enum MHD_Result http_reply_json(HttpRequest *req, unsigned status, JsonBuf *b);
 /* The one error envelope: {"error":{"code","message"[,details]}}. details, when not NULL,
- * is a JSON fragment of members (`"missing":["a"],"unknown":[]`) placed after message. */
+ * is a JSON fragment of members (`"missing":["a"],"unknown":[]`) placed after message. On a
+ * /v2 path (req->oip) the Open Inference Protocol's {"error": "<message>"} instead, with
+ * 400 for a record that does not fit (our 422). */
 enum MHD_Result http_reply_error(HttpRequest *req, HttpError e, const char *details,
                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* 405 with an Allow header. */

@@ -23,6 +23,8 @@
 #include "aescore/trainer.h"
 #include "aescore/watcher.h"
 
+#define API_OIP_VERSION_MAX 24 /* a model_version (20 digits) or a model_id, and the NUL */
+
 typedef enum HttpEndpoint {
     HTTP_EP_SCORE = 0,
     HTTP_EP_SCORE_BATCH,
@@ -35,7 +37,13 @@ typedef enum HttpEndpoint {
     HTTP_EP_MODEL_PROMOTE,
     HTTP_EP_MODELS,
     HTTP_EP_METRICS,
-    HTTP_EP_OTHER, /* unknown paths: one label value, never the raw path */
+    HTTP_EP_V2,             /* the Open Inference Protocol (api_oip.c): GET /v2 */
+    HTTP_EP_V2_LIVE,        /* GET /v2/health/live */
+    HTTP_EP_V2_READY,       /* GET /v2/health/ready */
+    HTTP_EP_V2_MODEL,       /* GET /v2/models/{name}[/versions/{v}] */
+    HTTP_EP_V2_MODEL_READY, /* GET /v2/models/{name}[/versions/{v}]/ready */
+    HTTP_EP_V2_INFER,       /* POST /v2/models/{name}[/versions/{v}]/infer */
+    HTTP_EP_OTHER,          /* unknown paths: one label value, never the raw path */
     HTTP_EP_COUNT_,
 } HttpEndpoint;
 
@@ -95,4 +103,6 @@ struct HttpRequest {
     bool replied;     /* a response was queued */
     bool close_after; /* the reply closes the connection (framing the server cannot trust) */
     unsigned status;  /* of the queued response */
+    bool oip;         /* a /v2 path: errors take the protocol's {"error": "..."} form */
+    char oip_version[API_OIP_VERSION_MAX]; /* {v} of /versions/{v}, "" without */
 };

@@ -52,6 +52,14 @@ static const HttpRoute routes[] = {
     {"/model/promote", "POST", HTTP_EP_MODEL_PROMOTE, HTTP_BODY_OPTIONAL, true, api_model_promote},
     {"/models", "GET", HTTP_EP_MODELS, HTTP_BODY_NONE, false, api_models},
     {"/metrics", "GET", HTTP_EP_METRICS, HTTP_BODY_NONE, false, api_metrics},
+    /* the Open Inference Protocol: api_oip_path maps a /v2 path to one of these */
+    {"/v2", "GET", HTTP_EP_V2, HTTP_BODY_NONE, false, api_oip_server},
+    {"/v2/health/live", "GET", HTTP_EP_V2_LIVE, HTTP_BODY_NONE, false, api_oip_live},
+    {"/v2/health/ready", "GET", HTTP_EP_V2_READY, HTTP_BODY_NONE, false, api_oip_ready},
+    {API_OIP_MODEL, "GET", HTTP_EP_V2_MODEL, HTTP_BODY_NONE, false, api_oip_model},
+    {API_OIP_MODEL "/ready", "GET", HTTP_EP_V2_MODEL_READY, HTTP_BODY_NONE, false,
+     api_oip_model_ready},
+    {API_OIP_MODEL "/infer", "POST", HTTP_EP_V2_INFER, HTTP_BODY_JSON, false, api_oip_infer},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -68,6 +76,12 @@ static const char *const endpoint_names[HTTP_EP_COUNT_] = {
     [HTTP_EP_MODEL_PROMOTE] = "/model/promote",
     [HTTP_EP_MODELS] = "/models",
     [HTTP_EP_METRICS] = "/metrics",
+    [HTTP_EP_V2] = "/v2",
+    [HTTP_EP_V2_LIVE] = "/v2/health/live",
+    [HTTP_EP_V2_READY] = "/v2/health/ready",
+    [HTTP_EP_V2_MODEL] = API_OIP_MODEL,
+    [HTTP_EP_V2_MODEL_READY] = API_OIP_MODEL "/ready",
+    [HTTP_EP_V2_INFER] = API_OIP_MODEL "/infer",
     [HTTP_EP_OTHER] = "other",
 };
 
@@ -269,6 +283,12 @@ static enum MHD_Result check_body(HttpRequest *req)
     return MHD_YES;
 }
 
+/* Under /v2: the Open Inference Protocol's, whose errors take its form (http_reply.h). */
+static bool is_oip_path(const char *path)
+{
+    return strncmp(path, "/v2", 3) == 0 && (path[3] == '\0' || path[3] == '/');
+}
+
 static enum MHD_Result first_call(HttpRequest *req, const char *url, const char *version)
 {
     const HttpServer *s = req->server;
@@ -281,6 +301,15 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
     if (req->replied)
         return framing;
     url = target_path(url);
+    if (req->oip) {
+        int r = api_oip_path(url, s->config->model_name, &url, req->oip_version);
+
+        if (r == -ESRCH)
+            return http_reply_error(req, HTTP_E_NOT_FOUND, NULL,
+                                    "unknown model (this server "
+                                    "serves \"%s\")",
+                                    s->config->model_name);
+    }
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (strcmp(routes[i].path, url) != 0)
             continue;
@@ -302,7 +331,8 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
     if (req->route->admin && !authorized(req, s->admin_token, s->admin_token_len))
         return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,
                                 "this endpoint needs Authorization: Bearer <admin token>");
-    if ((req->endpoint == HTTP_EP_SCORE || req->endpoint == HTTP_EP_SCORE_BATCH) &&
+    if ((req->endpoint == HTTP_EP_SCORE || req->endpoint == HTTP_EP_SCORE_BATCH ||
+         req->endpoint == HTTP_EP_V2_INFER) &&
         !authorized(req, s->score_token, s->score_token_len))
         return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,
                                 "this endpoint needs Authorization: Bearer <scoring token>");
@@ -332,6 +362,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->conn = conn;
         req->method = method;
         req->endpoint = HTTP_EP_OTHER;
+        req->oip = is_oip_path(target_path(url));
         req->start = util_now_mono();
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = req;

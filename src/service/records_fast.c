@@ -326,3 +326,231 @@ void records_put_id(JsonBuf *out, const RecordId *id)
         break;
     }
 }
+
+/* ---- the Open Inference Protocol's "record" tensor ---- */
+
+/* '"' key '"' ':' with the cursor then on the value. */
+static bool fast_key(const char **pp, const char *end, const char **key, size_t *len)
+{
+    const char *p = *pp;
+
+    if (!fast_string(&p, end, key, len))
+        return false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':')
+        return false;
+    *pp = skip_ws(p + 1, end);
+    return true;
+}
+
+/* A dimension of "shape": a number that is an integer 1..limit (api_oip.c's read_shape takes
+ * 0 too, and then refuses it). */
+static bool fast_dim(const char **pp, const char *end, size_t limit, size_t *out)
+{
+    double d;
+
+    if (!fast_number(pp, end, &d) || !(d >= 1) || d != floor(d) || d > (double) limit)
+        return false;
+    *out = (size_t) d;
+    return true;
+}
+
+/* "shape": [N, F] with 1 <= N <= max and F the model's fields. */
+static bool fast_shape(const char **pp, const char *end, const Model *m, size_t max, size_t *n)
+{
+    const char *p = *pp;
+    size_t f;
+
+    if (p >= end || *p != '[')
+        return false;
+    p = skip_ws(p + 1, end);
+    if (!fast_dim(&p, end, max, n))
+        return false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ',')
+        return false;
+    p = skip_ws(p + 1, end);
+    if (!fast_dim(&p, end, MODEL_MAX_FEATURES, &f) || f != m->n_features)
+        return false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ']')
+        return false;
+    *pp = p + 1;
+    return true;
+}
+
+/* "data": n * f numbers, flat or one array of f per row, into x. */
+static bool fast_data(const char **pp, const char *end, size_t n, size_t f, float *x)
+{
+    const char *p = *pp;
+    bool nested;
+
+    if (p >= end || *p != '[')
+        return false;
+    p = skip_ws(p + 1, end);
+    nested = p < end && *p == '[';
+    if (!nested) {
+        if (!fast_values(pp, end, n * f, x))
+            return false;
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!fast_values(&p, end, f, x + i * f))
+            return false;
+        p = skip_ws(p, end);
+        if (next_member(&p, end, ']') != (i + 1 < n ? 1 : 0))
+            return false;
+    }
+    *pp = p + 1;
+    return true;
+}
+
+/* The one tensor {"name": "record", "datatype": "FP32"|"FP64", "shape", "data"} into out. */
+static bool fast_tensor(const char **pp, const char *end, const Model *m, size_t max,
+                        RecordsTensor *out)
+{
+    const char *p = skip_ws(*pp, end), *key, *text;
+    size_t len, tlen;
+    unsigned seen = 0; /* 1 name, 2 datatype, 4 shape, 8 data */
+
+    if (p >= end || *p != '{')
+        return false;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (!fast_key(&p, end, &key, &len))
+            return false;
+        if (text_is(key, len, "name") && !(seen & 1)) {
+            if (!fast_string(&p, end, &text, &tlen) || !text_is(text, tlen, "record"))
+                return false;
+            seen |= 1;
+        } else if (text_is(key, len, "datatype") && !(seen & 2)) {
+            if (!fast_string(&p, end, &text, &tlen) ||
+                !(text_is(text, tlen, "FP64") || text_is(text, tlen, "FP32")))
+                return false;
+            seen |= 2;
+        } else if (text_is(key, len, "shape") && !(seen & 4)) {
+            if (!fast_shape(&p, end, m, max, &out->n))
+                return false;
+            seen |= 4;
+        } else if (text_is(key, len, "data") && (seen & 12) == 4) {
+            out->x = malloc(out->n * m->n_features * sizeof(*out->x));
+            if (out->x == NULL || !fast_data(&p, end, out->n, m->n_features, out->x))
+                return false;
+            seen |= 8;
+        } else {
+            return false;
+        }
+        p = skip_ws(p, end);
+        int more = next_member(&p, end, '}');
+        if (more == 0)
+            break;
+        if (more < 0)
+            return false;
+    }
+    *pp = p + 1;
+    return seen == 15;
+}
+
+/* "inputs": [one tensor]. */
+static bool fast_inputs(const char **pp, const char *end, const Model *m, size_t max,
+                        RecordsTensor *out)
+{
+    const char *p = *pp;
+
+    if (p >= end || *p != '[' || !fast_tensor((p++, &p), end, m, max, out))
+        return false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ']')
+        return false;
+    *pp = p + 1;
+    return true;
+}
+
+/* "outputs": [{"name": string}, ...] (names left to the caller). */
+static bool fast_outputs(const char **pp, const char *end, RecordsTensor *out)
+{
+    const char *p = *pp, *key;
+    size_t len;
+
+    if (p >= end || *p != '[')
+        return false;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        size_t k = out->n_outputs;
+
+        if (k == RECORDS_FAST_OUTPUTS || p >= end || *p != '{')
+            return false;
+        p = skip_ws(p + 1, end);
+        if (!fast_key(&p, end, &key, &len) || !text_is(key, len, "name") ||
+            !fast_string(&p, end, &out->outputs[k], &out->outputs_len[k]))
+            return false;
+        out->n_outputs++;
+        p = skip_ws(p, end);
+        if (p >= end || *p != '}')
+            return false;
+        p = skip_ws(p + 1, end);
+        int more = next_member(&p, end, ']');
+        if (more == 0)
+            break;
+        if (more < 0)
+            return false;
+    }
+    *pp = p + 1;
+    return true;
+}
+
+/* One member of the request body at *pp (its key read): false to decline. */
+static bool fast_request_member(const char **pp, const char *end, const char *key, size_t len,
+                                const Model *m, size_t max, RecordsTensor *out, unsigned *seen)
+{
+    if (text_is(key, len, "id") && !(*seen & 1)) {
+        *seen |= 1;
+        out->id.kind = RECORD_ID_STRING;
+        return fast_string(pp, end, &out->id.text, &out->id.len);
+    }
+    if (text_is(key, len, "inputs") && !(*seen & 2)) {
+        *seen |= 2;
+        return fast_inputs(pp, end, m, max, out);
+    }
+    if (text_is(key, len, "outputs") && !(*seen & 4)) {
+        *seen |= 4;
+        out->has_outputs = true;
+        return fast_outputs(pp, end, out);
+    }
+    return false;
+}
+
+bool records_fast_tensor(const char *body, size_t len, const Model *m, size_t max,
+                         RecordsTensor *out)
+{
+    const char *p = body, *end = body + len, *key;
+    unsigned seen = 0; /* 1 id, 2 inputs, 4 outputs */
+    size_t klen;
+
+    memset(out, 0, sizeof(*out));
+    /* a field called "record" makes "record" that field's tensor (api_oip.c) */
+    if (body == NULL || !schema_is_plain(m->schema) ||
+        schema_field_index(m->schema, "record", 6) >= 0)
+        return false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        goto decline;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (!fast_key(&p, end, &key, &klen) ||
+            !fast_request_member(&p, end, key, klen, m, max, out, &seen))
+            goto decline;
+        p = skip_ws(p, end);
+        int more = next_member(&p, end, '}');
+        if (more == 0)
+            break;
+        if (more < 0)
+            goto decline;
+    }
+    if ((seen & 2) && skip_ws(p + 1, end) == end)
+        return true;
+decline:
+    free(out->x);
+    memset(out, 0, sizeof(*out));
+    return false;
+}

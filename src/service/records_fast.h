@@ -46,5 +46,28 @@ bool records_fast_single(const char *body, size_t len, const Model *m, float *x,
 bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max, float **xs,
                         RecordId **ids, size_t *n);
 
+/* An Open Inference Protocol request (api_oip.c) of the narrow, common form
+ *   {"id"?: string, "inputs": [{"name": "record", "datatype": "FP32"|"FP64",
+ *    "shape": [N, F], "data": [N * F numbers] or [[F numbers], ...N rows]}],
+ *    "outputs"?: [{"name": string}, ...at most RECORDS_FAST_OUTPUTS]}
+ * (members in any order, except that "shape" comes before "data"; each at most once), for a
+ * plain schema of F fields and 1 <= N <= max. The same promise as above: it succeeds only
+ * where api_oip.c's cJSON path would read the same rows, and the output names are left to
+ * the caller, which declines (runs that path) for a name it does not know or gets twice. */
+#define RECORDS_FAST_OUTPUTS 5
+
+typedef struct RecordsTensor {
+    float *x; /* n * n_features, the caller frees */
+    size_t n;
+    RecordId id; /* RECORD_ID_ABSENT or RECORD_ID_STRING, borrowed from the body */
+    const char *outputs[RECORDS_FAST_OUTPUTS]; /* names as sent, borrowed; no escapes */
+    size_t outputs_len[RECORDS_FAST_OUTPUTS];
+    size_t n_outputs;
+    bool has_outputs; /* "outputs" was given */
+} RecordsTensor;
+
+bool records_fast_tensor(const char *body, size_t len, const Model *m, size_t max,
+                         RecordsTensor *out);
+
 /* Appends the id as records_id does for the same record. */
 void records_put_id(JsonBuf *out, const RecordId *id);

@@ -11,7 +11,9 @@
 #     access log off): req/s, p50/p99 latency, errors, server CPU per request, ratio.
 #  2. POST /score/batch, 1,000 such records (725 KB), 4 connections: records/s, MB/s of
 #     request body, and the ratio to the rate at which cJSON alone parses the same body
-#     (tests/bench/bench_json on CPU 1).
+#     (tests/bench/bench_json on CPU 1). Then POST /v2/models/aescore/infer (KServe v2) of
+#     the same records as one [1000, 50] "record" tensor against /score/batch, alternating:
+#     the ratio of their times per request.
 #  3. POST /score while POST /retrain (8,000 rows, default parameters) runs continuously:
 #     a new job starts as soon as one ends. Ratio to the idle figure of 1.; the nice value
 #     of every daemon thread. Then POST /score while the served model is swapped every 0.2 s
@@ -70,7 +72,7 @@ if [ "$quick" = yes ]; then
 else
     reps=3 http_args=()
 fi
-[ "$callgrind" = yes ] || http_args+=(--only single,batch,train,swap,budget,ready)
+[ "$callgrind" = yes ] || http_args+=(--only single,batch,oip,train,swap,budget,ready)
 [ -n "$out" ] && http_args+=(--out "$out")
 
 ae_say "training the seed setup ($reps run(s))"

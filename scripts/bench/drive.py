@@ -14,6 +14,9 @@ nginx and aescored alternate so that a machine changing speed hits both alike.
      cJSON-alone parse rate of the same body (tests/bench/bench_json, on CPU 1)
   3. POST /score while POST /retrain is kept running (a new job as soon as one ends), and
      while the served model is swapped every 0.2 s (POST /model/rollback between two models)
+  3b. POST /v2/models/aescore/infer (KServe v2) of the same 1,000 records as one "record"
+     tensor [1000, 50], against /score/batch, runs alternating, --batch-conns connections:
+     the time per request of each and their ratio (the issue asks for at most 1.3)
   4. start to READY=1 (NOTIFY_SOCKET, a datagram socket of ours), RSS idle and after
      100 retrains of a 200-row CSV
   5. (--callgrind) instructions per /score request in the daemon, all threads counted
@@ -222,6 +225,41 @@ def alternate(targets, path, body, conns):
                     r["errors"], r["server_cpu_pct"], r["others_cpu_pct"]))
             res[name].append(r)
     return {k: summary(v) for k, v in res.items()}
+
+
+def infer_body():
+    """The batch body's records as one KServe v2 "record" tensor, in the served model's field
+    order (GET /model); written beside the batch body."""
+    path = os.path.join(ARGS.work, "body_infer.json")
+    fields = json.loads(post(AE_PORT, "/model", None, method="GET")[1])["features"]
+    records = json.load(open(ARGS.batch))["records"]
+    data = [[r["features"][f] for f in fields] for r in records]
+    with open(path, "w") as f:
+        json.dump({"id": "bench", "inputs": [{"name": "record", "datatype": "FP64",
+                                              "shape": [len(data), len(fields)],
+                                              "data": data}]}, f, separators=(",", ":"))
+    return path
+
+
+def oip_vs_batch(srv):
+    """/v2/models/aescore/infer and /score/batch of the same records on one server, runs
+    alternating; the ratio of the time per request (1 / req/s at the same connections)."""
+    body = infer_body()
+    check(AE_PORT, "/v2/models/aescore/infer", body)
+    targets = [("score/batch", "/score/batch", ARGS.batch),
+               ("v2 infer", "/v2/models/aescore/infer", body)]
+    res = {name: [] for name, _, _ in targets}
+    for name, path, b in targets:
+        run_wrk(AE_PORT, b, path, ARGS.batch_conns, ARGS.warmup)
+    for i in range(ARGS.reps):
+        for name, path, b in targets:
+            r = run_wrk(AE_PORT, b, path, ARGS.batch_conns, ARGS.duration, srv)
+            log("%-16s run %d: %9.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d" % (
+                name, i + 1, r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["errors"]))
+            res[name].append(r)
+    out = {k: summary(v) for k, v in res.items()}
+    out["time_ratio"] = out["score/batch"]["rps"] / out["v2 infer"]["rps"]
+    return out
 
 
 def thread_nice(pid):
@@ -508,7 +546,7 @@ def main():
     ap.add_argument("--starts", type=int, default=5)
     ap.add_argument("--retrains", type=int, default=100)
     ap.add_argument("--swap-interval", type=float, default=0.2)
-    ap.add_argument("--only", default="single,batch,train,swap,budget,ready,callgrind")
+    ap.add_argument("--only", default="single,batch,oip,train,swap,budget,ready,callgrind")
     ap.add_argument("--out", help="write every figure as JSON here")
     ARGS = ap.parse_args()
     w = ARGS.work
@@ -542,6 +580,10 @@ def main():
                                      "/score/batch", ARGS.batch, ARGS.batch_conns)
             log("cJSON alone parsing the batch body (CPU 1)")
             res["cjson"] = cjson_ceiling()
+        if "oip" in only:
+            log("POST /v2/models/aescore/infer against /score/batch, 1,000 records, %d "
+                "connections" % ARGS.batch_conns)
+            res["oip"] = oip_vs_batch(ae)
         if "train" in only:
             log("POST /score while POST /retrain runs continuously")
             res["training"] = during_training(ae)
@@ -571,7 +613,8 @@ def main():
 
 def report(res):
     print("arrangement: " + res["arrangement"])
-    others = [s["others_cpu_pct"] for k in ("single", "batch") for s in res.get(k, {}).values()]
+    others = [s["others_cpu_pct"] for k in ("single", "batch", "oip")
+              for s in res.get(k, {}).values() if isinstance(s, dict)]
     if "training" in res:
         others.append(res["training"]["others_cpu_pct"])
     if others and max(others) > 5:
@@ -599,6 +642,18 @@ def report(res):
         print("%-22s %10.0f %10.1f" % ("cJSON alone (parse)", cj["records_per_s"],
                                        cj["mb_per_s"]))
         print("aescored / cJSON alone %10.2f" % (1000 * a["rps"] / cj["records_per_s"]))
+    if "oip" in res:
+        o = res["oip"]
+        print("\nPOST /v2/models/aescore/infer vs /score/batch, the same 1,000 records, %d "
+              "connections" % ARGS.batch_conns)
+        print("%-22s %10s %9s %9s %7s %12s" % ("target", "req/s", "p50 ms", "p99 ms", "errors",
+                                              "CPU us/req"))
+        for name in ("score/batch", "v2 infer"):
+            s = o[name]
+            print("%-22s %10.0f %9.2f %9.2f %7d %12.1f" % (name, s["rps"], s["p50_ms"],
+                                                          s["p99_ms"], s["errors"],
+                                                          s["cpu_us_per_req"]))
+        print("infer / batch time per request %6.2f (at most 1.3)" % o["time_ratio"])
     if "training" in res:
         t = res["training"]
         print("\nPOST /score while retraining flat out (%d job(s) started)" % t["jobs_started"])

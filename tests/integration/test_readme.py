@@ -32,13 +32,16 @@ def readme_curl_commands():
 
 def test_the_readme_shows_every_endpoint():
     shown = {(("DELETE" if "-X DELETE" in c else "POST" if ("-X POST" in c or "--data" in c)
-               else "GET"), re.search(r"http://127\.0\.0\.1:8080(/[a-z/]*)", c).group(1))
+               else "GET"), re.search(r"http://127\.0\.0\.1:8080(/[a-z0-9/]*)", c).group(1))
              for c in readme_curl_commands()}
     for endpoint in [("POST", "/score"), ("POST", "/score/batch"), ("POST", "/retrain"),
                      ("GET", "/retrain"), ("DELETE", "/retrain"), ("GET", "/health"),
                      ("GET", "/health/live"), ("GET", "/model"), ("POST", "/model/reload"),
                      ("POST", "/model/rollback"), ("GET", "/metrics"), ("GET", "/models"),
-                     ("POST", "/model/promote")]:
+                     ("POST", "/model/promote"), ("GET", "/v2"), ("GET", "/v2/health/live"),
+                     ("GET", "/v2/health/ready"), ("GET", "/v2/models/aescore"),
+                     ("GET", "/v2/models/aescore/ready"),
+                     ("POST", "/v2/models/aescore/infer")]:
         assert endpoint in shown
 
 

@@ -412,8 +412,15 @@ static int read_data(const cJSON *data, OipTensor *t, OipRequest *r)
     size_t n = t->dims[0] * (t->n_dims == 2 ? t->dims[1] : 1), k = 0;
     bool nested = cJSON_IsArray(data) && data->child != NULL && cJSON_IsArray(data->child);
 
+    size_t top = 0;
+
     if (!cJSON_IsArray(data))
         return fail(r, "input \"%.60s\": \"data\" must be an array", t->name), 1;
+    /* the count the body holds before what the shape claims is allocated */
+    for (const cJSON *c = data->child; c != NULL; c = c->next)
+        top++;
+    if (top != (nested ? t->dims[0] : n))
+        return fail(r, "input \"%.60s\": \"data\" does not match shape", t->name), 1;
     t->elems = malloc((n ? n : 1) * sizeof(*t->elems));
     if (t->elems == NULL)
         return -ENOMEM;

@@ -433,6 +433,9 @@ static bool fast_tensor(const char **pp, const char *end, const Model *m, size_t
                 return false;
             seen |= 4;
         } else if (text_is(key, len, "data") && (seen & 12) == 4) {
+            /* a number and its comma take two bytes: no shape claims more than the body has */
+            if (out->n * m->n_features > (size_t) (end - p) / 2 + 1)
+                return false;
             out->x = malloc(out->n * m->n_features * sizeof(*out->x));
             if (out->x == NULL || !fast_data(&p, end, out->n, m->n_features, out->x))
                 return false;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz the input parsers with libFuzzer + ASan + UBSan, one harness after the other:
 #   scripts/fuzz.sh [SECONDS]        (default 60 seconds per harness)
-# Targets (tests/fuzz/fuzz_<name>.c): csv, model_file, config, record, batch.
+# Targets (tests/fuzz/fuzz_<name>.c): csv, model_file, config, record, batch, infer.
 # FUZZ_TARGETS="csv config" limits the run to some of them.
 #
 # Installs clang and libclang-rt-14-dev (libFuzzer's runtime) if missing, configures the
@@ -24,7 +24,7 @@ duration="${1:-60}"
 case "$duration" in
 '' | *[!0-9]*) ae_die "usage: scripts/fuzz.sh [SECONDS] (got '$duration')" ;;
 esac
-read -r -a targets <<<"${FUZZ_TARGETS:-csv model_file config record batch}"
+read -r -a targets <<<"${FUZZ_TARGETS:-csv model_file config record batch infer}"
 
 ae_install "${AE_BUILD_PACKAGES[@]}" "${AE_TEST_PACKAGES[@]}" clang libclang-rt-14-dev
 
@@ -53,14 +53,14 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:symbolize=1"
 max_len_of() {
     case "$1" in
     model_file) echo 16384 ;; # a minimal model is ~4.2 KB (the percentile table alone is 4 KB)
-    batch) echo 8192 ;;       # room for max_batch (50) records
+    batch | infer) echo 8192 ;; # room for max_batch (50) records
     *) echo 4096 ;;
     esac
 }
 
 dict_of() {
     case "$1" in
-    record | batch) echo tests/fuzz/json.dict ;;
+    record | batch | infer) echo tests/fuzz/json.dict ;;
     config) echo tests/fuzz/config.dict ;;
     csv) echo tests/fuzz/csv.dict ;;
     esac

@@ -1,4 +1,4 @@
-/* fuzz_service: what fuzz_record.c and fuzz_batch.c share.
+/* fuzz_service: what fuzz_record.c, fuzz_batch.c and fuzz_infer.c share.
  *
  * 1. A fixed 4-feature model built by hand (model_new + fields, no training and no file),
  *    so the schema the seed corpora are written against never drifts.
@@ -156,6 +156,7 @@ typedef struct FuzzService {
     HttpServer server;
     HttpRoute route;
     Model *model; /* a reference of our own, for records_read_model */
+    bool oip;     /* an Open Inference Protocol route: errors are {"error": "..."} */
 } FuzzService;
 
 /* Sets up *fs once: a served model (version 1), metrics, a small max_batch (so the cap is
@@ -173,7 +174,10 @@ static void fuzz_service_init(FuzzService *fs, HttpEndpoint ep, HttpHandler hand
     FUZZ_CHECK(metrics_new(&fs->server.metrics, fuzz_endpoints, 3) == 0);
     fs->model = fuzz_make_model();
     model_slot_publish(fs->server.slot, model_ref(fs->model));
-    fs->route = (HttpRoute){.path = ep == HTTP_EP_SCORE ? "/score" : "/score/batch",
+    fs->oip = ep == HTTP_EP_V2_INFER;
+    fs->route = (HttpRoute){.path = ep == HTTP_EP_SCORE         ? "/score"
+                                    : ep == HTTP_EP_SCORE_BATCH ? "/score/batch"
+                                                                : API_OIP_MODEL "/infer",
                             .method = "POST",
                             .endpoint = ep,
                             .body = HTTP_BODY_JSON,
@@ -204,7 +208,7 @@ static cJSON *fuzz_read_json(const uint8_t *data, size_t size)
 static cJSON *fuzz_service_request(FuzzService *fs, const uint8_t *data, size_t size)
 {
     HttpRequest req;
-    char path[32];
+    char path[64];
     cJSON *reply, *err, *code, *msg;
 
     fuzz_reply_reset();
@@ -215,6 +219,7 @@ static cJSON *fuzz_service_request(FuzzService *fs, const uint8_t *data, size_t 
     req.endpoint = fs->route.endpoint;
     req.method = "POST";
     req.path = path;
+    req.oip = fs->oip;
     req.body_limit = fs->config.max_body_bytes;
     /* as http_body_append leaves it: exactly len bytes plus a NUL, so ASan sees any read
      * past the terminator */
@@ -247,6 +252,11 @@ static cJSON *fuzz_service_request(FuzzService *fs, const uint8_t *data, size_t 
         return reply;
     }
     err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+    if (fs->oip) { /* the protocol's {"error": "..."}, and a client's fault is a 400 */
+        FUZZ_CHECK(cJSON_IsString(err) && err->valuestring[0] != '\0');
+        FUZZ_CHECK(fuzz_reply.status == 400);
+        return reply;
+    }
     FUZZ_CHECK(cJSON_IsObject(err));
     code = cJSON_GetObjectItemCaseSensitive(err, "code");
     msg = cJSON_GetObjectItemCaseSensitive(err, "message");

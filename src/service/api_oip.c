@@ -99,22 +99,27 @@ static bool is_kept(HttpServer *s, const char *id)
 }
 
 /* The served model, if the request's {v} (when it has one) names it: *m (the caller
- * unrefs) and *version; else false with the reply queued in *ret: 400 not ready (no model
- * yet, stopping, or a kept version not served) or 404 (a version never heard of). */
-static bool served_model(HttpRequest *req, Model **m, uint64_t *version, enum MHD_Result *ret)
+ * unrefs) and *version; else false with the reply queued in *ret: 404 for a version never
+ * heard of, 400 not ready for a kept version not served, and without a model 400 not ready
+ * to a probe (the protocol's "not ready" is a 4xx), 503 no_model to the rest, as the native
+ * API answers. A probe also says not ready while the daemon stops; requests go on being
+ * served during the drain. */
+static bool served_model(HttpRequest *req, bool probe, Model **m, uint64_t *version,
+                         enum MHD_Result *ret)
 {
     HttpServer *s = req->server;
     const char *v = req->oip_version;
     char text[API_OIP_VERSION_MAX];
 
     *m = NULL;
-    if (atomic_load(&s->stopping)) {
+    if (probe && atomic_load(&s->stopping)) {
         *ret = http_reply_error(req, HTTP_E_NOT_READY, NULL, "the server is shutting down");
         return false;
     }
     *m = model_slot_acquire(s->slot, version);
     if (*m == NULL) {
-        *ret = http_reply_error(req, HTTP_E_NOT_READY, NULL, "no model is being served yet");
+        *ret = http_reply_error(req, probe ? HTTP_E_NOT_READY : HTTP_E_NO_MODEL, NULL,
+                                "no model is being served yet");
         return false;
     }
     snprintf(text, sizeof(text), "%llu", (unsigned long long) *version);
@@ -159,7 +164,7 @@ enum MHD_Result api_oip_ready(HttpRequest *req)
     Model *m;
     enum MHD_Result ret;
 
-    if (!served_model(req, &m, &version, &ret))
+    if (!served_model(req, true, &m, &version, &ret))
         return ret;
     model_unref(m);
     json_buf_puts(&b, "{\"ready\":true}\n");
@@ -173,7 +178,7 @@ enum MHD_Result api_oip_model_ready(HttpRequest *req)
     Model *m;
     enum MHD_Result ret;
 
-    if (!served_model(req, &m, &version, &ret))
+    if (!served_model(req, true, &m, &version, &ret))
         return ret;
     json_buf_puts(&b, "{\"name\":");
     json_buf_string(&b, req->server->config->model_name, strlen(req->server->config->model_name));
@@ -240,7 +245,7 @@ enum MHD_Result api_oip_model(HttpRequest *req)
     Model *m;
     enum MHD_Result ret;
 
-    if (!served_model(req, &m, &version, &ret))
+    if (!served_model(req, false, &m, &version, &ret))
         return ret;
     json_buf_puts(&b, "{\"name\":");
     json_buf_string(&b, name, strlen(name));
@@ -792,7 +797,7 @@ enum MHD_Result api_oip_infer(HttpRequest *req)
     enum MHD_Result ret;
     int rc;
 
-    if (!served_model(req, &m, &version, &ret))
+    if (!served_model(req, false, &m, &version, &ret))
         return ret;
     if (fast_request(req, m, &r)) {
         ret = infer_reply(req, m, version, &r);

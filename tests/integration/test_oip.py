@@ -439,3 +439,17 @@ def test_a_spec_only_client_discovers_the_inputs_and_scores(daemon, mixed_model)
         assert sorted(names) == sorted(sample)
         out = c.infer(sample, 2)
         assert all(isinstance(s, float) for s in out["instance_score"])
+
+
+def test_without_a_model_probes_say_not_ready_and_infer_is_unavailable(tmp_path):
+    cfg = tmp_path / "follower.conf"
+    cfg.write_text("role = replica\nwatch_model = yes\n")
+    with Daemon(tmp_path / "not-yet.aes", config=cfg) as d:
+        assert d.request("GET", "/v2/health/live")[0] == 200
+        for path in ("/v2/health/ready", "/v2/models/aescore/ready"):
+            status, _, body = d.request("GET", path)
+            assert status == 400 and isinstance(json.loads(body)["error"], str), (path, body)
+        status, r = infer(d, {"inputs": [record_tensor(rows(2))]})
+        assert status == 503 and isinstance(r["error"], str), r
+        status, _, body = d.request("GET", "/v2/models/aescore")
+        assert status == 503 and isinstance(json.loads(body)["error"], str)

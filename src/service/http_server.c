@@ -269,7 +269,10 @@ static enum MHD_Result check_body(HttpRequest *req)
         return MHD_YES; /* no body: any Content-Type will do */
     if (req->route->body != HTTP_BODY_NONE) {
         ct = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (media_type_is(ct, "application/json")) {
+        /* the protocol's clients need not name the type (the body is JSON by definition); a
+         * type they do name must be JSON */
+        if (media_type_is(ct, "application/json") ||
+            (ct == NULL && req->endpoint == HTTP_EP_V2_INFER)) {
             req->is_csv = false;
         } else if (req->route->body == HTTP_BODY_RETRAIN && media_type_is(ct, "text/csv")) {
             req->is_csv = true;

@@ -275,6 +275,10 @@ def test_a_request_over_max_batch_rows_is_refused(tmp_path, numeric_model):
         status, _, body = d.request("POST", INFER, body=b"{}",
                                     headers={"Content-Type": "text/plain"})
         assert status == 415 and isinstance(json.loads(body)["error"], str)
+        # a protocol client need not name the type; the body is JSON by definition
+        body = json.dumps({"inputs": [record_tensor(rows(2))]}).encode()
+        assert d.request("POST", INFER, body=body)[0] == 200
+        assert d.request("POST", "/score/batch", body=b'{"records":[]}')[0] == 415
 
 
 def test_infer_needs_the_scoring_token(tmp_path, numeric_model):

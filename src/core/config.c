@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aescore/listen.h"
 #include "aescore/log.h"
@@ -509,6 +510,36 @@ static int read_file(const char *path, char **out, char *err, size_t err_size)
     }
     *out = buf;
     return 0;
+}
+
+/* The secrets systemd may hand over as credentials, by credential name. */
+static const struct {
+    const char *credential;
+    size_t offset;
+} credential_keys[CONFIG_CREDENTIALS] = {
+    {"admin_token", offsetof(Config, admin_token_file)},
+    {"score_token", offsetof(Config, score_token_file)},
+    {"tls_cert", offsetof(Config, tls_cert_file)},
+    {"tls_key", offsetof(Config, tls_key_file)},
+};
+
+size_t config_use_credentials(Config *c, const char *dir, const char **used)
+{
+    size_t n = 0;
+
+    if (dir == NULL || dir[0] == '\0')
+        return 0;
+    for (size_t i = 0; i < CONFIG_CREDENTIALS; i++) {
+        char *field = (char *) c + credential_keys[i].offset;
+        char path[CONFIG_PATH_MAX];
+        int len = snprintf(path, sizeof(path), "%s/%s", dir, credential_keys[i].credential);
+
+        if (field[0] != '\0' || len < 0 || (size_t) len >= sizeof(path) || access(path, F_OK) != 0)
+            continue;
+        memcpy(field, path, (size_t) len + 1);
+        used[n++] = credential_keys[i].credential;
+    }
+    return n;
 }
 
 int config_load(Config *c, const char *path, char *err, size_t err_size)

@@ -64,6 +64,7 @@ typedef struct Config {
     int promotion;                      /* ConfigPromotion */
     unsigned keep_models;               /* models in the history, served one included */
     unsigned recent_records;            /* scored records kept in memory for the gate */
+    unsigned drift_window;              /* scored records GET /drift's counts cover */
     unsigned gate_max_anomaly_increase; /* percentage points over the served model's */
     unsigned gate_max_unseen_increase;  /* percentage points over the served model's */
 } Config;

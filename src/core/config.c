@@ -133,6 +133,9 @@ static const Key keys[] = {
     {"recent_records", KEY_UINT, NUM(recent_records), "1000", 0, 100000,
      "Scored records kept in memory only (never on disk or in logs) for the promotion gate: "
      "the served model and a candidate both score them. 0 turns the gate off."},
+    {"drift_window", KEY_UINT, NUM(drift_window), "10000", 0, 10000000,
+     "Scored records GET /drift and the PSI metrics cover (bin counts only, never values), "
+     "in 10 blocks: the oldest tenth is dropped as a new one starts. 0 = no drift counts."},
     {"gate_max_anomaly_increase", KEY_UINT, NUM(gate_max_anomaly_increase), "5", 0, 100,
      "Hold a candidate flagging more than this many percentage points more recent records "
      "than the served model (both flag ~1% of normal rows: 5 more floods a review queue)."},

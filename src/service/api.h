@@ -25,3 +25,4 @@ enum MHD_Result api_models(HttpRequest *req);
 enum MHD_Result api_health(HttpRequest *req);
 enum MHD_Result api_health_live(HttpRequest *req);
 enum MHD_Result api_metrics(HttpRequest *req);
+enum MHD_Result api_drift(HttpRequest *req);

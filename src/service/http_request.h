@@ -35,6 +35,7 @@ typedef enum HttpEndpoint {
     HTTP_EP_MODEL_PROMOTE,
     HTTP_EP_MODELS,
     HTTP_EP_METRICS,
+    HTTP_EP_DRIFT,
     HTTP_EP_OTHER, /* unknown paths: one label value, never the raw path */
     HTTP_EP_COUNT_,
 } HttpEndpoint;
@@ -44,8 +45,9 @@ typedef struct HttpServer {
     const Config *config;
     ModelSlot *slot;
     Trainer *trainer;
-    Watcher *watcher; /* NULL without follow mode */
-    Recent *recent;   /* what is scored, for the promotion gate; may be NULL */
+    Watcher *watcher;    /* NULL without follow mode */
+    Recent *recent;      /* what is scored, for the promotion gate; may be NULL */
+    struct Drift *drift; /* bin counts of what is scored, for GET /drift (drift.h) */
     Metrics *metrics;
     char *admin_token; /* NULL: admin endpoints are open */
     size_t admin_token_len;

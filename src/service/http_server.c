@@ -29,6 +29,7 @@
 #include "aescore/log.h"
 #include "aescore/util.h"
 #include "api.h"
+#include "drift.h"
 #include "http_body.h"
 #include "http_guard.h"
 #include "http_reply.h"
@@ -52,6 +53,7 @@ static const HttpRoute routes[] = {
     {"/model/promote", "POST", HTTP_EP_MODEL_PROMOTE, HTTP_BODY_OPTIONAL, true, api_model_promote},
     {"/models", "GET", HTTP_EP_MODELS, HTTP_BODY_NONE, false, api_models},
     {"/metrics", "GET", HTTP_EP_METRICS, HTTP_BODY_NONE, false, api_metrics},
+    {"/drift", "GET", HTTP_EP_DRIFT, HTTP_BODY_NONE, false, api_drift},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -68,6 +70,7 @@ static const char *const endpoint_names[HTTP_EP_COUNT_] = {
     [HTTP_EP_MODEL_PROMOTE] = "/model/promote",
     [HTTP_EP_MODELS] = "/models",
     [HTTP_EP_METRICS] = "/metrics",
+    [HTTP_EP_DRIFT] = "/drift",
     [HTTP_EP_OTHER] = "other",
 };
 
@@ -552,6 +555,8 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
     atomic_init(&s->in_flight, 0);
     r = metrics_new(&s->metrics, endpoint_names, HTTP_EP_COUNT_);
     if (r == 0)
+        r = drift_new(&s->drift, config->drift_window);
+    if (r == 0)
         r = read_secrets(s, config, err, err_size);
     if (r != 0)
         goto fail;
@@ -612,6 +617,7 @@ HttpServer *http_server_free(HttpServer *s)
     } else if (s->listen_fd >= 0)
         close(s->listen_fd); /* MHD never took it */
     metrics_free(s->metrics);
+    drift_free(s->drift);
     http_guard_free(s->guard);
     secret_free(s->admin_token, s->admin_token_len);
     secret_free(s->score_token, s->score_token_len);

@@ -26,3 +26,4 @@ enum MHD_Result api_health(HttpRequest *req);
 enum MHD_Result api_health_live(HttpRequest *req);
 enum MHD_Result api_metrics(HttpRequest *req);
 enum MHD_Result api_drift(HttpRequest *req);
+enum MHD_Result api_status_page(HttpRequest *req);

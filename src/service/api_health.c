@@ -8,6 +8,7 @@
 #include "drift.h"
 #include "http_guard.h"
 #include "http_reply.h"
+#include "status_page.h"
 
 #include <errno.h>
 #include <math.h>
@@ -138,4 +139,9 @@ enum MHD_Result api_drift(HttpRequest *req)
         return http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
     }
     return http_reply_json(req, 200, &b);
+}
+
+enum MHD_Result api_status_page(HttpRequest *req)
+{
+    return http_reply_page(req, (const char *) status_page_html, status_page_len, status_page_csp);
 }

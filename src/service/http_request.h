@@ -36,6 +36,7 @@ typedef enum HttpEndpoint {
     HTTP_EP_MODELS,
     HTTP_EP_METRICS,
     HTTP_EP_DRIFT,
+    HTTP_EP_STATUS_PAGE,
     HTTP_EP_OTHER, /* unknown paths: one label value, never the raw path */
     HTTP_EP_COUNT_,
 } HttpEndpoint;

@@ -54,6 +54,7 @@ static const HttpRoute routes[] = {
     {"/models", "GET", HTTP_EP_MODELS, HTTP_BODY_NONE, false, api_models},
     {"/metrics", "GET", HTTP_EP_METRICS, HTTP_BODY_NONE, false, api_metrics},
     {"/drift", "GET", HTTP_EP_DRIFT, HTTP_BODY_NONE, false, api_drift},
+    {"/", "GET", HTTP_EP_STATUS_PAGE, HTTP_BODY_NONE, false, api_status_page},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -71,6 +72,7 @@ static const char *const endpoint_names[HTTP_EP_COUNT_] = {
     [HTTP_EP_MODELS] = "/models",
     [HTTP_EP_METRICS] = "/metrics",
     [HTTP_EP_DRIFT] = "/drift",
+    [HTTP_EP_STATUS_PAGE] = "/",
     [HTTP_EP_OTHER] = "other",
 };
 

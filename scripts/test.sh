@@ -15,6 +15,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ae_install "${AE_BUILD_PACKAGES[@]}" "${AE_TEST_PACKAGES[@]}"
+ae_install_node
 
 stage_ci() {
     ae_build build-ci --buildtype=debugoptimized -Dwerror=true || return 1

@@ -112,16 +112,6 @@ static bool listed(const SchemaOptions *opts, const char *name)
     return false;
 }
 
-/* The bin of x among the SCHEMA_DECILE_BINS - 1 ascending edges: the number <= x. */
-static size_t decile_bin(const float *edges, float x)
-{
-    size_t b = 0;
-
-    while (b < SCHEMA_DECILE_BINS - 1 && edges[b] <= x)
-        b++;
-    return b;
-}
-
 /* The deciles of the n sorted present values v and the share of the n_rows rows in each
  * decile bin, the n_rows - n missing ones at the fill's. 0 or -ENOMEM. */
 static int numeric_profile(SchemaField *fd, const float *v, size_t n, size_t n_rows)
@@ -137,8 +127,8 @@ static int numeric_profile(SchemaField *fd, const float *v, size_t n, size_t n_r
     fd->profile = edges;
     memset(share, 0, SCHEMA_DECILE_BINS * sizeof(*share));
     for (size_t i = 0; i < n; i++)
-        share[decile_bin(edges, v[i])] += 1.0f;
-    share[decile_bin(edges, fd->fill)] += (float) (n_rows - n);
+        share[schema_decile_bin(edges, v[i])] += 1.0f;
+    share[schema_decile_bin(edges, fd->fill)] += (float) (n_rows - n);
     for (size_t b = 0; b < SCHEMA_DECILE_BINS; b++)
         share[b] /= (float) n_rows;
     return 0;
@@ -758,17 +748,6 @@ size_t schema_profile_len(const SchemaField *fd)
 size_t schema_bins(const SchemaField *fd)
 {
     return fd->kind == SCHEMA_NUMERIC ? SCHEMA_DECILE_BINS : fd->n_columns + 1;
-}
-
-size_t schema_bin(const SchemaField *fd, const float *x)
-{
-    size_t b = 0;
-
-    if (fd->kind == SCHEMA_NUMERIC)
-        return decile_bin(fd->profile, x[fd->column]);
-    while (b < fd->n_columns && x[fd->column + b] == 0.0f)
-        b++;
-    return b;
 }
 
 double schema_expected_share(const SchemaField *fd, size_t bin)

@@ -22,7 +22,8 @@ struct Drift {
     size_t n_fields; /* 0: the model has no training distribution */
     size_t *offset;  /* n_fields + 1 */
     size_t n_bins;
-    uint32_t *counts; /* DRIFT_BLOCKS * n_bins */
+    uint32_t *counts;               /* DRIFT_BLOCKS * n_bins */
+    float score_edges[SCORE_EDGES]; /* the validation score deciles */
     uint64_t block_records[DRIFT_BLOCKS];
     double block_since[DRIFT_BLOCKS]; /* unix time of the block's first record */
     size_t current;
@@ -52,13 +53,13 @@ Drift *drift_free(Drift *d)
     return NULL;
 }
 
-/* The decile of a score among the model's validation score deciles. */
-static size_t score_bin(const Model *m, float score)
+/* The decile of a score among the validation score deciles (ascending: a count). */
+static size_t score_bin(const float *edges, float score)
 {
     size_t b = 0;
 
-    while (b < SCORE_EDGES && m->percentiles[(b + 1) * (MODEL_PERCENTILES - 1) / 10] <= score)
-        b++;
+    for (size_t k = 0; k < SCORE_EDGES; k++)
+        b += edges[k] <= score;
     return b;
 }
 
@@ -101,6 +102,8 @@ static bool use_model(Drift *d, const Model *m)
     d->n_fields = n_fields;
     d->n_bins = n_bins;
     memcpy(d->model_id, m->meta.id, sizeof(d->model_id));
+    for (size_t k = 0; k < SCORE_EDGES; k++)
+        d->score_edges[k] = m->percentiles[(k + 1) * (MODEL_PERCENTILES - 1) / 10];
     memset(d->block_records, 0, sizeof(d->block_records));
     d->current = 0;
     return true;
@@ -127,7 +130,7 @@ void drift_observe(Drift *d, const Model *m, const float *x, size_t n, const flo
             d->block_since[d->current] = util_now_wall();
         for (size_t f = 0; f < d->n_fields; f++)
             c[d->offset[f] + schema_bin(&m->schema->fields[f], row)]++;
-        c[d->offset[d->n_fields] + score_bin(m, scores[i])]++;
+        c[d->offset[d->n_fields] + score_bin(d->score_edges, scores[i])]++;
         d->block_records[d->current]++;
     }
 out:

@@ -12,8 +12,10 @@ AE_BUILD_PACKAGES=(meson ninja-build gcc pkg-config libc6-dev zlib1g-dev libinih
 # (test_readme.py), procps for /bin/kill, the unit's ExecReload (systemd-analyze verify).
 # groff-base and man-db render the man pages, binutils (readelf) looks for debug symbols in
 # the installed binaries (test_install.py).
+# chromium, with node and npm for playwright-core (tests/browser), draws the status page
+# and the report (test_browser.py).
 AE_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest systemd curl nginx openssl procps
-                  groff-base man-db binutils)
+                  groff-base man-db binutils chromium)
 
 # Debian's own tools first (python3 with the python3-* packages apt installs, meson, gcc), even
 # when a user-level python (pyenv, a virtualenv) comes earlier in PATH.
@@ -52,6 +54,15 @@ ae_install() {
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# ae_install_node: node and npm for the browser tests; Debian's unless some are installed
+# already (NodeSource's nodejs carries its own npm and conflicts with Debian's).
+ae_install_node() {
+    if command -v node >/dev/null && command -v npm >/dev/null; then
+        ae_say "node $(node --version) and npm $(npm --version) already installed"
+        return 0
+    fi
+    ae_install nodejs npm
+}
 # ae_setup BUILDDIR MESON-OPTION...: configure BUILDDIR with these options, whether it
 # is new or was configured before (then reconfigure; wipe it if that fails).
 ae_setup() {

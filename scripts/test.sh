@@ -2,17 +2,20 @@
 # shellcheck disable=SC2317  # the stage_* functions are called indirectly ("stage_$stage")
 # Build and run every test, as CI does (.ci/run), on a fresh Debian 12 machine as root:
 #   scripts/test.sh
-# Installs what is missing with apt-get, then runs four stages:
+# Installs what is missing with apt-get, then runs five stages:
 #   build-ci    debugoptimized, warnings are errors          meson test (all suites)
 #   build-asan  debug, AddressSanitizer + UBSan, -Werror     meson test (all suites)
 #   build-tsan  debug, ThreadSanitizer                       meson test --suite concurrency
 #   build-fuzz  clang, libFuzzer + ASan + UBSan              scripts/fuzz.sh 20 (per harness)
+#   systemd     the .deb (lintian-checked) under a real systemd in systemd-nspawn
+#               (scripts/systemd-test.sh; the bookworm root is cached in /var/cache/aescore)
 # Every stage runs even if an earlier one failed; the exit status is non-zero if any failed.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ae_install "${AE_BUILD_PACKAGES[@]}" "${AE_TEST_PACKAGES[@]}"
+ae_install_node
 
 stage_ci() {
     ae_build build-ci --buildtype=debugoptimized -Dwerror=true || return 1
@@ -75,10 +78,16 @@ stage_fuzz() {
     scripts/fuzz.sh "$seconds"
 }
 
+# The package installed and run under a real systemd: socket activation, READY, reload,
+# a retrain, credentials, the watchdog, the start limit and a clean stop.
+stage_systemd() {
+    scripts/systemd-test.sh
+}
+
 start=$SECONDS
 summary=()
 failed=0
-for stage in ci asan tsan fuzz; do
+for stage in ci asan tsan fuzz systemd; do
     t0=$SECONDS
     tsan_note=""
     if "stage_$stage"; then

@@ -22,6 +22,7 @@
 #include "aescore/model_file.h"
 #include "aescore/train.h"
 #include "aescore/train_params.h"
+#include "report.h"
 
 #define EXIT_USAGE 2
 
@@ -73,6 +74,7 @@ static void help_main(FILE *out)
           "  train    train a model on the normal rows of a CSV file\n"
           "  eval     report ROC AUC, PR AUC, precision, recall, F1 on labelled data\n"
           "  score    score every row of a CSV file (CSV out: id,score,anomaly)\n"
+          "  report   write the evaluation on labelled data as a self-contained HTML page\n"
           "  inspect  describe a model file\n"
           "\n"
           "'aescore COMMAND --help' lists the options of a command; 'aescore --version' prints\n"
@@ -192,6 +194,20 @@ static void help_score(FILE *out)
           out);
 }
 
+static void help_report(FILE *out)
+{
+    fputs("Usage: aescore report --model MODEL --data FILE.csv --out FILE.html [OPTIONS]\n"
+          "Writes the evaluation on labelled data as one self-contained HTML page: ROC and\n"
+          "precision-recall curves, score histograms of normal and anomalous rows with the\n"
+          "threshold, each field's share of the reconstruction error, and eval's figures.\n"
+          "\n"
+          "  --model MODEL            model file (required)\n"
+          "  --data FILE              CSV with the model's feature columns and labels (required)\n"
+          "  --out FILE.html          page to write, atomically (required)\n"
+          "  --label-column NAME      label column, 1 = anomaly [label]\n",
+          out);
+}
+
 static void help_inspect(FILE *out)
 {
     fputs("Usage: aescore inspect MODEL\n"
@@ -254,6 +270,7 @@ static const struct option model_data_options[] = {
     {"data", required_argument, NULL, ARG_DATA},
     {"label-column", required_argument, NULL, ARG_LABEL_COLUMN},
     {"json", no_argument, NULL, ARG_JSON},
+    {"out", required_argument, NULL, ARG_OUT},
     {"help", no_argument, NULL, ARG_HELP},
     {0},
 };
@@ -503,16 +520,18 @@ done:
 /* ---- eval / score ---- */
 
 typedef struct ModelDataArgs {
-    const char *model, *data, *label;
+    const char *model, *data, *label, *out;
     bool json;
 } ModelDataArgs;
 
-static int parse_model_data(int argc, char **argv, const char *cmd, bool allow_json,
+enum { TAKES_JSON = 1, TAKES_OUT = 2 }; /* parse_model_data: options beyond the common ones */
+
+static int parse_model_data(int argc, char **argv, const char *cmd, unsigned takes,
                             void (*help)(FILE *), ModelDataArgs *a)
 {
     int c;
 
-    a->model = a->data = NULL;
+    a->model = a->data = a->out = NULL;
     a->label = "label";
     a->json = false;
     while ((c = getopt_long(argc, argv, "", model_data_options, NULL)) != -1) {
@@ -527,11 +546,15 @@ static int parse_model_data(int argc, char **argv, const char *cmd, bool allow_j
             a->label = optarg;
             break;
         case ARG_JSON:
-            if (!allow_json) {
-                usage_error("%s: unknown option '--json'", cmd);
+        case ARG_OUT:
+            if (!(takes & (c == ARG_JSON ? TAKES_JSON : TAKES_OUT))) {
+                usage_error("%s: unknown option '--%s'", cmd, c == ARG_JSON ? "json" : "out");
                 return EXIT_USAGE;
             }
-            a->json = true;
+            if (c == ARG_JSON)
+                a->json = true;
+            else
+                a->out = optarg;
             break;
         case ARG_HELP:
             help(stdout);
@@ -545,11 +568,69 @@ static int parse_model_data(int argc, char **argv, const char *cmd, bool allow_j
         usage_error("%s: unexpected argument '%s'", cmd, argv[optind]);
         return EXIT_USAGE;
     }
-    if (a->model == NULL || a->data == NULL) {
-        usage_error("%s: --model and --data are required", cmd);
+    if (a->model == NULL || a->data == NULL || ((takes & TAKES_OUT) && a->out == NULL)) {
+        usage_error("%s: %s are required", cmd,
+                    takes & TAKES_OUT ? "--model, --data and --out" : "--model and --data");
         return EXIT_USAGE;
     }
     return 0;
+}
+
+/* eval and report: the model, the labelled data encoded for it, its scores and their
+ * evaluation. 0, or 1 with the message printed (the caller frees what is set). */
+static int load_and_evaluate(const ModelDataArgs *a, const char *cmd, Model **m, Dataset **ds,
+                             float **scores, EvalReport *rep)
+{
+    int r = load_model(a->model, m);
+
+    if (r == 0)
+        r = load_data(a->data, a->label, ds);
+    if (r == 0 && (*ds)->label == NULL) {
+        fail_msg("%s:1: no label column '%s': %s needs labelled rows", a->data, a->label, cmd);
+        r = 1;
+    }
+    if (r == 0)
+        r = encode_for_model(*m, ds, a->data);
+    if (r == 0 && (*scores = score_all(*m, *ds)) == NULL)
+        r = 1;
+    if (r != 0)
+        return r;
+    r = evaluate(*scores, (*ds)->label, (*ds)->n_rows, (*m)->threshold, rep);
+    if (r != 0) {
+        fail_msg("%s: %s", a->data,
+                 r == EVALUATE_E_SINGLE_CLASS
+                     ? "labels hold one class only: ROC and PR AUC need normal and anomalous rows"
+                     : "cannot evaluate");
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    ModelDataArgs a;
+    Model *m = NULL;
+    Dataset *ds = NULL;
+    float *scores = NULL;
+    EvalReport rep;
+    char err[256];
+    int r = parse_model_data(argc, argv, "report", TAKES_OUT, help_report, &a);
+
+    if (r != 0)
+        return r < 0 ? 0 : r;
+    r = load_and_evaluate(&a, "report", &m, &ds, &scores, &rep);
+    if (r == 0) {
+        ReportInput in = {m, ds, scores, &rep, a.model, a.data};
+
+        if (report_write(&in, a.out, err, sizeof(err)) != 0) {
+            fail_msg("%s: %s", a.out, err);
+            r = 1;
+        }
+    }
+    free(scores);
+    dataset_free(ds);
+    model_unref(m);
+    return r;
 }
 
 static int cmd_eval(int argc, char **argv)
@@ -559,32 +640,13 @@ static int cmd_eval(int argc, char **argv)
     Dataset *ds = NULL;
     float *scores = NULL;
     EvalReport rep;
-    int r = parse_model_data(argc, argv, "eval", true, help_eval, &a);
+    int r = parse_model_data(argc, argv, "eval", TAKES_JSON, help_eval, &a);
 
     if (r != 0)
         return r < 0 ? 0 : r;
-    r = load_model(a.model, &m);
-    if (r == 0)
-        r = load_data(a.data, a.label, &ds);
-    if (r == 0 && ds->label == NULL) {
-        fail_msg("%s:1: no label column '%s': eval needs labelled rows", a.data, a.label);
-        r = 1;
-    }
-    if (r == 0)
-        r = encode_for_model(m, &ds, a.data);
-    if (r == 0 && (scores = score_all(m, ds)) == NULL)
-        r = 1;
+    r = load_and_evaluate(&a, "eval", &m, &ds, &scores, &rep);
     if (r != 0)
         goto done;
-    r = evaluate(scores, ds->label, ds->n_rows, m->threshold, &rep);
-    if (r != 0) {
-        fail_msg("%s: %s", a.data,
-                 r == EVALUATE_E_SINGLE_CLASS
-                     ? "labels hold one class only: ROC and PR AUC need normal and anomalous rows"
-                     : "cannot evaluate");
-        r = 1;
-        goto done;
-    }
     if (a.json)
         printf("{\"roc_auc\": %.6f, \"pr_auc\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
                "\"f1\": %.6f, \"accuracy\": %.6f, \"threshold\": %.9g, \"rows\": %zu, "
@@ -620,7 +682,7 @@ static int cmd_score(int argc, char **argv)
     Model *m = NULL;
     Dataset *ds = NULL;
     float *scores = NULL;
-    int r = parse_model_data(argc, argv, "score", false, help_score, &a);
+    int r = parse_model_data(argc, argv, "score", 0, help_score, &a);
 
     if (r != 0)
         return r < 0 ? 0 : r;
@@ -721,10 +783,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int, char **);
     } commands[] = {
-        {"train", cmd_train},
-        {"eval", cmd_eval},
-        {"score", cmd_score},
-        {"inspect", cmd_inspect},
+        {"train", cmd_train},   {"eval", cmd_eval},       {"score", cmd_score},
+        {"report", cmd_report}, {"inspect", cmd_inspect},
     };
 
     if (argc < 2) {

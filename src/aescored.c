@@ -137,7 +137,10 @@ static int parse_argv(int argc, char **argv, Args *args)
     return -1;
 }
 
-static int load_config(const Args *args, Config *config)
+/* The config: defaults, the file, the command line, then systemd credentials for the
+ * secrets the config leaves unset (their names in credentials[], *n_credentials). */
+static int load_config(const Args *args, Config *config, const char **credentials,
+                       size_t *n_credentials)
 {
     char err[512];
     int r;
@@ -158,6 +161,7 @@ static int load_config(const Args *args, Config *config)
         usage_hint();
         return EXIT_USAGE;
     }
+    *n_credentials = config_use_credentials(config, getenv("CREDENTIALS_DIRECTORY"), credentials);
     return -1;
 }
 
@@ -538,6 +542,8 @@ int main(int argc, char **argv)
 {
     Args args = {0};
     static Config config; /* 12 KiB of paths: not on the stack */
+    const char *credentials[CONFIG_CREDENTIALS];
+    size_t n_credentials = 0;
     sigset_t stop;
     char err[512];
     int r;
@@ -557,7 +563,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
-    r = load_config(&args, &config);
+    r = load_config(&args, &config, credentials, &n_credentials);
     if (r >= 0)
         return r;
     if (args.check_config) {
@@ -577,5 +583,8 @@ int main(int argc, char **argv)
 
     log_init(config.log_level);
     log_notice("main", "aescored %s starting (model %s)", AESCORE_VERSION, config.model);
+    for (size_t i = 0; i < n_credentials; i++)
+        log_info("main", "%s_file = $CREDENTIALS_DIRECTORY/%s (a systemd credential)",
+                 credentials[i], credentials[i]);
     return run(&config, &stop);
 }

@@ -65,6 +65,7 @@ typedef struct Config {
     int promotion;                      /* ConfigPromotion */
     unsigned keep_models;               /* models in the history, served one included */
     unsigned recent_records;            /* scored records kept in memory for the gate */
+    unsigned drift_window;              /* scored records GET /drift's counts cover */
     unsigned gate_max_anomaly_increase; /* percentage points over the served model's */
     unsigned gate_max_unseen_increase;  /* percentage points over the served model's */
 } Config;
@@ -92,6 +93,15 @@ bool config_remote_allowed(const Config *c);
  * caller checks the inherited socket with config_remote_allowed). Returns 0 or
  * CONFIG_E_INVALID with the reason in err. */
 int config_check(const Config *c, bool listen_inherited, char *err, size_t err_size);
+
+/* systemd credentials (LoadCredential=NAME:PATH; the files appear in $CREDENTIALS_DIRECTORY,
+ * readable by the service whatever the source file's owner): for each of admin_token,
+ * score_token, tls_cert and tls_key present in dir, the matching key (admin_token_file, ...)
+ * is set to DIR/NAME when the config left it empty; a path the config sets wins. Stores the
+ * credential names used in used[] (room for CONFIG_CREDENTIALS) and returns their count.
+ * dir may be NULL or empty (none). */
+#define CONFIG_CREDENTIALS 4
+size_t config_use_credentials(Config *c, const char *dir, const char **used);
 
 /* The one reader of sizes: decimal digits with an optional K, M or G suffix (powers of
  * 1024), as the KEY_SIZE keys take them ("16M"). 0 or -EINVAL (also on overflow). */

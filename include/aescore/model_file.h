@@ -1,8 +1,9 @@
 /* model_file: the on-disk model format, strict loading and atomic saving.
  *
- * Format version 2, every integer and float little-endian, floats IEEE-754 binary32
- * (version 1 is the same without schema_bytes and the schema block; its columns load as
- * numeric fields imputed with their mean):
+ * Format version 3, every integer and float little-endian, floats IEEE-754 binary32
+ * (version 2 is the same without the training distribution at the end of the schema block,
+ * so its models have no drift profile; version 1 is without schema_bytes and the schema
+ * block, and its columns load as numeric fields imputed with their mean):
  *
  *   offset  size  field
  *   0       8     magic "AESCORE\0"
@@ -33,6 +34,9 @@
  *   ..      S     schema: u32 n_fields, u32 n_ignored; per field u8 kind (0 numeric,
  *                 1 categorical), u8 has_other, u16 0, u32 n_categories, f32 fill, the name
  *                 and each category NUL-terminated; then the ignored names NUL-terminated.
+ *                 Version 3: then u32 1 and per field its training distribution
+ *                 (schema.h profile: numeric 9 decile edges + 10 shares, categorical one
+ *                 share per input column, all f32), or u32 0 when the model has none.
  *                 The input column names (the name block) must be those the fields imply.
  *   end-4   4     u32 CRC32 (zlib) of every byte before it
  *
@@ -52,7 +56,7 @@
 
 #include "aescore/model.h"
 
-#define MODEL_FILE_VERSION 2 /* written; versions 1 and 2 are read */
+#define MODEL_FILE_VERSION 3 /* written; versions 1, 2 and 3 are read */
 
 enum {
     MODEL_FILE_E_MAGIC = 1, /* not a model file */

@@ -31,6 +31,7 @@ enum {
 #define SCHEMA_MAX_CATEGORIES   256 /* per field, "other" included */
 #define SCHEMA_DEFAULT_MIN_ROWS 10
 #define SCHEMA_OTHER            "*other*"
+#define SCHEMA_DECILE_BINS      10
 
 typedef enum SchemaKind {
     SCHEMA_NUMERIC = 0,
@@ -46,6 +47,11 @@ typedef struct SchemaField {
     char **categories; /* categorical: n_categories strings, column + k is category k */
     size_t n_categories;
     bool has_other; /* categorical: column + n_categories is "other" */
+    /* The training distribution (drift, DESIGN 3d), NULL in models that predate it (model
+     * file version 2): numeric fields SCHEMA_DECILE_BINS - 1 ascending decile edges of the
+     * normal training rows, then the share of those rows in each bin; categorical fields
+     * the share of each input column (other included). Missing cells count as their fill. */
+    float *profile;
 } SchemaField;
 
 typedef struct Schema {
@@ -170,5 +176,38 @@ void schema_diff_deinit(SchemaDiff *d);
 /* Checks invariants a loader must guarantee: distinct non-empty names, column ranges that
  * tile [0, n_columns), finite fills, category indexes in range. 0 or -EINVAL. */
 int schema_validate(const Schema *s);
+
+/* ---- the training distribution (fd->profile) ----
+ * Bins of a field: numeric SCHEMA_DECILE_BINS (bin of x = the number of edges <= x);
+ * categorical one per input column plus a last one for an encoded row with none of them
+ * set (a category unseen in training, in a field without "other"). */
+size_t schema_profile_len(const SchemaField *fd); /* floats of fd->profile */
+size_t schema_bins(const SchemaField *fd);
+/* The bin of x among the SCHEMA_DECILE_BINS - 1 ascending edges: the number <= x. */
+static inline size_t schema_decile_bin(const float *edges, float x)
+{
+    size_t b = 0;
+
+    for (size_t k = 0; k < SCHEMA_DECILE_BINS - 1; k++) /* ascending: a count, no branch */
+        b += edges[k] <= x;
+    return b;
+}
+
+/* The bin of field fd in the encoded row x (all the schema's input columns). Inline: the
+ * daemon bins every field of every record it scores. */
+static inline size_t schema_bin(const SchemaField *fd, const float *x)
+{
+    size_t b = 0;
+
+    if (fd->kind == SCHEMA_NUMERIC)
+        return schema_decile_bin(fd->profile, x[fd->column]);
+    while (b < fd->n_columns && x[fd->column + b] == 0.0f)
+        b++;
+    return b;
+}
+/* The training share of `bin` (fd->profile set); 0 for the unseen bin. */
+double schema_expected_share(const SchemaField *fd, size_t bin);
+/* True when every field has a profile. */
+bool schema_has_profile(const Schema *s);
 
 Schema *schema_free(Schema *s); /* accepts NULL; returns NULL */

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aescore/listen.h"
 #include "aescore/log.h"
@@ -137,6 +138,9 @@ static const Key keys[] = {
     {"recent_records", KEY_UINT, NUM(recent_records), "1000", 0, 100000,
      "Scored records kept in memory only (never on disk or in logs) for the promotion gate: "
      "the served model and a candidate both score them. 0 turns the gate off."},
+    {"drift_window", KEY_UINT, NUM(drift_window), "10000", 0, 10000000,
+     "Scored records GET /drift and the PSI metrics cover (bin counts only, never values), "
+     "in 10 blocks: the oldest tenth is dropped as a new one starts. 0 = no drift counts."},
     {"gate_max_anomaly_increase", KEY_UINT, NUM(gate_max_anomaly_increase), "5", 0, 100,
      "Hold a candidate flagging more than this many percentage points more recent records "
      "than the served model (both flag ~1% of normal rows: 5 more floods a review queue)."},
@@ -532,6 +536,36 @@ static int read_file(const char *path, char **out, char *err, size_t err_size)
     }
     *out = buf;
     return 0;
+}
+
+/* The secrets systemd may hand over as credentials, by credential name. */
+static const struct {
+    const char *credential;
+    size_t offset;
+} credential_keys[CONFIG_CREDENTIALS] = {
+    {"admin_token", offsetof(Config, admin_token_file)},
+    {"score_token", offsetof(Config, score_token_file)},
+    {"tls_cert", offsetof(Config, tls_cert_file)},
+    {"tls_key", offsetof(Config, tls_key_file)},
+};
+
+size_t config_use_credentials(Config *c, const char *dir, const char **used)
+{
+    size_t n = 0;
+
+    if (dir == NULL || dir[0] == '\0')
+        return 0;
+    for (size_t i = 0; i < CONFIG_CREDENTIALS; i++) {
+        char *field = (char *) c + credential_keys[i].offset;
+        char path[CONFIG_PATH_MAX];
+        int len = snprintf(path, sizeof(path), "%s/%s", dir, credential_keys[i].credential);
+
+        if (field[0] != '\0' || len < 0 || (size_t) len >= sizeof(path) || access(path, F_OK) != 0)
+            continue;
+        memcpy(field, path, (size_t) len + 1);
+        used[n++] = credential_keys[i].credential;
+    }
+    return n;
 }
 
 int config_load(Config *c, const char *path, char *err, size_t err_size)

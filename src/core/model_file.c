@@ -179,11 +179,15 @@ static bool total_len(const Counts *c, size_t *out, size_t *params_out)
  *   u32 n_fields, u32 n_ignored, then per field: u8 kind (0 numeric, 1 categorical),
  *   u8 has_other, u16 0, u32 n_categories, f32 fill, the name and each category as
  *   NUL-terminated strings; then the ignored column names, NUL-terminated.
+ * Version 3 appends the training distribution: u32 1 and, per field, the
+ * schema_profile_len floats of its profile (schema.h); or u32 0 for a model without one.
  * Input columns are not stored: they follow from the fields' order. */
 static size_t schema_block_size(const Schema *s)
 {
-    size_t n = 8;
+    size_t n = 8 + 4;
 
+    for (size_t f = 0; schema_has_profile(s) && f < s->n_fields; f++)
+        n += 4 * schema_profile_len(&s->fields[f]);
     for (size_t f = 0; f < s->n_fields; f++) {
         n += 12 + strlen(s->fields[f].name) + 1;
         for (size_t k = 0; k < s->fields[f].n_categories; k++)
@@ -211,6 +215,10 @@ static void put_schema(unsigned char **p, const Schema *s)
     }
     for (size_t i = 0; i < s->n_ignored; i++)
         put_bytes(p, s->ignored[i], strlen(s->ignored[i]) + 1);
+    put_u32(p, schema_has_profile(s) ? 1 : 0);
+    for (size_t f = 0; schema_has_profile(s) && f < s->n_fields; f++)
+        for (size_t k = 0; k < schema_profile_len(&s->fields[f]); k++)
+            put_f32(p, s->fields[f].profile[k]);
 }
 
 /* A bounded reader over the schema block. */
@@ -229,9 +237,34 @@ static bool read_string(Reader *rd, char **out)
     return *out != NULL;
 }
 
+/* Version 3: the profiles after the ignored names (see above). false: malformed. */
+static bool read_profiles(Reader *rd, Schema *s, int *r)
+{
+    uint32_t present;
+
+    if (rd->end - rd->p < 4)
+        return false;
+    present = get_u32(&rd->p);
+    if (present > 1)
+        return false;
+    for (size_t f = 0; present == 1 && f < s->n_fields; f++) {
+        SchemaField *fd = &s->fields[f];
+        size_t n = schema_profile_len(fd);
+
+        if ((size_t) (rd->end - rd->p) < 4 * n)
+            return false;
+        if ((fd->profile = malloc(n * sizeof(float))) == NULL) {
+            *r = -ENOMEM;
+            return false;
+        }
+        get_f32s(&rd->p, fd->profile, n);
+    }
+    return true;
+}
+
 /* Parses the schema block into *out. Its invariants (schema_validate) and its fit to the
  * model are checked by model_validate and column_names_match once it is attached. */
-static int decode_schema(const unsigned char *block, size_t len, Schema **out)
+static int decode_schema(const unsigned char *block, size_t len, unsigned version, Schema **out)
 {
     Reader rd = {block, block + len};
     Schema *s = NULL;
@@ -281,7 +314,7 @@ static int decode_schema(const unsigned char *block, size_t len, Schema **out)
         if (!read_string(&rd, &s->ignored[s->n_ignored]))
             goto fail;
     s->n_columns = col;
-    if (rd.p != rd.end)
+    if ((version >= 3 && !read_profiles(&rd, s, &r)) || rd.p != rd.end)
         goto fail;
     *out = s;
     return 0;
@@ -558,7 +591,7 @@ static int decode_contents(const unsigned char **p, const Counts *c, Model *m)
     get_f32s(p, m->params, c->m * m->nn.n_params);
     /* version 1 files are numeric: their columns are the fields, imputed with the mean */
     if (c->version >= 2)
-        return decode_schema(*p, c->schema_bytes, &m->schema);
+        return decode_schema(*p, c->schema_bytes, c->version, &m->schema);
     return model_set_numeric_schema(m);
 }
 

@@ -46,6 +46,7 @@ Schema *schema_free(Schema *s)
         for (size_t k = 0; k < s->fields[f].n_categories; k++)
             free(s->fields[f].categories[k]);
         free(s->fields[f].categories);
+        free(s->fields[f].profile);
     }
     free(s->fields);
     for (size_t i = 0; s->ignored != NULL && i < s->n_ignored; i++)
@@ -111,6 +112,28 @@ static bool listed(const SchemaOptions *opts, const char *name)
     return false;
 }
 
+/* The deciles of the n sorted present values v and the share of the n_rows rows in each
+ * decile bin, the n_rows - n missing ones at the fill's. 0 or -ENOMEM. */
+static int numeric_profile(SchemaField *fd, const float *v, size_t n, size_t n_rows)
+{
+    const size_t n_edges = SCHEMA_DECILE_BINS - 1;
+    float *edges = malloc((n_edges + SCHEMA_DECILE_BINS) * sizeof(*edges)), *share;
+
+    if (edges == NULL)
+        return -ENOMEM;
+    share = edges + n_edges;
+    for (size_t k = 1; k <= n_edges; k++)
+        edges[k - 1] = v[k * n / SCHEMA_DECILE_BINS];
+    fd->profile = edges;
+    memset(share, 0, SCHEMA_DECILE_BINS * sizeof(*share));
+    for (size_t i = 0; i < n; i++)
+        share[schema_decile_bin(edges, v[i])] += 1.0f;
+    share[schema_decile_bin(edges, fd->fill)] += (float) (n_rows - n);
+    for (size_t b = 0; b < SCHEMA_DECILE_BINS; b++)
+        share[b] /= (float) n_rows;
+    return 0;
+}
+
 /* Numeric field: the median of the present values over the rows. false: none present. */
 static int learn_numeric(const Dataset *ds, size_t c, const size_t *rows, size_t n_rows,
                          SchemaField *fd, bool *usable)
@@ -126,11 +149,15 @@ static int learn_numeric(const Dataset *ds, size_t c, const size_t *rows, size_t
             v[n++] = x;
     }
     *usable = n > 0;
+    fd->kind = SCHEMA_NUMERIC;
     if (n > 0) {
         qsort(v, n, sizeof(*v), util_cmp_float);
         fd->fill = n % 2 ? v[n / 2] : (float) (((double) v[n / 2 - 1] + v[n / 2]) / 2);
+        if (numeric_profile(fd, v, n, n_rows) != 0) {
+            free(v);
+            return -ENOMEM;
+        }
     }
-    fd->kind = SCHEMA_NUMERIC;
     free(v);
     return 0;
 }
@@ -179,6 +206,13 @@ static int learn_categorical(const Dataset *ds, size_t c, const size_t *rows, si
     /* impute the most frequent value: category 0, or "other" (column 0 too) when no
      * category was frequent enough to be kept */
     fd->fill = 0.0f;
+    fd->profile = calloc(kept + fd->has_other, sizeof(*fd->profile));
+    if (fd->profile == NULL)
+        goto out;
+    /* the shares: each kept category, the rest in other, missing cells at the fill (0) */
+    for (size_t k = 0; k < n_distinct; k++)
+        fd->profile[k < kept ? k : kept] += (float) counts[k].n / (float) n_rows;
+    fd->profile[0] += (float) (n_rows - n) / (float) n_rows;
     *usable = true;
     r = 0;
 out:
@@ -652,6 +686,23 @@ out:
     return r;
 }
 
+/* Finite ascending edges; shares in [0, 1] that add up to 1. */
+static bool profile_valid(const SchemaField *fd)
+{
+    size_t n_edges = fd->kind == SCHEMA_NUMERIC ? SCHEMA_DECILE_BINS - 1 : 0;
+    double total = 0;
+
+    for (size_t k = 0; k < n_edges; k++)
+        if (!isfinite(fd->profile[k]) || (k > 0 && fd->profile[k] < fd->profile[k - 1]))
+            return false;
+    for (size_t k = n_edges; k < schema_profile_len(fd); k++) {
+        if (!(fd->profile[k] >= 0.0f && fd->profile[k] <= 1.0f))
+            return false;
+        total += fd->profile[k];
+    }
+    return fabs(total - 1.0) < 1e-3;
+}
+
 int schema_validate(const Schema *s)
 {
     size_t col = 0;
@@ -682,7 +733,34 @@ int schema_validate(const Schema *s)
         for (size_t g = 0; g < f; g++)
             if (strcmp(s->fields[g].name, fd->name) == 0)
                 return -EINVAL;
+        if (fd->profile != NULL && !profile_valid(fd))
+            return -EINVAL;
         col += want;
     }
     return col == s->n_columns ? 0 : -EINVAL;
+}
+
+size_t schema_profile_len(const SchemaField *fd)
+{
+    return fd->kind == SCHEMA_NUMERIC ? 2 * SCHEMA_DECILE_BINS - 1 : fd->n_columns;
+}
+
+size_t schema_bins(const SchemaField *fd)
+{
+    return fd->kind == SCHEMA_NUMERIC ? SCHEMA_DECILE_BINS : fd->n_columns + 1;
+}
+
+double schema_expected_share(const SchemaField *fd, size_t bin)
+{
+    if (fd->kind == SCHEMA_NUMERIC)
+        return fd->profile[SCHEMA_DECILE_BINS - 1 + bin];
+    return bin < fd->n_columns ? fd->profile[bin] : 0.0;
+}
+
+bool schema_has_profile(const Schema *s)
+{
+    for (size_t f = 0; f < s->n_fields; f++)
+        if (s->fields[f].profile == NULL)
+            return false;
+    return true;
 }

@@ -28,7 +28,7 @@ enum MHD_Result api_health_live(HttpRequest *req);
 enum MHD_Result api_metrics(HttpRequest *req);
 
 /* Scores n rows x[n * n_features] as POST /score/batch does (model_score_batch) into
- * scores[n], and lets the metrics and the recent records see them: the one batch scorer,
+ * scores[n], and lets the metrics, the recent records and drift see them: the one batch scorer,
  * shared by /score/batch and /v2/.../infer. 0 or -ENOMEM. */
 int api_score_rows(HttpRequest *req, const Model *m, const float *x, size_t n, float *scores);
 /* The per-field squared errors of n rows into err[n * n_fields] (a categorical field's summed
@@ -47,3 +47,5 @@ enum MHD_Result api_oip_ready(HttpRequest *req);
 enum MHD_Result api_oip_model(HttpRequest *req);
 enum MHD_Result api_oip_model_ready(HttpRequest *req);
 enum MHD_Result api_oip_infer(HttpRequest *req);
+enum MHD_Result api_drift(HttpRequest *req);
+enum MHD_Result api_status_page(HttpRequest *req);

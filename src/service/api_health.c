@@ -5,9 +5,12 @@
  * that other modules own (slot, trainer) at scrape time and hands them to metrics.c.
  */
 #include "api.h"
+#include "drift.h"
 #include "http_guard.h"
 #include "http_reply.h"
+#include "status_page.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -112,8 +115,33 @@ enum MHD_Result api_metrics(HttpRequest *req)
     g.connections_timed_out = counts.timed_out;
     g.connections_abandoned = counts.abandoned;
     r = metrics_render(s->metrics, &g, &text, &len);
+    if (r == 0 && m != NULL && drift_metrics(s->drift, m, &text, &len) != 0)
+        r = -ENOMEM;
     model_unref(m);
     if (r < 0)
         return http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
     return http_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+enum MHD_Result api_drift(HttpRequest *req)
+{
+    HttpServer *s = req->server;
+    JsonBuf b = JSON_BUF_INIT;
+    Model *m = model_slot_acquire(s->slot, NULL);
+    int r;
+
+    if (m == NULL)
+        return http_reply_error(req, HTTP_E_NO_MODEL, NULL, "no model is being served yet");
+    r = drift_report(s->drift, m, &b);
+    model_unref(m);
+    if (r != 0) {
+        json_buf_deinit(&b);
+        return http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+    }
+    return http_reply_json(req, 200, &b);
+}
+
+enum MHD_Result api_status_page(HttpRequest *req)
+{
+    return http_reply_page(req, (const char *) status_page_html, status_page_len, status_page_csp);
 }

@@ -436,7 +436,8 @@ static void put_job_outcome(JsonBuf *b, TrainerStatus *st)
     json_buf_printf(b, ",\"gates\":%s", st->evidence[0] != '\0' ? st->evidence : "null");
 }
 
-/* The job's loss curve: "losses": [{"member", "epoch", "train_loss", "val_loss"}, ...]. */
+/* The job's loss curve (DESIGN 3d): "history": [{"member", "epoch", "train_loss", "val_loss"},
+ * ...]. */
 static int put_losses(JsonBuf *b, Trainer *t)
 {
     TrainerLoss *l;
@@ -444,7 +445,7 @@ static int put_losses(JsonBuf *b, Trainer *t)
 
     if (trainer_losses(t, &l, &n) != 0)
         return -ENOMEM;
-    json_buf_puts(b, ",\"losses\":[");
+    json_buf_puts(b, ",\"history\":[");
     for (size_t i = 0; i < n; i++) {
         json_buf_printf(b, "%s{\"member\":%u,\"epoch\":%u,\"train_loss\":", i ? "," : "",
                         l[i].member, l[i].epoch);

@@ -8,6 +8,7 @@
  * and non-finite values as null.
  */
 #include "api.h"
+#include "drift.h"
 #include "http_body.h"
 #include "http_reply.h"
 #include "records.h"
@@ -129,6 +130,7 @@ static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t ve
     model_score(m, x, buf + 2 * f, k > 0 ? err : NULL, &sc);
     metrics_observe_scores(s->metrics, &sc.score, 1, sc.threshold);
     recent_add(s->recent, m, x, 1);
+    drift_observe(s->drift, m, x, 1, &sc.score);
 
     json_buf_reserve(&b, 512);
     json_buf_puts(&b, "{\"id\":");
@@ -231,6 +233,7 @@ int api_score_rows(HttpRequest *req, const Model *m, const float *x, size_t n, f
     model_score_batch(m, x, n, scratch, scores);
     metrics_observe_scores(s->metrics, scores, n, m->threshold);
     recent_add(s->recent, m, x, n);
+    drift_observe(s->drift, m, x, n, scores);
     return 0;
 }
 

@@ -109,6 +109,31 @@ enum MHD_Result http_reply_take(HttpRequest *req, unsigned status, const char *c
     return queue(req, status, resp);
 }
 
+enum MHD_Result http_reply_page(HttpRequest *req, const char *html, size_t len, const char *csp)
+{
+    static const char *const headers[][2] = {
+        {MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8"},
+        {MHD_HTTP_HEADER_CACHE_CONTROL, "no-store"},
+        {"X-Content-Type-Options", "nosniff"},
+        {"Referrer-Policy", "no-referrer"},
+        {"Cross-Origin-Opener-Policy", "same-origin"},
+    };
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *) html, MHD_RESPMEM_PERSISTENT);
+
+    if (resp == NULL)
+        return reply_bare_500(req);
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
+        if (MHD_add_response_header(resp, headers[i][0], headers[i][1]) != MHD_YES)
+            goto fail;
+    if (MHD_add_response_header(resp, "Content-Security-Policy", csp) != MHD_YES)
+        goto fail;
+    return queue(req, 200, resp);
+fail:
+    MHD_destroy_response(resp);
+    return reply_bare_500(req);
+}
+
 enum MHD_Result http_reply_json(HttpRequest *req, unsigned status, JsonBuf *b)
 {
     size_t len;

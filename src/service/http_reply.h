@@ -51,5 +51,7 @@ enum MHD_Result http_reply_json(HttpRequest *req, unsigned status, JsonBuf *b);
  * 400 for a record that does not fit (our 422). */
 enum MHD_Result http_reply_error(HttpRequest *req, HttpError e, const char *details,
                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The status page: static bytes (not copied, never freed) with its security headers. */
+enum MHD_Result http_reply_page(HttpRequest *req, const char *html, size_t len, const char *csp);
 /* 405 with an Allow header. */
 enum MHD_Result http_reply_405(HttpRequest *req, const char *allow);

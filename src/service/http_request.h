@@ -43,7 +43,9 @@ typedef enum HttpEndpoint {
     HTTP_EP_V2_MODEL,       /* GET /v2/models/{name}[/versions/{v}] */
     HTTP_EP_V2_MODEL_READY, /* GET /v2/models/{name}[/versions/{v}]/ready */
     HTTP_EP_V2_INFER,       /* POST /v2/models/{name}[/versions/{v}]/infer */
-    HTTP_EP_OTHER,          /* unknown paths: one label value, never the raw path */
+    HTTP_EP_DRIFT,
+    HTTP_EP_STATUS_PAGE,
+    HTTP_EP_OTHER, /* unknown paths: one label value, never the raw path */
     HTTP_EP_COUNT_,
 } HttpEndpoint;
 
@@ -52,8 +54,9 @@ typedef struct HttpServer {
     const Config *config;
     ModelSlot *slot;
     Trainer *trainer;
-    Watcher *watcher; /* NULL without follow mode */
-    Recent *recent;   /* what is scored, for the promotion gate; may be NULL */
+    Watcher *watcher;    /* NULL without follow mode */
+    Recent *recent;      /* what is scored, for the promotion gate; may be NULL */
+    struct Drift *drift; /* bin counts of what is scored, for GET /drift (drift.h) */
     Metrics *metrics;
     char *admin_token; /* NULL: admin endpoints are open */
     size_t admin_token_len;

@@ -29,6 +29,7 @@
 #include "aescore/log.h"
 #include "aescore/util.h"
 #include "api.h"
+#include "drift.h"
 #include "http_body.h"
 #include "http_guard.h"
 #include "http_reply.h"
@@ -60,6 +61,8 @@ static const HttpRoute routes[] = {
     {API_OIP_MODEL "/ready", "GET", HTTP_EP_V2_MODEL_READY, HTTP_BODY_NONE, false,
      api_oip_model_ready},
     {API_OIP_MODEL "/infer", "POST", HTTP_EP_V2_INFER, HTTP_BODY_JSON, false, api_oip_infer},
+    {"/drift", "GET", HTTP_EP_DRIFT, HTTP_BODY_NONE, false, api_drift},
+    {"/", "GET", HTTP_EP_STATUS_PAGE, HTTP_BODY_NONE, false, api_status_page},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -82,6 +85,8 @@ static const char *const endpoint_names[HTTP_EP_COUNT_] = {
     [HTTP_EP_V2_MODEL] = API_OIP_MODEL,
     [HTTP_EP_V2_MODEL_READY] = API_OIP_MODEL "/ready",
     [HTTP_EP_V2_INFER] = API_OIP_MODEL "/infer",
+    [HTTP_EP_DRIFT] = "/drift",
+    [HTTP_EP_STATUS_PAGE] = "/",
     [HTTP_EP_OTHER] = "other",
 };
 
@@ -586,6 +591,8 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
     atomic_init(&s->in_flight, 0);
     r = metrics_new(&s->metrics, endpoint_names, HTTP_EP_COUNT_);
     if (r == 0)
+        r = drift_new(&s->drift, config->drift_window);
+    if (r == 0)
         r = read_secrets(s, config, err, err_size);
     if (r != 0)
         goto fail;
@@ -646,6 +653,7 @@ HttpServer *http_server_free(HttpServer *s)
     } else if (s->listen_fd >= 0)
         close(s->listen_fd); /* MHD never took it */
     metrics_free(s->metrics);
+    drift_free(s->drift);
     http_guard_free(s->guard);
     secret_free(s->admin_token, s->admin_token_len);
     secret_free(s->score_token, s->score_token_len);

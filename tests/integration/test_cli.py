@@ -159,7 +159,7 @@ def test_usage_errors_exit_2_with_a_message(args, message):
     assert r.stdout == ""
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "score", "inspect"])
+@pytest.mark.parametrize("command", ["train", "eval", "score", "report", "inspect"])
 def test_help_lists_every_option(command):
     r = run(command, "--help")
     assert r.returncode == 0

@@ -509,10 +509,10 @@ def test_retrain_flow_swaps_the_served_model(daemon):
     assert st["model_version"] == before["model_version"] + 1
     assert st["error"] is None
     # the loss curve: one point per epoch of the one member, ending where the job ended
-    assert [(l["member"], l["epoch"]) for l in st["losses"]] == [(0, 1), (0, 2), (0, 3)]
-    assert all(l["train_loss"] > 0 and l["val_loss"] > 0 for l in st["losses"])
-    assert st["losses"][-1]["train_loss"] == pytest.approx(st["train_loss"], rel=1e-6)
-    assert st["losses"][-1]["val_loss"] == pytest.approx(st["val_loss"], rel=1e-6)
+    assert [(l["member"], l["epoch"]) for l in st["history"]] == [(0, 1), (0, 2), (0, 3)]
+    assert all(l["train_loss"] > 0 and l["val_loss"] > 0 for l in st["history"])
+    assert st["history"][-1]["train_loss"] == pytest.approx(st["train_loss"], rel=1e-6)
+    assert st["history"][-1]["val_loss"] == pytest.approx(st["val_loss"], rel=1e-6)
     _, m = daemon.get_json("/model")
     assert m["model_version"] == st["model_version"]
     assert [l["units"] for l in m["layers"]] == [8, 3, 8, N_FEATURES]

@@ -156,6 +156,45 @@ def test_scoring_needs_the_scoring_token(guarded):
         assert guarded.request("GET", path)[0] == 200, path
 
 
+def test_systemd_credentials_fill_the_secret_keys_the_config_leaves_unset(tmp, model):
+    """LoadCredential=admin_token:... puts the file in $CREDENTIALS_DIRECTORY: the daemon
+    takes it as admin_token_file unless the config names one (which then wins)."""
+    creds = os.path.join(str(tmp), "credentials")
+    os.makedirs(creds, exist_ok=True)
+    write(os.path.join(creds, "admin_token"), ADMIN + "\n")
+    write(os.path.join(creds, "score_token"), SCORER + "\n")
+    env = {"CREDENTIALS_DIRECTORY": creds}
+    rc, out, err = run_env([AESCORED, "--print-config"], env)
+    assert rc == 0, err
+    assert "admin_token_file = %s/admin_token" % creds in out.splitlines()
+    assert "score_token_file = %s/score_token" % creds in out.splitlines()
+    assert "tls_cert_file =" in out.splitlines()  # no such credential: stays unset
+    with Daemon(model, env=env) as d:
+        assert_401(*d.request("DELETE", "/retrain"))
+        status, _, body = d.request("DELETE", "/retrain", headers=bearer(ADMIN))
+        assert status == 409, body
+        rec = json.dumps({"values": [0.5] * len(FEATURES)}).encode()
+        ct = {"Content-Type": "application/json"}
+        assert_401(*d.request("POST", "/score", body=rec, headers=ct))
+        assert d.request("POST", "/score", body=rec, headers=dict(ct, **bearer(SCORER)))[0] == 200
+    assert "admin_token_file = $CREDENTIALS_DIRECTORY/admin_token (a systemd credential)" in \
+        d.stderr_text()
+    assert ADMIN not in d.stderr_text()
+    # a path in the config wins over the credential
+    other = write(os.path.join(str(tmp), "other.token"), "other-token-1\n")
+    cfg = config(tmp, "wins.conf", admin_token_file=other)
+    rc, out, err = run_env([AESCORED, "--config", cfg, "--print-config"], env)
+    assert "admin_token_file = %s" % other in out.splitlines()
+
+
+def run_env(args, env):
+    full = dict(os.environ, **env)
+    full.pop("NOTIFY_SOCKET", None)
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60, env=full,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
 def test_bad_token_file_is_fatal_and_named(tmp, model):
     empty = write(os.path.join(str(tmp), "empty.token"), "\n")
     cfg = config(tmp, "empty-token.conf", score_token_file=empty)

@@ -297,7 +297,7 @@ static void test_encoding_is_little_endian_and_follows_the_documented_layout(voi
         names_bytes += strlen(feature_names[i]) + 1;
     encode_model(&buf, &len);
     assert_memory_equal(buf, "AESCORE\0", 8);
-    assert_memory_equal(buf + OFF_VERSION, "\x02\x00\x00\x00", 4);
+    assert_memory_equal(buf + OFF_VERSION, "\x03\x00\x00\x00", 4);
     assert_memory_equal(buf + OFF_F, "\x05\x00\x00\x00", 4);
     assert_int_equal(get_le32(buf + OFF_L), 2);
     assert_int_equal(get_le32(buf + OFF_M), N_MEMBERS);
@@ -307,8 +307,9 @@ static void test_encoding_is_little_endian_and_follows_the_documented_layout(voi
     assert_int_equal(get_le32(buf + OFF_ACT), NN_RELU);
     assert_int_equal(get_le32(buf + OFF_ACT + 4), NN_LINEAR);
     assert_memory_equal(buf + OFF_NAMES, "bytes_in\0bytes_out\0", 19);
-    /* a hand-built model has no schema: its columns are written as numeric fields */
-    size_t schema_bytes = 8 + 12 * N_FEATURES + names_bytes;
+    /* a hand-built model has no schema: its columns are written as numeric fields, with
+     * no training distribution (u32 0 at the end of the block) */
+    size_t schema_bytes = 8 + 12 * N_FEATURES + names_bytes + 4;
     assert_int_equal(get_le32(buf + OFF_S), schema_bytes);
     assert_int_equal(len, OFF_NAMES + names_bytes + 4 * (2 * N_FEATURES) + 4 * MODEL_PERCENTILES +
                               4 * N_MEMBERS * nn.n_params + schema_bytes + 4);
@@ -316,6 +317,7 @@ static void test_encoding_is_little_endian_and_follows_the_documented_layout(voi
     assert_int_equal(get_le32(buf + schema_at), N_FEATURES); /* n_fields */
     assert_int_equal(get_le32(buf + schema_at + 4), 0);      /* n_ignored */
     assert_memory_equal(buf + schema_at + 8, "\0\0\0\0", 4); /* numeric, no other */
+    assert_int_equal(get_le32(buf + len - 8), 0);            /* no profile */
     assert_int_equal(get_le32(buf + len - 4), (uint32_t) crc32(0L, buf, (uInt) (len - 4)));
     free(buf);
 }
@@ -403,14 +405,14 @@ static void test_wrong_magic_is_rejected_as_magic(void **state)
     free(buf);
 }
 
-static void test_version_3_is_rejected_even_with_a_valid_checksum(void **state)
+static void test_version_4_is_rejected_even_with_a_valid_checksum(void **state)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
 
     (void) state;
     encode_model(&buf, &len);
-    put_le32(buf + OFF_VERSION, 3);
+    put_le32(buf + OFF_VERSION, 4);
     reseal(buf, len);
     assert_decode_fails(buf, len, MODEL_FILE_E_VERSION);
     free(buf);
@@ -598,6 +600,81 @@ static void test_a_schema_field_cut_short_is_shape_and_leaks_nothing(void **stat
     assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
     free(buf);
     model_unref(a);
+}
+
+/* make_model_with_schema with a training distribution on each field: bytes_in's deciles
+ * 1..9 with a tenth of the rows in each bin, kind's shares .5/.3/.2, x's. */
+static Model *make_model_with_profile(void)
+{
+    Model *m = make_model_with_schema();
+    static const float kind[] = {0.5f, 0.3f, 0.2f};
+
+    for (size_t f = 0; f < 3; f++) {
+        SchemaField *fd = &m->schema->fields[f];
+        size_t n = schema_profile_len(fd);
+
+        fd->profile = calloc(n, sizeof(float));
+        assert_non_null(fd->profile);
+        for (size_t k = 0; k < n; k++)
+            fd->profile[k] = fd->kind == SCHEMA_CATEGORICAL ? kind[k]
+                             : k < SCHEMA_DECILE_BINS - 1 ? (float) (k + 1) * (f == 0 ? 1.0f : 0.5f)
+                                                          : 0.1f;
+    }
+    assert_int_equal(schema_validate(m->schema), 0);
+    return m;
+}
+
+static void test_a_training_distribution_round_trips_exactly(void **state)
+{
+    Model *a = make_model_with_profile(), *b = NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    assert_int_equal(model_file_decode(buf, len, &b), 0);
+    assert_true(schema_has_profile(b->schema));
+    for (size_t f = 0; f < 3; f++)
+        assert_memory_equal(a->schema->fields[f].profile, b->schema->fields[f].profile,
+                            schema_profile_len(&a->schema->fields[f]) * sizeof(float));
+    /* a profile that breaks its rules (shares adding up to 1.1) is refused */
+    model_unref(b);
+    b = NULL;
+    a->schema->fields[1].profile[0] = 0.6f;
+    free(buf);
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
+    free(buf);
+    model_unref(a);
+}
+
+/* A version 2 file is version 3 without the distribution's u32 (and floats): it loads, and
+ * its model has no profile (GET /drift then says so). */
+static void test_a_version_2_file_still_loads_without_a_distribution(void **state)
+{
+    Model *a = make_model_with_profile(), *b = NULL;
+    unsigned char *buf = NULL, *v2;
+    size_t len = 0, profile_bytes = 4, v2_len;
+
+    (void) state;
+    for (size_t f = 0; f < 3; f++)
+        profile_bytes += 4 * schema_profile_len(&a->schema->fields[f]);
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    v2_len = len - profile_bytes;
+    v2 = malloc(v2_len);
+    assert_non_null(v2);
+    memcpy(v2, buf, len - 4 - profile_bytes);
+    put_le32(v2 + OFF_VERSION, 2);
+    put_le32(v2 + OFF_S, get_le32(buf + OFF_S) - (uint32_t) profile_bytes);
+    reseal(v2, v2_len);
+    assert_int_equal(model_file_decode(v2, v2_len, &b), 0);
+    assert_models_equal(a, b);
+    assert_false(schema_has_profile(b->schema));
+    assert_int_equal(b->schema->n_fields, 3);
+    free(v2);
+    free(buf);
+    model_unref(a);
+    model_unref(b);
 }
 
 /* A version 1 file is the version 2 layout without schema_bytes and the schema block. */
@@ -950,7 +1027,9 @@ int main(void)
         cmocka_unit_test(test_a_short_prefix_that_is_not_the_magic_is_reported_as_magic),
         cmocka_unit_test(test_trailing_bytes_are_rejected_as_shape),
         cmocka_unit_test(test_wrong_magic_is_rejected_as_magic),
-        cmocka_unit_test(test_version_3_is_rejected_even_with_a_valid_checksum),
+        cmocka_unit_test(test_version_4_is_rejected_even_with_a_valid_checksum),
+        cmocka_unit_test(test_a_training_distribution_round_trips_exactly),
+        cmocka_unit_test(test_a_version_2_file_still_loads_without_a_distribution),
         cmocka_unit_test(test_a_schema_round_trips_exactly),
         cmocka_unit_test(test_a_schema_that_disagrees_with_the_names_is_rejected_as_shape),
         cmocka_unit_test(test_a_version_1_file_still_loads_as_numeric_fields),

@@ -13,7 +13,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ae_install systemd-container debootstrap debhelper dpkg-dev fakeroot lintian \
+ae_install systemd-container debootstrap debhelper dpkg-dev fakeroot lintian git \
     "${AE_BUILD_PACKAGES[@]}" libcmocka-dev python3 python3-pytest systemd
 
 cache=/var/cache/aescore

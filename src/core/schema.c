@@ -686,14 +686,15 @@ out:
     return r;
 }
 
-/* Finite ascending edges; shares in [0, 1] that add up to 1. */
+/* Ascending edges (a float column may hold +-inf: a value past FLT_MAX); shares in [0, 1]
+ * that add up to 1. */
 static bool profile_valid(const SchemaField *fd)
 {
     size_t n_edges = fd->kind == SCHEMA_NUMERIC ? SCHEMA_DECILE_BINS - 1 : 0;
     double total = 0;
 
     for (size_t k = 0; k < n_edges; k++)
-        if (!isfinite(fd->profile[k]) || (k > 0 && fd->profile[k] < fd->profile[k - 1]))
+        if (isnan(fd->profile[k]) || (k > 0 && fd->profile[k] < fd->profile[k - 1]))
             return false;
     for (size_t k = n_edges; k < schema_profile_len(fd); k++) {
         if (!(fd->profile[k] >= 0.0f && fd->profile[k] <= 1.0f))

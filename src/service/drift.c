@@ -137,59 +137,47 @@ out:
     pthread_mutex_unlock(&d->lock);
 }
 
-/* A copy of the window for m: counts summed over the blocks (n_bins), the records and the
- * oldest block's start. Empty (records 0, *sum NULL) when d counts another model. */
+/* The window for m: its bins' counts summed over the blocks, the records and the oldest
+ * block's start; all zero while d counts another model (or none yet). */
 typedef struct Window {
     uint64_t *sum, records;
     double since;
     size_t n_fields;
-    size_t *offset;
+    size_t *offset; /* layout(m) */
 } Window;
-
-static int window_of(Drift *d, const Model *m, Window *w)
-{
-    int r = 0;
-
-    memset(w, 0, sizeof(*w));
-    pthread_mutex_lock(&d->lock);
-    if (d->counts == NULL || strcmp(d->model_id, m->meta.id) != 0)
-        goto out;
-    w->sum = calloc(d->n_bins, sizeof(*w->sum));
-    w->offset = malloc((d->n_fields + 1) * sizeof(*w->offset));
-    if (w->sum == NULL || w->offset == NULL) {
-        r = -ENOMEM;
-        goto out;
-    }
-    memcpy(w->offset, d->offset, (d->n_fields + 1) * sizeof(*w->offset));
-    w->n_fields = d->n_fields;
-    for (size_t b = 0; b < DRIFT_BLOCKS; b++) {
-        if (d->block_records[b] == 0)
-            continue;
-        if (w->records == 0 || d->block_since[b] < w->since)
-            w->since = d->block_since[b];
-        w->records += d->block_records[b];
-        for (size_t k = 0; k < d->n_bins; k++)
-            w->sum[k] += d->counts[b * d->n_bins + k];
-    }
-out:
-    pthread_mutex_unlock(&d->lock);
-    return r;
-}
-
-/* An empty window of m's layout, for a model nothing was counted for yet. */
-static int empty_window(const Model *m, Window *w)
-{
-    size_t n_bins;
-
-    w->offset = layout(m, &w->n_fields, &n_bins);
-    w->sum = w->offset != NULL ? calloc(n_bins, sizeof(*w->sum)) : NULL;
-    return w->sum != NULL ? 0 : -ENOMEM;
-}
 
 static void window_free(Window *w)
 {
     free(w->sum);
     free(w->offset);
+    w->sum = NULL;
+    w->offset = NULL;
+}
+
+static int window_of(Drift *d, const Model *m, Window *w)
+{
+    size_t n_bins;
+
+    memset(w, 0, sizeof(*w));
+    w->offset = layout(m, &w->n_fields, &n_bins);
+    w->sum = w->offset != NULL ? calloc(n_bins, sizeof(*w->sum)) : NULL;
+    if (w->sum == NULL) {
+        window_free(w);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&d->lock);
+    for (size_t b = 0;
+         d->counts != NULL && strcmp(d->model_id, m->meta.id) == 0 && b < DRIFT_BLOCKS; b++) {
+        if (d->block_records[b] == 0)
+            continue;
+        if (w->records == 0 || d->block_since[b] < w->since)
+            w->since = d->block_since[b];
+        w->records += d->block_records[b];
+        for (size_t k = 0; k < n_bins; k++)
+            w->sum[k] += d->counts[b * n_bins + k];
+    }
+    pthread_mutex_unlock(&d->lock);
+    return 0;
 }
 
 static double floored(double share)
@@ -321,28 +309,25 @@ int drift_report(Drift *d, const Model *m, JsonBuf *b)
     Window w;
     int r = window_of(d, m, &w);
 
+    double score_psi;
+
     if (r != 0)
         return r;
+    score_psi = w.records > 0 ? field_psi(m, &w, w.n_fields) : 0;
     json_buf_printf(b, "{\"model_id\":\"%s\",\"window\":{\"records\":%llu,\"capacity\":%zu,",
                     m->meta.id, (unsigned long long) w.records, d->window);
     json_buf_puts(b, "\"since\":");
     put_psi(b, &w, w.since); /* null while empty, like the PSI figures */
     json_buf_puts(b, "},\"floor\":");
     json_buf_double(b, DRIFT_FLOOR);
-    if (w.sum == NULL) /* nothing counted for this model yet */
-        r = empty_window(m, &w);
-    if (r == 0) {
-        double score_psi = w.records > 0 ? field_psi(m, &w, w.n_fields) : 0;
-
-        json_buf_puts(b, ",\"score_psi\":");
-        put_psi(b, &w, score_psi);
-        json_buf_puts(b, ",\"score\":{\"psi\":");
-        put_psi(b, &w, score_psi);
-        json_buf_puts(b, ",\"bins\":");
-        put_bins(b, m, &w, w.n_fields);
-        json_buf_puts(b, "},\"features\":");
-        r = put_features(b, m, &w);
-    }
+    json_buf_puts(b, ",\"score_psi\":");
+    put_psi(b, &w, score_psi);
+    json_buf_puts(b, ",\"score\":{\"psi\":");
+    put_psi(b, &w, score_psi);
+    json_buf_puts(b, ",\"bins\":");
+    put_bins(b, m, &w, w.n_fields);
+    json_buf_puts(b, "},\"features\":");
+    r = put_features(b, m, &w);
     if (r == 0 && w.n_fields == 0)
         json_buf_puts(b, ",\"note\":\"the model file has no training distribution (format 2 "
                          "or older): retrain to measure drift per field\"");

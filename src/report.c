@@ -51,11 +51,11 @@ static void put_escaped(FILE *f, const char *s)
     }
 }
 
-static const float *sort_scores;
-
-static int by_score_desc(const void *a, const void *b)
+/* qsort_r orders of row and field indexes: by descending score, by descending share. */
+static int by_score_desc(const void *a, const void *b, void *scores)
 {
-    float x = sort_scores[*(const size_t *) a], y = sort_scores[*(const size_t *) b];
+    const float *v = scores;
+    float x = v[*(const size_t *) a], y = v[*(const size_t *) b];
 
     return x < y ? 1 : x > y ? -1 : 0;
 }
@@ -102,8 +102,7 @@ static int put_curves(FILE *f, const ReportInput *in)
     }
     for (size_t i = 0; i < n; i++)
         order[i] = i;
-    sort_scores = in->scores;
-    qsort(order, n, sizeof(*order), by_score_desc);
+    qsort_r(order, n, sizeof(*order), by_score_desc, (void *) in->scores);
     fx[0] = fy[0] = 0;
     rx[0] = 0, ry[0] = 1;
     k = 1;
@@ -199,11 +198,10 @@ static int put_histograms(FILE *f, const ReportInput *in)
     return 0;
 }
 
-static const double *sort_shares;
-
-static int by_share_desc(const void *a, const void *b)
+static int by_share_desc(const void *a, const void *b, void *shares)
 {
-    double x = sort_shares[*(const size_t *) a], y = sort_shares[*(const size_t *) b];
+    const double *v = shares;
+    double x = v[*(const size_t *) a], y = v[*(const size_t *) b];
 
     return x < y ? 1 : x > y ? -1 : 0;
 }
@@ -236,8 +234,7 @@ static int put_field_shares(FILE *f, const ReportInput *in)
     }
     for (size_t k = 0; k < nf; k++)
         order[k] = k;
-    sort_shares = sum + nf;
-    qsort(order, nf, sizeof(*order), by_share_desc);
+    qsort_r(order, nf, sizeof(*order), by_share_desc, sum + nf);
     fputs("<section><h2>Share of the reconstruction error per field</h2>\n<table><tr><th>field"
           "</th><th>normal rows</th><th>anomalous rows</th></tr>\n",
           f);

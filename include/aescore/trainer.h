@@ -101,10 +101,10 @@ void trainer_wait(Trainer *t);
 void trainer_get_status(Trainer *t, TrainerStatus *out);
 
 /* The loss curve of the running or last job, one point per epoch per member in the order
- * they ran. At most TRAINER_LOSSES_MAX points: past that every other point is dropped and
- * only every second epoch kept from then on, so a long job keeps its whole shape (a
- * member's last epoch is recorded whatever the stride). A copy the caller frees. 0 or
- * -ENOMEM. */
+ * they ran. At most TRAINER_LOSSES_MAX points: when full, only the epochs that are
+ * multiples of a stride twice as long are kept, from then on too, so a long job keeps its
+ * whole shape; every member's last epoch is kept whatever the stride. A copy the caller
+ * frees. 0 or -ENOMEM. */
 #define TRAINER_LOSSES_MAX 1024
 
 typedef struct TrainerLoss {

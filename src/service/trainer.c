@@ -142,17 +142,31 @@ Trainer *trainer_free(Trainer *t)
     return NULL;
 }
 
-/* Under t->lock: one epoch into the curve, halving it when full. */
+/* Under t->lock: the curve keeps only epochs that are multiples of a stride twice as long,
+ * and the last point of every member that has ended (next_member, the one of the point
+ * about to come, tells whether the last point kept so far ended its member). */
+static void thin_losses(Trainer *t, uint32_t next_member)
+{
+    size_t kept = 0;
+
+    t->loss_stride *= 2;
+    for (size_t i = 0; i < t->n_losses; i++) {
+        uint32_t after = i + 1 < t->n_losses ? t->losses[i + 1].member : next_member;
+        bool members_last = after != t->losses[i].member;
+
+        if (t->losses[i].epoch % t->loss_stride == 0 || members_last)
+            t->losses[kept++] = t->losses[i];
+    }
+    t->n_losses = kept;
+}
+
+/* Under t->lock: one epoch into the curve, thinned when full. */
 static void keep_loss(Trainer *t, const TrainProgress *p)
 {
+    while (t->n_losses == TRAINER_LOSSES_MAX)
+        thin_losses(t, (uint32_t) p->member);
     if (p->epoch % t->loss_stride != 0 && !p->member_done)
         return;
-    if (t->n_losses == TRAINER_LOSSES_MAX) {
-        for (size_t i = 0; i < TRAINER_LOSSES_MAX / 2; i++)
-            t->losses[i] = t->losses[2 * i + 1];
-        t->n_losses = TRAINER_LOSSES_MAX / 2;
-        t->loss_stride *= 2;
-    }
     t->losses[t->n_losses++] = (TrainerLoss){(uint32_t) p->member, (uint32_t) p->epoch,
                                              (float) p->train_loss, (float) p->val_loss};
 }

@@ -524,6 +524,24 @@ def test_retrain_flow_swaps_the_served_model(daemon):
     assert s["model_id"] == m["model_id"] != before["model_id"]
 
 
+def test_a_long_job_keeps_the_shape_of_its_loss_curve(daemon):
+    """Past 1024 points the curve keeps every second epoch, then every fourth, ..., and
+    every member's last epoch."""
+    epochs = 1500
+    job = start_retrain(daemon, retrain_body(120, params={
+        "epochs": epochs, "patience": 0, "hidden": [2], "ensemble": 2, "batch": 64}))
+    st = daemon.wait_job(job["job_id"])
+    assert st["state"] == "succeeded", st
+    hist = st["history"]
+    assert 512 <= len(hist) <= 1024
+    for member in (0, 1):
+        mine = [p["epoch"] for p in hist if p["member"] == member]
+        assert mine[-1] == epochs  # the member's last epoch, whatever the stride
+        assert mine == sorted(set(mine))
+        assert all(e % 4 == 0 for e in mine[:-1]), mine[:8]  # 3000 points: stride 4
+    assert [p["member"] for p in hist] == sorted(p["member"] for p in hist)
+
+
 def test_retrain_from_csv_with_query_params(daemon, tmp):
     csv = write_csv(os.path.join(str(tmp), "retrain.csv"), rows=120, seed=21, label=True,
                     features=list(reversed(FEATURES)))

@@ -210,9 +210,12 @@ static int learn_categorical(const Dataset *ds, size_t c, const size_t *rows, si
     if (fd->profile == NULL)
         goto out;
     /* the shares: each kept category, the rest in other, missing cells at the fill (0) */
-    for (size_t k = 0; k < n_distinct; k++)
-        fd->profile[k < kept ? k : kept] += (float) counts[k].n / (float) n_rows;
-    fd->profile[0] += (float) (n_rows - n) / (float) n_rows;
+    for (size_t k = 0; k < n_distinct; k++) /* rows first, one division each: all rows in
+                                               one column is a share of exactly 1 */
+        fd->profile[k < kept ? k : kept] += (float) counts[k].n;
+    fd->profile[0] += (float) (n_rows - n);
+    for (size_t k = 0; k < kept + fd->has_other; k++)
+        fd->profile[k] /= (float) n_rows;
     *usable = true;
     r = 0;
 out:

@@ -41,18 +41,13 @@ oom:
     return false;
 }
 
-void json_buf_put(JsonBuf *b, const char *s, size_t n)
+void json_buf_put_slow(JsonBuf *b, const char *s, size_t n)
 {
     if (!json_buf_reserve(b, n))
         return;
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
-}
-
-void json_buf_puts(JsonBuf *b, const char *s)
-{
-    json_buf_put(b, s, strlen(s));
 }
 
 void json_buf_printf(JsonBuf *b, const char *fmt, ...)
@@ -167,12 +162,117 @@ void json_buf_string(JsonBuf *b, const char *s, size_t n)
     json_buf_put(b, "\"", 1);
 }
 
+/* 10^0 .. 10^22: exact doubles. */
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* a (finite, > 0) = *digits * 10^(e - 8) with *digits the 9 significant digits %.9g prints,
+ * or false where that cannot be known cheaply. a * 10^k is one correctly rounded multiply or
+ * divide (|k| <= 22: 10^|k| is exact), within 2^-53 relative, so 6e-8 absolute below 10^9;
+ * rounding it to an integer can differ from rounding the exact value only within that of a
+ * half, and those cases, like every a out of the range, go to snprintf. */
+static bool nine_digits(double a, uint32_t *digits, int *e)
+{
+    int k;
+    double p, r;
+
+    if (!(a >= 1e-14 && a < 1e30))
+        return false;
+    *e = (int) floor(log10(a)); /* may be one off either way: fixed below */
+    for (int tries = 0; tries < 3; tries++) {
+        k = 8 - *e;
+        if (k > 22 || k < -22)
+            return false;
+        p = k >= 0 ? a * pow10_exact[k] : a / pow10_exact[-k];
+        r = floor(p + 0.5);
+        if (fabs(p - floor(p) - 0.5) < 1e-6)
+            return false; /* too near a half to round by the approximation */
+        if (r < 1e8) {
+            (*e)--;
+        } else if (r >= 1e9) {
+            (*e)++;
+        } else {
+            *digits = (uint32_t) r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* %.9g of finite v into out (at least 24 bytes), or 0 when nine_digits cannot say. */
+static size_t format_g9(double v, char *out)
+{
+    char d[9];
+    uint32_t digits;
+    size_t n = 0, last;
+    int e;
+
+    if (v == 0) {
+        if (signbit(v))
+            out[n++] = '-';
+        out[n++] = '0';
+        return n;
+    }
+    if (!nine_digits(fabs(v), &digits, &e))
+        return 0;
+    for (int i = 8; i >= 0; i--, digits /= 10)
+        d[i] = (char) ('0' + digits % 10);
+    for (last = 8; last > 0 && d[last] == '0'; last--)
+        ; /* %g drops trailing zeros */
+    if (v < 0)
+        out[n++] = '-';
+    if (e < -4 || e >= 9) { /* d.ddde+XX */
+        out[n++] = d[0];
+        if (last > 0) {
+            out[n++] = '.';
+            memcpy(out + n, d + 1, last);
+            n += last;
+        }
+        n += (size_t) sprintf(out + n, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+        return n;
+    }
+    if (e < 0) { /* 0.000ddd */
+        memcpy(out + n, "0.000", (size_t) (1 - e));
+        n += (size_t) (1 - e);
+        memcpy(out + n, d, last + 1);
+        return n + last + 1;
+    }
+    memcpy(out + n, d, (size_t) e + 1); /* ddd[.ddd] */
+    n += (size_t) e + 1;
+    if (last > (size_t) e) {
+        out[n++] = '.';
+        memcpy(out + n, d + e + 1, last - (size_t) e);
+        n += last - (size_t) e;
+    }
+    return n;
+}
+
 void json_buf_float(JsonBuf *b, double v)
 {
-    if (!isfinite(v))
+    char text[32];
+    size_t n;
+
+    if (!isfinite(v)) {
         json_buf_puts(b, "null");
+        return;
+    }
+    n = format_g9(v, text);
+    if (n > 0)
+        json_buf_put(b, text, n);
     else
         json_buf_printf(b, "%.9g", v);
+}
+
+void json_buf_uint(JsonBuf *b, uint64_t v)
+{
+    char text[20];
+    size_t n = sizeof(text);
+
+    do
+        text[--n] = (char) ('0' + v % 10);
+    while ((v /= 10) != 0);
+    json_buf_put(b, text + n, sizeof(text) - n);
 }
 
 void json_buf_double(JsonBuf *b, double v)

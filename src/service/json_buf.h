@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 typedef struct JsonBuf {
     char *data; /* NUL-terminated after len once anything was put */
@@ -25,8 +27,24 @@ typedef struct JsonBuf {
 void json_buf_deinit(JsonBuf *b);
 /* Room for extra more bytes (and the NUL); false (and oom set) when it cannot be had. */
 bool json_buf_reserve(JsonBuf *b, size_t extra);
-void json_buf_put(JsonBuf *b, const char *s, size_t n);
-void json_buf_puts(JsonBuf *b, const char *s);
+void json_buf_put_slow(JsonBuf *b, const char *s, size_t n);
+/* Appends s[0..n-1]. Inline, with the copy in place when there is room: a reply is some
+ * sixty short pieces, and two calls per piece cost more than the copies. */
+static inline void json_buf_put(JsonBuf *b, const char *s, size_t n)
+{
+    /* cap > len once data exists; an empty buffer (0 - 0) takes the slow way */
+    if (n < b->cap - b->len && !b->oom) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    json_buf_put_slow(b, s, n);
+}
+static inline void json_buf_puts(JsonBuf *b, const char *s)
+{
+    json_buf_put(b, s, strlen(s)); /* a constant for literals */
+}
 void json_buf_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* U+0000 inside a string read from a request, as the service holds it: the two bytes C0 80
  * (an overlong form valid UTF-8 never contains), so cJSON's C strings keep their whole
@@ -36,9 +54,11 @@ void json_buf_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(pri
 /* A JSON string literal (quotes included) of s[0..n-1], NUL bytes and JSON_NUL written as
  * \u0000; other invalid UTF-8 becomes U+FFFD. */
 void json_buf_string(JsonBuf *b, const char *s, size_t n);
-/* A JSON number with %.9g (float values) or %.17g; non-finite becomes null. */
+/* A JSON number as %.9g (float values; the common cases without stdio, which costs more
+ * than the rest of a /score reply) or %.17g; non-finite becomes null. */
 void json_buf_float(JsonBuf *b, double v);
 void json_buf_double(JsonBuf *b, double v);
+void json_buf_uint(JsonBuf *b, uint64_t v); /* decimal digits */
 /* Hands the bytes out (caller frees) and resets b; NULL after an allocation failure. */
 char *json_buf_steal(JsonBuf *b, size_t *len);
 

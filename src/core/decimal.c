@@ -46,21 +46,28 @@ static bool is_digit(char c)
 
 /* Takes the digits of s[i..] into sc: the first 19 significant ones into the mantissa,
  * the rest only noted (truncated) with the exponent kept right. Returns the index after
- * them; *count is how many there were. */
+ * them; *count is how many there were. (Locals, not sc's fields, in the loops: a store
+ * through sc could alias s, which would reload everything per digit.) */
 static size_t take_digits(const char *s, size_t i, size_t len, Scan *sc, int *n_sig, bool fraction,
                           size_t *count)
 {
-    size_t start = i;
+    size_t start = i, kept;
+    uint64_t mant = sc->mant;
+    int sig = *n_sig;
+    bool truncated = false;
 
-    for (; i < len && is_digit(s[i]) && *n_sig < 19; i++) {
-        sc->mant = sc->mant * 10 + (uint64_t) (s[i] - '0');
-        *n_sig += sc->mant != 0;
-        sc->e10 -= fraction;
+    for (; i < len && is_digit(s[i]) && sig < 19; i++) {
+        mant = mant * 10 + (uint64_t) (s[i] - '0');
+        sig += mant != 0;
     }
-    for (; i < len && is_digit(s[i]); i++) {
-        sc->truncated |= s[i] != '0';
-        sc->e10 += !fraction;
-    }
+    kept = i - start;
+    for (; i < len && is_digit(s[i]); i++)
+        truncated |= s[i] != '0';
+    /* a kept fraction digit scales the mantissa down; a dropped integer digit up */
+    sc->e10 += fraction ? -(long) kept : (long) (i - start - kept);
+    sc->mant = mant;
+    sc->truncated |= truncated;
+    *n_sig = sig;
     *count += i - start;
     return i;
 }
@@ -229,10 +236,44 @@ static int to_float(const char *s, const Scan *sc, float *out)
     return 0;
 }
 
+/* The common JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)? of at most 19 digits with no
+ * exponent, in one tight loop (the scoring path reads one per field): true with *sc as
+ * scan would fill it; false leaves the number to scan, which decides everything else. */
+static bool scan_json_plain(const char *s, size_t len, Scan *sc)
+{
+    size_t i = 0, start, int_digits, frac_digits = 0;
+    uint64_t mant = 0; /* wraps past 19 digits, and is then not used */
+    bool neg = i < len && s[i] == '-';
+
+    i += neg;
+    start = i;
+    if (i < len && s[i] == '0')
+        i++;
+    else
+        for (; i < len && is_digit(s[i]); i++)
+            mant = mant * 10 + (uint64_t) (s[i] - '0');
+    int_digits = i - start;
+    if (int_digits == 0 || (i < len && is_digit(s[i])))
+        return false;
+    if (i < len && s[i] == '.') {
+        size_t first = ++i;
+
+        for (; i < len && is_digit(s[i]); i++)
+            mant = mant * 10 + (uint64_t) (s[i] - '0');
+        frac_digits = i - first;
+        if (frac_digits == 0)
+            return false;
+    }
+    if ((i < len && (s[i] == 'e' || s[i] == 'E')) || int_digits + frac_digits > 19)
+        return false;
+    *sc = (Scan){.mant = mant, .e10 = -(long) frac_digits, .neg = neg, .len = i};
+    return true;
+}
+
 int decimal_scan(const char *s, size_t len, DecimalGrammar g, double *out, size_t *used)
 {
     Scan sc;
-    int r = scan(s, len, g, &sc);
+    int r = g == DECIMAL_JSON && scan_json_plain(s, len, &sc) ? 0 : scan(s, len, g, &sc);
 
     if (r != 0)
         return r;

@@ -398,6 +398,16 @@ static void test_random_numbers_match_strtod_and_strtof_bit_for_bit(void **state
                         rd, d, rf, (double) f, want_d, (double) want_f);
             fail();
         }
+        if (g == DECIMAL_JSON) { /* and the scanner the JSON readers use, fast path and all */
+            size_t used = 0;
+
+            rd = decimal_scan(buf, strlen(buf), g, &d, &used);
+            if (rd != (isinf(want_d) ? DECIMAL_E_RANGE : 0) || used != strlen(buf) ||
+                (rd == 0 && memcmp(&d, &want_d, sizeof(d)) != 0)) {
+                print_error("scan '%s': %d %a, used %zu; strtod %a\n", buf, rd, d, used, want_d);
+                fail();
+            }
+        }
     }
 }
 

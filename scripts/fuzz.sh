@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz the input parsers with libFuzzer + ASan + UBSan, one harness after the other:
 #   scripts/fuzz.sh [SECONDS]        (default 60 seconds per harness)
-# Targets (tests/fuzz/fuzz_<name>.c): csv, model_file, config, record, batch, infer.
+# Targets (tests/fuzz/fuzz_<name>.c): csv, model_file, config, record, batch, infer, fast.
 # FUZZ_TARGETS="csv config" limits the run to some of them.
 #
 # Installs clang and libclang-rt-14-dev (libFuzzer's runtime) if missing, configures the
@@ -24,7 +24,7 @@ duration="${1:-60}"
 case "$duration" in
 '' | *[!0-9]*) ae_die "usage: scripts/fuzz.sh [SECONDS] (got '$duration')" ;;
 esac
-read -r -a targets <<<"${FUZZ_TARGETS:-csv model_file config record batch infer}"
+read -r -a targets <<<"${FUZZ_TARGETS:-csv model_file config record batch infer fast}"
 
 ae_install "${AE_BUILD_PACKAGES[@]}" "${AE_TEST_PACKAGES[@]}" clang libclang-rt-14-dev
 

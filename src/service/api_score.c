@@ -16,14 +16,15 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aescore/threshold.h"
 
 typedef struct Scratch {
-    size_t cap; /* floats */
-    float data[];
+    size_t cap; /* bytes */
+    _Alignas(max_align_t) unsigned char data[];
 } Scratch;
 
 static pthread_key_t scratch_key;
@@ -35,31 +36,39 @@ static void scratch_key_make(void)
     scratch_key_err = pthread_key_create(&scratch_key, free);
 }
 
-/* n floats owned by the calling thread (freed when it exits), or NULL. */
-static float *thread_scratch(size_t n)
+/* n floats owned by the calling thread (freed when it exits), or NULL; with values not
+ * NULL, room for n_values field values too, in *values. */
+static float *thread_scratch_values(size_t n, size_t n_values, SchemaValue **values)
 {
+    size_t lead = n_values * sizeof(SchemaValue), need; /* n_values <= MODEL_MAX_FEATURES */
     Scratch *s;
 
+    _Static_assert(sizeof(SchemaValue) % sizeof(float) == 0, "floats follow the values");
     pthread_once(&scratch_once, scratch_key_make);
-    if (scratch_key_err != 0)
+    if (scratch_key_err != 0 || n > (SIZE_MAX - sizeof(*s) - lead) / sizeof(float))
         return NULL;
+    need = lead + n * sizeof(float);
     s = pthread_getspecific(scratch_key);
-    if (s == NULL || s->cap < n) {
-        Scratch *p;
+    if (s == NULL || s->cap < need) {
+        Scratch *p = realloc(s, sizeof(*p) + need);
 
-        if (n > (SIZE_MAX - sizeof(*s)) / sizeof(float))
-            return NULL;
-        p = realloc(s, sizeof(*p) + n * sizeof(float));
         if (p == NULL)
             return NULL;
-        p->cap = n;
+        p->cap = need;
         if (pthread_setspecific(scratch_key, p) != 0) {
             free(p);
             return NULL;
         }
         s = p;
     }
-    return s->data;
+    if (values != NULL)
+        *values = (SchemaValue *) (void *) s->data;
+    return (float *) (void *) (s->data + lead);
+}
+
+static float *thread_scratch(size_t n)
+{
+    return thread_scratch_values(n, 0, NULL);
 }
 
 static enum MHD_Result reply_schema(HttpRequest *req, RecordIssues *iss, const char *prefix)
@@ -142,10 +151,14 @@ static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t ve
     json_buf_float(&b, sc.score);
     json_buf_puts(&b, ",\"threshold\":");
     json_buf_float(&b, sc.threshold);
-    json_buf_printf(&b, ",\"anomaly\":%s,\"percentile\":", sc.anomaly ? "true" : "false");
+    json_buf_puts(&b, sc.anomaly ? ",\"anomaly\":true,\"percentile\":"
+                                 : ",\"anomaly\":false,\"percentile\":");
     json_buf_float(&b, sc.percentile);
-    json_buf_printf(&b, ",\"model_version\":%llu,\"model_id\":\"%s\"", (unsigned long long) version,
-                    m->meta.id);
+    json_buf_puts(&b, ",\"model_version\":");
+    json_buf_uint(&b, version);
+    json_buf_puts(&b, ",\"model_id\":\"");
+    json_buf_puts(&b, m->meta.id);
+    json_buf_put(&b, "\"", 1);
     if (notes != NULL) {
         records_put_notes(&b, notes);
         metrics_observe_encoding(s->metrics, notes->n_imputed, notes->n_unseen);
@@ -173,20 +186,25 @@ enum MHD_Result api_score(HttpRequest *req)
     int r;
 
     /* the fast path: a well-formed record of the served schema, no allocation */
+    records_notes_init(&notes);
     m = model_slot_acquire(s->slot, &version);
     if (m != NULL) {
-        buf = thread_scratch(2 * m->n_features + model_scratch_size(m));
-        if (buf != NULL && records_fast_single(req->body, req->body_len, m, buf, &id)) {
-            ret = score_reply(req, m, version, buf, NULL, &id, NULL);
+        FastRecord fr = {m, &policy, NULL};
+
+        buf = thread_scratch_values(2 * m->n_features + model_scratch_size(m), m->schema->n_fields,
+                                    &fr.v);
+        if (buf != NULL && records_fast_single(req->body, req->body_len, &fr, buf, &id, &notes)) {
+            ret = score_reply(req, m, version, buf, NULL, &id, &notes);
+            records_notes_deinit(&notes);
             model_unref(m);
             return ret;
         }
+        records_notes_deinit(&notes);
         m = model_unref(m);
     }
 
     /* everything else, errors included */
     records_issues_init(&iss);
-    records_notes_init(&notes);
     if (http_body_parse_json(req, &root, &ret) != HTTP_BODY_READY)
         return ret;
     if (!cJSON_IsObject(root)) {
@@ -294,8 +312,8 @@ static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t ve
         }
         json_buf_puts(&b, ",\"score\":");
         json_buf_float(&b, scores[i]);
-        json_buf_printf(
-            &b, ",\"anomaly\":%s,\"percentile\":", scores[i] > m->threshold ? "true" : "false");
+        json_buf_puts(&b, scores[i] > m->threshold ? ",\"anomaly\":true,\"percentile\":"
+                                                   : ",\"anomaly\":false,\"percentile\":");
         json_buf_float(&b, threshold_percentile(m->percentiles, MODEL_PERCENTILES, scores[i]));
         if (notes != NULL) {
             records_put_notes(&b, &notes[i]);
@@ -315,20 +333,20 @@ static enum MHD_Result batch_reply(HttpRequest *req, const Model *m, uint64_t ve
 static bool fast_batch(HttpRequest *req, enum MHD_Result *ret)
 {
     HttpServer *s = req->server;
+    RecordPolicy policy = policy_of(s);
     uint64_t version = 0;
     Model *m = model_slot_acquire(s->slot, &version);
-    RecordId *ids = NULL;
-    float *x = NULL;
-    size_t n = 0;
+    FastRecord fr = {m, &policy, NULL};
+    FastBatch b;
     bool done = false;
 
-    if (m != NULL &&
-        records_fast_batch(req->body, req->body_len, m, s->config->max_batch, &x, &ids, &n)) {
-        *ret = batch_reply(req, m, version, x, n, NULL, ids, NULL);
+    if (m != NULL && (fr.v = malloc(m->schema->n_fields * sizeof(*fr.v))) != NULL &&
+        records_fast_batch(req->body, req->body_len, &fr, s->config->max_batch, &b)) {
+        *ret = batch_reply(req, m, version, b.x, b.n, NULL, b.ids, b.notes);
+        records_fast_batch_free(&b);
         done = true;
     }
-    free(ids);
-    free(x);
+    free(fr.v);
     model_unref(m);
     return done;
 }

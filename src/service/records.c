@@ -318,16 +318,25 @@ static bool read_values(const cJSON *values, const Schema *s, const RecordPolicy
     return true;
 }
 
+bool records_missing_allowed(const Schema *s, const RecordPolicy *policy, const SchemaValue *v)
+{
+    size_t n = s->n_fields, missing = 0;
+
+    for (size_t f = 0; f < n; f++)
+        missing += v[f].type == SCHEMA_MISSING;
+    return missing * 100 <= (size_t) policy->max_missing_percent * n;
+}
+
 /* More missing fields than max_missing_percent allows: each of them is reported. */
 static void check_missing(const Schema *s, const RecordPolicy *policy, const SchemaValue *v,
                           RecordIssues *iss)
 {
     size_t n = s->n_fields, missing = 0;
 
+    if (records_missing_allowed(s, policy, v))
+        return;
     for (size_t f = 0; f < n; f++)
         missing += v[f].type == SCHEMA_MISSING;
-    if (missing * 100 <= (size_t) policy->max_missing_percent * n)
-        return;
     for (size_t f = 0; f < n; f++)
         if (v[f].type == SCHEMA_MISSING) {
             add_name(&iss->missing, &iss->n_missing, s->fields[f].name, strlen(s->fields[f].name));
@@ -336,10 +345,14 @@ static void check_missing(const Schema *s, const RecordPolicy *policy, const Sch
         }
 }
 
-/* The fields imputed and the categories never seen, for the reply. */
-static int add_notes(const Schema *s, const SchemaValue *v, RecordNotes *notes)
+int records_encode(const Schema *s, const SchemaValue *v, float *x, RecordNotes *notes)
 {
-    for (size_t f = 0; notes != NULL && f < s->n_fields; f++) {
+    SchemaEncodeInfo info;
+
+    schema_encode(s, v, x, &info); /* every value was checked against its field */
+    if (notes == NULL || info.n_imputed + info.n_unseen == 0)
+        return 0;
+    for (size_t f = 0; f < s->n_fields; f++) {
         const SchemaField *fd = &s->fields[f];
 
         if (v[f].type == SCHEMA_MISSING)
@@ -348,7 +361,7 @@ static int add_notes(const Schema *s, const SchemaValue *v, RecordNotes *notes)
                  schema_category_index(fd, v[f].text, v[f].len) < 0)
             add_name(&notes->unseen, &notes->n_unseen, fd->name, strlen(fd->name));
     }
-    return notes != NULL && (notes->imputed.oom || notes->unseen.oom) ? -ENOMEM : 0;
+    return notes->imputed.oom || notes->unseen.oom ? -ENOMEM : 0;
 }
 
 int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *policy, float *x,
@@ -384,10 +397,8 @@ int records_read_model(const cJSON *rec, const Model *m, const RecordPolicy *pol
     if (!is_values)
         read_features(data, s, policy, v, seen, iss);
     check_missing(s, policy, v, iss);
-    if (iss->hits != hits)
-        goto out;
-    schema_encode(s, v, x, NULL); /* every value was checked against its field above */
-    r = add_notes(s, v, notes);
+    if (iss->hits == hits)
+        r = records_encode(s, v, x, notes);
 out:
     free(v);
     free(seen);

@@ -61,6 +61,13 @@ void records_notes_deinit(RecordNotes *notes);
 /* Appends ,"imputed":[...] and ,"unseen":[...] when they are not empty. */
 void records_put_notes(JsonBuf *out, const RecordNotes *notes);
 
+/* The two steps after a record's field values v[s->n_fields] are read and checked against
+ * their fields, shared by this reader and the fast one (records_fast.h) so both answer
+ * alike: whether the missing share is within policy, then the encoding into x[n_columns]
+ * with the notes (may be NULL; allocates only when there is something to note). */
+bool records_missing_allowed(const Schema *s, const RecordPolicy *policy, const SchemaValue *v);
+int records_encode(const Schema *s, const SchemaValue *v, float *x, RecordNotes *notes);
+
 /* Reads one scoring record against the model's schema (fields by name, or "values" in field
  * order; see records.c) and encodes it into x[m->n_features]. notes (may be NULL) collects
  * the imputed fields and unseen categories. Returns 0, RECORDS_E_SCHEMA (iss says why) or

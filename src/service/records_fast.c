@@ -63,9 +63,15 @@ static bool fast_string(const char **pp, const char *end, const char **text, siz
     return true;
 }
 
+/* text[len] (from fast_string: no NUL in it) is the string word. Inline bytes, not
+ * strncmp: names are short and a call per member costs more than the comparison; a
+ * shorter word mismatches at its NUL, so nothing past it is read. */
 static bool text_is(const char *text, size_t len, const char *word)
 {
-    return strncmp(word, text, len) == 0 && word[len] == '\0';
+    for (size_t i = 0; i < len; i++)
+        if (word[i] != text[i])
+            return false;
+    return word[len] == '\0';
 }
 
 /* A number in strict JSON grammar (RFC 8259), as the double cJSON stores for it (one that
@@ -93,41 +99,74 @@ static bool fast_value(const char **pp, const char *end, float *out)
     return true;
 }
 
-static bool fast_features(const char **pp, const char *end, const Model *m, float *x)
+/* One field's value as field_value in records.c reads it: null is missing; a categorical
+ * field takes a string, a numeric one a number (a number sent as a string is declined: the
+ * cJSON path applies lenient_numbers or names the error). */
+static bool fast_field_value(const char **pp, const char *end, const SchemaField *fd,
+                             SchemaValue *out)
+{
+    const char *p = *pp;
+    float f;
+
+    if (p < end && *p == 'n') {
+        if (end - p < 4 || memcmp(p, "null", 4) != 0)
+            return false;
+        *out = (SchemaValue){.type = SCHEMA_MISSING};
+        *pp = p + 4;
+        return true;
+    }
+    if (fd->kind == SCHEMA_CATEGORICAL) {
+        out->type = SCHEMA_TEXT;
+        return fast_string(pp, end, &out->text, &out->len);
+    }
+    if (!fast_value(pp, end, &f))
+        return false;
+    *out = (SchemaValue){.type = SCHEMA_NUMBER, .number = f};
+    return true;
+}
+
+/* The field called key[len], schema order first as read_features does, or -1. */
+static long fast_field(const Schema *s, const char *key, size_t len, size_t *hint)
+{
+    if (*hint < s->n_fields && text_is(key, len, s->fields[*hint].name))
+        return (long) (*hint)++;
+    for (size_t j = 0; j < s->n_fields; j++)
+        if (text_is(key, len, s->fields[j].name)) {
+            *hint = j + 1;
+            return (long) j;
+        }
+    return -1;
+}
+
+/* "features": {name: value, ...} into v[n_fields] (absent fields stay missing). */
+static bool fast_features(const char **pp, const char *end, const Schema *s, SchemaValue *v)
 {
     const char *p = skip_ws(*pp, end), *key;
-    size_t n = m->n_features, hint = 0, len;
+    uint64_t seen[MODEL_MAX_FEATURES / 64] = {0}; /* fields <= columns <= MODEL_MAX_FEATURES */
+    size_t hint = 0, len;
 
-    if (p >= end || *p != '{')
+    if (p >= end || *p != '{' || s->n_fields > MODEL_MAX_FEATURES)
         return false;
-    for (size_t i = 0; i < n; i++)
-        x[i] = NAN;
     p = skip_ws(p + 1, end);
-    if (p < end && *p == '}')
-        return false; /* every feature missing */
+    if (p < end && *p == '}') {
+        *pp = p + 1;
+        return true;
+    }
     for (;;) {
-        long i = -1;
+        long f;
 
         if (!fast_string(&p, end, &key, &len))
             return false;
-        /* schema order first, as find_name does */
-        if (hint < n && text_is(key, len, m->names[hint])) {
-            i = (long) hint++;
-        } else {
-            for (size_t j = 0; j < n; j++)
-                if (text_is(key, len, m->names[j])) {
-                    i = (long) j;
-                    hint = j + 1;
-                    break;
-                }
-        }
-        if (i < 0 || !isnan(x[i])) /* unknown or repeated: the 422 is the cJSON path's */
+        f = fast_field(s, key, len, &hint);
+        /* unknown or repeated: the 422 is the cJSON path's */
+        if (f < 0 || (seen[f / 64] >> (f % 64) & 1))
             return false;
+        seen[f / 64] |= UINT64_C(1) << (f % 64);
         p = skip_ws(p, end);
         if (p >= end || *p != ':')
             return false;
         p = skip_ws(p + 1, end);
-        if (!fast_value(&p, end, &x[i]))
+        if (!fast_field_value(&p, end, &s->fields[f], &v[f]))
             return false;
         p = skip_ws(p, end);
         int more = next_member(&p, end, '}');
@@ -137,9 +176,33 @@ static bool fast_features(const char **pp, const char *end, const Model *m, floa
             break;
         return false;
     }
-    for (size_t i = 0; i < n; i++)
-        if (isnan(x[i]))
+    *pp = p + 1;
+    return true;
+}
+
+/* "values": [v0, ...], one per field in field order, into v[n_fields]. */
+static bool fast_field_values(const char **pp, const char *end, const Schema *s, SchemaValue *v)
+{
+    const char *p = skip_ws(*pp, end);
+    size_t count = 0, n = s->n_fields;
+
+    if (p >= end || *p != '[')
+        return false;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (count == n || !fast_field_value(&p, end, &s->fields[count], &v[count]))
             return false;
+        count++;
+        p = skip_ws(p, end);
+        int more = next_member(&p, end, ']');
+        if (more > 0)
+            continue;
+        if (more == 0)
+            break;
+        return false;
+    }
+    if (count != n)
+        return false;
     *pp = p + 1;
     return true;
 }
@@ -189,16 +252,14 @@ static bool fast_id(const char **pp, const char *end, RecordId *id)
     return fast_number(pp, end, &id->number) && isfinite(id->number);
 }
 
-static bool fast_record(const char **pp, const char *end, const Model *m, float *x, RecordId *id)
+/* One record's members: its data into v, its id into *id. */
+static bool fast_members(const char **pp, const char *end, const Schema *s, SchemaValue *v,
+                         RecordId *id)
 {
-    const char *p = skip_ws(*pp, end), *key;
+    const char *p = *pp, *key;
     bool have_data = false;
     size_t len;
 
-    id->kind = RECORD_ID_ABSENT;
-    if (p >= end || *p != '{')
-        return false;
-    p = skip_ws(p + 1, end);
     for (;;) {
         if (!fast_string(&p, end, &key, &len))
             return false;
@@ -207,11 +268,11 @@ static bool fast_record(const char **pp, const char *end, const Model *m, float 
             return false;
         p = skip_ws(p + 1, end);
         if (text_is(key, len, "features") && !have_data) {
-            if (!fast_features(&p, end, m, x))
+            if (!fast_features(&p, end, s, v))
                 return false;
             have_data = true;
         } else if (text_is(key, len, "values") && !have_data) {
-            if (!fast_values(&p, end, m->n_features, x))
+            if (!fast_field_values(&p, end, s, v))
                 return false;
             have_data = true;
         } else if (text_is(key, len, "id") && id->kind == RECORD_ID_ABSENT) {
@@ -228,32 +289,77 @@ static bool fast_record(const char **pp, const char *end, const Model *m, float 
             break;
         return false;
     }
-    if (!have_data)
-        return false;
     *pp = p + 1;
+    return have_data;
+}
+
+/* One record at *pp into x[n_features], as records_read_model reads it. */
+static bool fast_record(const char **pp, const char *end, const FastRecord *r, float *x,
+                        RecordId *id, RecordNotes *notes)
+{
+    const Schema *s = r->m->schema;
+    const char *p = skip_ws(*pp, end);
+
+    id->kind = RECORD_ID_ABSENT;
+    if (p >= end || *p != '{')
+        return false;
+    for (size_t f = 0; f < s->n_fields; f++)
+        r->v[f] = (SchemaValue){.type = SCHEMA_MISSING};
+    p = skip_ws(p + 1, end);
+    if (!fast_members(&p, end, s, r->v, id) || !records_missing_allowed(s, r->policy, r->v) ||
+        records_encode(s, r->v, x, notes) != 0)
+        return false;
+    *pp = p;
     return true;
 }
 
-bool records_fast_single(const char *body, size_t len, const Model *m, float *x, RecordId *id)
+bool records_fast_single(const char *body, size_t len, const FastRecord *r, float *x, RecordId *id,
+                         RecordNotes *notes)
 {
     const char *p = body, *end = body + len;
 
-    if (body == NULL || !schema_is_plain(m->schema) || !fast_record(&p, end, m, x, id))
+    if (body == NULL || !fast_record(&p, end, r, x, id, notes))
         return false;
     return skip_ws(p, end) == end;
 }
 
-bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max, float **xs,
-                        RecordId **ids, size_t *count)
+/* Room for c records in the batch's arrays (new notes zeroed). */
+static bool batch_grow(FastBatch *b, size_t c, size_t f)
 {
-    const char *p = body, *end = body + len, *key;
-    size_t f = m->n_features, n = 0, cap = 0, klen;
-    float *x = NULL;
-    RecordId *id = NULL;
+    float *nx = realloc(b->x, c * f * sizeof(*nx)); /* c <= max_batch, f <= MODEL_MAX_FEATURES */
+    RecordId *nid;
+    RecordNotes *nn;
 
-    if (body == NULL || !schema_is_plain(m->schema))
+    if (nx == NULL)
         return false;
-    p = skip_ws(p, end);
+    b->x = nx;
+    if ((nid = realloc(b->ids, c * sizeof(*nid))) == NULL)
+        return false;
+    b->ids = nid;
+    if ((nn = realloc(b->notes, c * sizeof(*nn))) == NULL)
+        return false;
+    memset(nn + b->cap, 0, (c - b->cap) * sizeof(*nn)); /* zeroed = records_notes_init */
+    b->notes = nn;
+    b->cap = c;
+    return true;
+}
+
+void records_fast_batch_free(FastBatch *b)
+{
+    for (size_t i = 0; b->notes != NULL && i < b->cap; i++)
+        records_notes_deinit(&b->notes[i]);
+    free(b->notes);
+    free(b->ids);
+    free(b->x);
+    memset(b, 0, sizeof(*b));
+}
+
+/* '{' ws "records" ws ':' ws '[' ws: the cursor then on the first record. */
+static bool batch_open(const char **pp, const char *end)
+{
+    const char *p = skip_ws(*pp, end), *key;
+    size_t klen;
+
     if (p >= end || *p != '{')
         return false;
     p = skip_ws(p + 1, end);
@@ -265,30 +371,30 @@ bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max
     p = skip_ws(p + 1, end);
     if (p >= end || *p != '[')
         return false;
-    p = skip_ws(p + 1, end);
-    for (;;) {
-        if (n == cap) {
-            size_t c = cap ? 2 * cap : 256;
-            float *nx;
-            RecordId *nid;
+    *pp = skip_ws(p + 1, end);
+    return true;
+}
 
-            if (n == max)
+bool records_fast_batch(const char *body, size_t len, const FastRecord *r, size_t max, FastBatch *b)
+{
+    const char *p = body, *end = body + len;
+    size_t f = r->m->n_features;
+
+    memset(b, 0, sizeof(*b));
+    if (body == NULL || !batch_open(&p, end))
+        return false;
+    for (;;) {
+        if (b->n == b->cap) {
+            size_t c = b->cap ? 2 * b->cap : 256;
+
+            if (b->n == max)
                 goto decline; /* the cJSON path names the limit */
-            if (c > max)
-                c = max;
-            nx = realloc(x, c * f * sizeof(*x)); /* c <= max_batch, f <= MODEL_MAX_FEATURES */
-            if (nx == NULL)
+            if (!batch_grow(b, c > max ? max : c, f))
                 goto decline;
-            x = nx;
-            nid = realloc(id, c * sizeof(*id));
-            if (nid == NULL)
-                goto decline;
-            id = nid;
-            cap = c;
         }
-        if (!fast_record(&p, end, m, x + n * f, &id[n]))
+        if (!fast_record(&p, end, r, b->x + b->n * f, &b->ids[b->n], &b->notes[b->n]))
             goto decline;
-        n++;
+        b->n++;
         p = skip_ws(p, end);
         int more = next_member(&p, end, ']');
         if (more > 0)
@@ -300,14 +406,10 @@ bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max
     p = skip_ws(p + 1, end);
     if (p >= end || *p != '}' || skip_ws(p + 1, end) != end)
         goto decline;
-    *xs = x;
-    *ids = id;
-    *count = n;
     return true;
 
 decline:
-    free(x);
-    free(id);
+    records_fast_batch_free(b);
     return false;
 }
 

@@ -2,19 +2,24 @@
  * send to POST /score and /score/batch (private to src/service).
  *
  * It accepts only a narrow, common subset of JSON and declines everything else:
- *   record = {"features": {name: number, ...}} or {"values": [number, ...]}, plus an
- *            optional "id" that is null, a number finite as a double or a string; members
- *            in any order;
+ *   record = {"features": {name: value, ...}} or {"values": [value, ...]} (one per field, in
+ *            field order), plus an optional "id" that is null, a number finite as a double or
+ *            a string; members in any order;
+ *   value  = null (missing), a string for a categorical field, a number for a numeric one;
+ *            fields left out of "features" are missing too;
  *   batch  = {"records": [record, ...]};
- *   names and id strings printable ASCII without escapes, numbers in strict JSON grammar
+ *   names, ids and categories printable ASCII without escapes, numbers in strict JSON grammar
  *   (at most 63 characters, finite as a float; longer ones go to cJSON), JSON whitespace only,
- * nothing after. Within that subset it produces exactly what the cJSON path does (numbers go
- * through the same correctly rounded double, through decimal.h), and it succeeds only when the
- * cJSON path would too: any feature missing, unknown or repeated, any duplicate member, any other
- * shape makes it decline, and the caller then runs the full cJSON path, which produces the error
- * reply. So replies never depend on which path ran. Why: cJSON allocates two blocks per member and
- * the checks around it (UTF-8, depth, duplicate keys) walk the body three more times; this path
- * allocates nothing.
+ *   nothing after. Within that subset it produces exactly what the cJSON path does: the same
+ *   field values go through the same two steps of records.h (the missing share against the
+ *   policy, then the encoding and its notes), numbers through the same correctly rounded
+ *   double (decimal.h). It succeeds only when the cJSON path would too: any feature unknown or
+ *   repeated, a value of the wrong kind (a number sent as a string included), too many missing,
+ *   any duplicate member, any other shape makes it decline, and the caller then runs the full
+ *   cJSON path, which produces the error reply. So replies never depend on which path ran.
+ * Why: cJSON allocates two blocks per member and the checks around it (UTF-8, depth, duplicate
+ * keys) walk the body three more times; this path allocates nothing for a record (the notes
+ * only when a field is imputed or a category unseen).
  */
 #pragma once
 
@@ -23,6 +28,7 @@
 
 #include "aescore/model.h"
 #include "json_buf.h"
+#include "records.h"
 
 typedef enum RecordIdKind {
     RECORD_ID_ABSENT = 0,
@@ -38,13 +44,32 @@ typedef struct RecordId {
     double number;
 } RecordId;
 
-/* One record as the whole body into x[m->n_features]. False: decline (x undefined). */
-bool records_fast_single(const char *body, size_t len, const Model *m, float *x, RecordId *id);
+/* What reading a record needs beside the body: the model, the policy, and room for one
+ * record's field values (v[m->schema->n_fields], the caller's scratch). */
+typedef struct FastRecord {
+    const Model *m;
+    const RecordPolicy *policy;
+    SchemaValue *v;
+} FastRecord;
 
-/* A {"records": [...]} body of 1..max records. On success *n records, x[*n * n_features] and
- * ids[*n] in *xs / *ids (caller frees both); false: decline (nothing to free). */
-bool records_fast_batch(const char *body, size_t len, const Model *m, size_t max, float **xs,
-                        RecordId **ids, size_t *n);
+/* One record as the whole body into x[m->n_features] and *notes (records_notes_init'ed by the
+ * caller, who deinits it either way). False: decline (x undefined). */
+bool records_fast_single(const char *body, size_t len, const FastRecord *r, float *x, RecordId *id,
+                         RecordNotes *notes);
+
+/* A batch as read: n records, x[n * n_features], ids[n], notes[n]. */
+typedef struct FastBatch {
+    float *x;
+    RecordId *ids;
+    RecordNotes *notes;
+    size_t n, cap;
+} FastBatch;
+
+/* A {"records": [...]} body of 1..max records into *b (records_fast_batch_free it after a
+ * success); false: decline (nothing to free). */
+bool records_fast_batch(const char *body, size_t len, const FastRecord *r, size_t max,
+                        FastBatch *b);
+void records_fast_batch_free(FastBatch *b);
 
 /* An Open Inference Protocol request (api_oip.c) of the narrow, common form
  *   {"id"?: string, "inputs": [{"name": "record", "datatype": "FP32"|"FP64",

@@ -190,3 +190,61 @@ def test_retrain_takes_json_records_with_text_and_nulls(model, tmp_path):
     assert m["schema"][2]["kind"] == "categorical"
     assert status2 == 422 and r2["error"]["invalid"] == ["amount"]
     assert r2["error"]["indices"][:3] == [0, 1, 2]
+
+
+def declined_spelling(body):
+    """The same JSON with the keys "features" and "values" spelt with an escape: a body that
+    means the same, which the allocation-free reader declines (it takes no escapes), so the
+    cJSON reader answers it."""
+    out = body.replace(b'"features"', b'"\\u0066eatures"').replace(b'"values"',
+                                                                   b'"\\u0076alues"')
+    assert out != body
+    return out
+
+
+READER_CASES = [
+    record(),                                  # every field, a known category
+    record(housing="castle"),                  # unseen: *other*
+    record(housing="boat"),                    # folded into *other* at training
+    record(housing=""),                        # empty: unseen
+    record(housing=None),                      # null: imputed
+    record(months_employed=...),               # absent: imputed
+    {"id": 12, "values": [5000.0, None, "own"]},
+    {"features": {"housing": "free", "amount": -3.25e2, "months_employed": 0}},
+]
+
+
+def test_replies_do_not_depend_on_which_reader_ran(model, tmp_path):
+    """Records with text fields, nulls and absent fields take the allocation-free reader;
+    each reply must be byte for byte the one the cJSON reader gives the same record, for
+    /score and /score/batch, and so must the counters of imputed and unseen fields."""
+    replies = {}
+    for spelling in ("fast", "cjson"):
+        with Daemon(model, config=config(tmp_path, max_missing_percent=34)) as d:
+            got = []
+            for rec in READER_CASES:
+                body = json.dumps(rec).encode()
+                if spelling == "cjson":
+                    body = declined_spelling(body)
+                got.append(d.request("POST", "/score", body,
+                                     {"Content-Type": "application/json"})[::2])
+            batch = json.dumps({"records": READER_CASES}).encode()
+            if spelling == "cjson":
+                batch = declined_spelling(batch)
+            got.append(d.request("POST", "/score/batch", batch,
+                                 {"Content-Type": "application/json"})[::2])
+            metrics = d.request("GET", "/metrics")[2].decode()
+            got.append([line for line in metrics.splitlines()
+                        if line.startswith(("aescore_imputed_fields_total",
+                                            "aescore_unseen_categories_total"))])
+        replies[spelling] = got
+    for i, (fast, slow) in enumerate(zip(replies["fast"], replies["cjson"])):
+        assert fast == slow, "case %d differs" % i
+    statuses = [r[0] for r in replies["fast"][:-1]]
+    assert statuses == [200] * (len(READER_CASES) + 1)
+    by_case = [json.loads(r[1]) for r in replies["fast"][:len(READER_CASES)]]
+    assert by_case[1]["unseen"] == ["housing"] and by_case[4]["imputed"] == ["housing"]
+    assert by_case[5]["imputed"] == ["months_employed"] and by_case[6]["id"] == 12
+    # 2 x (case 4, 5, 6) imputed; 2 x (cases 1, 2, 3) unseen: singles, then the batch
+    assert replies["fast"][-1] == ["aescore_imputed_fields_total 6",
+                                   "aescore_unseen_categories_total 6"]

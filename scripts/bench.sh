@@ -9,6 +9,9 @@
 #  1. POST /score, one record of 50 named features, 32 connections: aescored against nginx
 #     answering the same POST with a fixed small JSON (config/nginx/bench-ceiling.conf,
 #     access log off): req/s, p50/p99 latency, errors, server CPU per request, ratio.
+#     Then the README's credit record (data/examples/record.json: 20 numbers, 3 text fields)
+#     to a second daemon serving a model of data/credit_default_sample.csv (default
+#     options), alternating with the numeric record: req/s and CPU per request, the ratio.
 #  2. POST /score/batch, 1,000 such records (725 KB), 4 connections: records/s, MB/s of
 #     request body, and the ratio to the rate at which cJSON alone parses the same body
 #     (tests/bench/bench_json on CPU 1). Then POST /v2/models/aescore/infer (KServe v2) of
@@ -72,7 +75,7 @@ if [ "$quick" = yes ]; then
 else
     reps=3 http_args=()
 fi
-[ "$callgrind" = yes ] || http_args+=(--only single,batch,oip,train,swap,budget,ready)
+[ "$callgrind" = yes ] || http_args+=(--only single,credit,batch,oip,train,swap,budget,ready)
 [ -n "$out" ] && http_args+=(--out "$out")
 
 ae_say "training the seed setup ($reps run(s))"
@@ -86,8 +89,13 @@ for _ in $(seq "$reps"); do
     awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}' >>"$work/train_s"
 done
 
+ae_say "training a model of the credit sample (default options)"
+build-bench/src/aescore train --data data/credit_default_sample.csv --out "$work/credit.aes" \
+    --quiet
+
 python3 scripts/bench/drive.py --aescored build-bench/src/aescored \
     --bench-json build-bench/tests/bench/bench_json --model "$work/seed.aes" --work "$work" \
+    --credit-model "$work/credit.aes" --credit-body data/examples/record.json \
     --nginx-conf config/nginx/bench-ceiling.conf "${http_args[@]}"
 
 printf '\ntraining the seed setup (8,000 x 50, 50-32-50, 30 epochs) %7.3f s, median of %d\n' \

@@ -143,6 +143,28 @@ def start_aescored(name="aescored", env=None):
     return Server(name, [ARGS.aescored, "--config", aescored_conf(AE_PORT)], AE_PORT, env=env)
 
 
+def credit_vs_numeric(ae):
+    """POST /score of the README's credit record (20 numbers, 3 text fields) to a second
+    daemon serving a model of the bundled credit sample, alternating with the numeric
+    record to the first: the text fields' cost on the same machine in the same run."""
+    port = AE_PORT + 2
+    path = os.path.join(ARGS.work, "credit.conf")
+    with open(path, "w") as f:
+        f.write("listen = 127.0.0.1:%d\nmodel = %s\nlog_level = notice\n"
+                % (port, ARGS.credit_model))
+    credit = Server("aescored-credit", [ARGS.aescored, "--config", path], port)
+    try:
+        check(port, "/score", ARGS.credit_body)
+        res = alternate([("numeric", ae, AE_PORT, ARGS.single),
+                         ("credit", credit, port, ARGS.credit_body)], "/score", None,
+                        ARGS.conns)
+    finally:
+        credit.stop()
+    res["ratio"] = res["credit"]["rps"] / res["numeric"]["rps"]
+    res["cpu_ratio"] = res["numeric"]["cpu_us_per_req"] / res["credit"]["cpu_us_per_req"]
+    return res
+
+
 def machine_ticks():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
@@ -212,13 +234,15 @@ def summary(runs):
 
 
 def alternate(targets, path, body, conns):
-    """targets: [(name, server, port)]; warm-up, then ARGS.reps rounds of one run each."""
-    res = {name: [] for name, _, _ in targets}
-    for name, srv, port in targets:
-        run_wrk(port, body, path, conns, ARGS.warmup)
+    """targets: [(name, server, port[, body])] (a target's own body, else body); warm-up,
+    then ARGS.reps rounds of one run each."""
+    res = {t[0]: [] for t in targets}
+    for t in targets:
+        run_wrk(t[2], t[3] if len(t) > 3 else body, path, conns, ARGS.warmup)
     for i in range(ARGS.reps):
-        for name, srv, port in targets:
-            r = run_wrk(port, body, path, conns, ARGS.duration, srv)
+        for t in targets:
+            name, srv, port = t[:3]
+            r = run_wrk(port, t[3] if len(t) > 3 else body, path, conns, ARGS.duration, srv)
             log("%-16s run %d: %9.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d  "
                 "server %.0f%% CPU, others %.0f%%" % (
                     name, i + 1, r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3,
@@ -538,6 +562,8 @@ def main():
     ap.add_argument("--model", required=True, help="the served model file (copied)")
     ap.add_argument("--work", required=True, help="holds gen.py's files; scratch")
     ap.add_argument("--nginx-conf", required=True)
+    ap.add_argument("--credit-model", help="a model of the credit sample (section credit)")
+    ap.add_argument("--credit-body", help="a credit record with text fields for it")
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--reps", type=int, default=3)
@@ -546,7 +572,8 @@ def main():
     ap.add_argument("--starts", type=int, default=5)
     ap.add_argument("--retrains", type=int, default=100)
     ap.add_argument("--swap-interval", type=float, default=0.2)
-    ap.add_argument("--only", default="single,batch,oip,train,swap,budget,ready,callgrind")
+    ap.add_argument("--only",
+                    default="single,credit,batch,oip,train,swap,budget,ready,callgrind")
     ap.add_argument("--out", help="write every figure as JSON here")
     ARGS = ap.parse_args()
     w = ARGS.work
@@ -574,6 +601,9 @@ def main():
             log("POST /score, 1 record, %d connections" % ARGS.conns)
             res["single"] = alternate([("nginx", ngx, NGINX_PORT), ("aescored", ae, AE_PORT)],
                                       "/score", ARGS.single, ARGS.conns)
+        if "credit" in only:
+            log("POST /score of a credit record with text fields against the numeric record")
+            res["credit"] = credit_vs_numeric(ae)
         if "batch" in only:
             log("POST /score/batch, 1,000 records, %d connections" % ARGS.batch_conns)
             res["batch"] = alternate([("nginx", ngx, NGINX_PORT), ("aescored", ae, AE_PORT)],
@@ -613,7 +643,7 @@ def main():
 
 def report(res):
     print("arrangement: " + res["arrangement"])
-    others = [s["others_cpu_pct"] for k in ("single", "batch", "oip")
+    others = [s["others_cpu_pct"] for k in ("single", "credit", "batch", "oip")
               for s in res.get(k, {}).values() if isinstance(s, dict)]
     if "training" in res:
         others.append(res["training"]["others_cpu_pct"])
@@ -629,6 +659,19 @@ def report(res):
             print("%-22s %10.0f %9.2f %9.2f %7d %12.1f %8.2f" % (
                 name, s["rps"], s["p50_ms"], s["p99_ms"], s["errors"], s["cpu_us_per_req"],
                 s["rps"] / n["rps"]))
+    if "credit" in res:
+        c = res["credit"]
+        print("\nPOST /score, the README's credit record (3 text fields) against the numeric "
+              "record, alternating, %d connections" % ARGS.conns)
+        print("%-22s %10s %9s %9s %7s %12s" % ("target", "req/s", "p50 ms", "p99 ms", "errors",
+                                              "CPU us/req"))
+        for name in ("numeric", "credit"):
+            s = c[name]
+            print("%-22s %10.0f %9.2f %9.2f %7d %12.1f" % (name, s["rps"], s["p50_ms"],
+                                                          s["p99_ms"], s["errors"],
+                                                          s["cpu_us_per_req"]))
+        print("credit / numeric: %.2f req/s, %.2f CPU per request (numeric / credit; at least "
+              "0.9)" % (c["ratio"], c["cpu_ratio"]))
     if "batch" in res:
         n, a, cj = res["batch"]["nginx"], res["batch"]["aescored"], res["cjson"]
         mb = a["body_bytes"] / 1e6

@@ -174,12 +174,16 @@ static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
  * half, and those cases, like every a out of the range, go to snprintf. */
 static bool nine_digits(double a, uint32_t *digits, int *e)
 {
+    uint64_t bits;
     int k;
     double p, r;
 
     if (!(a >= 1e-14 && a < 1e30))
         return false;
-    *e = (int) floor(log10(a)); /* may be one off either way: fixed below */
+    /* floor(log10(a)) from the binary exponent (a is normal here): may be one off either
+     * way, which the loop fixes; log10 itself cost more than the rest of the function */
+    memcpy(&bits, &a, sizeof(bits));
+    *e = (int) floor(((double) ((int) (bits >> 52 & 0x7ff) - 1023) + 0.5) * 0.30102999566398120);
     for (int tries = 0; tries < 3; tries++) {
         k = 8 - *e;
         if (k > 22 || k < -22)

@@ -4,22 +4,24 @@
  * body checks of http_body_parse_json (UTF-8, depth, one JSON value and only whitespace
  * after it, no duplicate keys), then records_read_model and records_id on the tree (for a
  * batch: an object with only "records", an array of 1..max records that all fit), under
- * the strictest policy (no field may be missing, numbers must be numbers). For every input
- * of a corpus, on several models:
- *  - when the fast path accepts, the cJSON path accepts too, with bit-identical x and the
- *    same echoed ids (records_put_id against records_id), record for record;
+ * three policies (nothing missing and numbers only; 40 % of the fields may be missing;
+ * everything may be, and numbers may come as strings). For every input of a corpus, on
+ * several models, numeric and categorical:
+ *  - when the fast path accepts, the cJSON path accepts too, with bit-identical x, the
+ *    same echoed ids (records_put_id against records_id) and the same notes (imputed,
+ *    unseen), record for record;
  *  - so when the cJSON path rejects, the fast path has declined.
  * The corpus is every file of tests/fuzz/corpus/record and tests/fuzz/corpus/batch (the
  * directory comes from AESCORE_CORPUS_DIR, set by tests/unit/meson.build), each also
  * wrapped as a one-record batch, plus records and batches generated from a fixed seed:
  * member and field orders shuffled, whitespace variants, ids of every kind, numbers near
- * the float and double limits, long digit strings, escaped keys, duplicate, unknown and
- * missing fields, arrays of the wrong length, trailing garbage, nested junk, truncations,
- * batches empty, at and past max and past the fast path's first allocation. The generator
- * knows which inputs lie in the subset records_fast.h documents (those must take the fast
- * path, with x equal to (float) strtod of each number's text) and which break a rule
- * (those the cJSON path must reject), so the test can pass neither by the fast path
- * declining everything nor by a generator that only makes valid records.
+ * the float and double limits, long digit strings, escaped keys, categories known, unseen,
+ * empty, escaped and beyond ASCII, nulls, duplicate, unknown and missing fields, arrays of the
+ * wrong length, trailing garbage, nested junk, truncations, batches empty, at and past max and past
+ * the fast path's first allocation. The generator knows which inputs lie in the subset
+ * records_fast.h documents (those must take the fast path, with x equal to (float) strtod of each
+ * number's text) and which break a rule (those the cJSON path must reject), so the test can pass
+ * neither by the fast path declining everything nor by a generator that only makes valid records.
  */
 #undef NDEBUG
 #include <dirent.h>

@@ -303,12 +303,19 @@ static int load_model(const char *path, Model **out)
     return 0;
 }
 
-static int load_data(const char *path, const char *label_column, Dataset **out)
+/* The whole data set at path ("-": standard input), or a sample of max_rows (0: all). */
+static int load_data(const char *path, const char *label_column, size_t max_rows, uint64_t seed,
+                     Dataset **out)
 {
-    DatasetOptions opts = {.label_column = label_column, .mixed = true};
+    DatasetOptions opts = {
+        .label_column = label_column, .mixed = true, .max_rows = max_rows, .seed = seed};
     char err[512];
-    int r = dataset_read_csv(path, &opts, out, err, sizeof(err));
+    int fd = STDIN_FILENO, r;
 
+    if (strcmp(path, "-") == 0)
+        r = dataset_read_stream(dataset_read_fd, &fd, "<stdin>", &opts, out, err, sizeof(err));
+    else
+        r = dataset_read_csv(path, &opts, out, err, sizeof(err));
     if (r != 0) {
         fail_msg("%s", err);
         return 1;
@@ -476,6 +483,20 @@ static void report_trained(const Model *m, const char *out)
             (double) m->threshold);
 }
 
+/* What --max-rows kept of the rows read. */
+static void report_sample(const TrainArgs *a, const Dataset *ds)
+{
+    size_t anomalies = 0;
+
+    for (size_t i = 0; ds->label != NULL && i < ds->n_rows; i++)
+        anomalies += ds->label[i];
+    fprintf(stderr,
+            "aescore: %s: read %zu rows, kept %zu normal rows and %zu anomalies (--max-rows %zu, "
+            "seed %" PRIu64 ")\n",
+            a->data, ds->n_read, ds->n_rows - anomalies, anomalies, a->params.max_rows,
+            a->params.seed);
+}
+
 /* The budget before any of the network's memory: 0, or 1 with the refusal printed. */
 static int check_budget(const TrainArgs *a, const Dataset *ds)
 {
@@ -505,9 +526,11 @@ static int cmd_train(int argc, char **argv)
 
     if (r != 0)
         return r < 0 ? 0 : r;
-    r = load_data(a.data, a.label, &ds);
+    r = load_data(a.data, a.label, a.params.max_rows, a.params.seed, &ds);
     if (r != 0)
         goto done;
+    if (!a.quiet && a.params.max_rows > 0)
+        report_sample(&a, ds);
     r = check_budget(&a, ds);
     if (r != 0)
         goto done;
@@ -627,7 +650,7 @@ static int load_and_evaluate(const ModelDataArgs *a, const char *cmd, Model **m,
     int r = load_model(a->model, m);
 
     if (r == 0)
-        r = load_data(a->data, a->label, ds);
+        r = load_data(a->data, a->label, 0, 0, ds);
     if (r == 0 && (*ds)->label == NULL) {
         fail_msg("%s:1: no label column '%s': %s needs labelled rows", a->data, a->label, cmd);
         r = 1;

@@ -135,7 +135,7 @@ static void help_train(FILE *out)
           "Trains an autoencoder on the rows with label 0 (all rows without a label column).\n"
           "\n",
           out);
-    put_wrapped(out, "--data FILE", "CSV with a header row (required)");
+    put_wrapped(out, "--data FILE", "CSV with a header row; - for standard input (required)");
     put_wrapped(out, "--out MODEL", "model file to write, atomically (required)");
     put_wrapped(out, "--label-column NAME", "label column, 1 = anomaly [label]");
     for (size_t i = 0; i < train_param_count; i++) {

@@ -1,25 +1,35 @@
 /* dataset_sample: reservoir sampling of CSV rows (dataset.h).
  *
- * DESIGN. Each kept row is one block: its input index, label, cells and a copy of their
- * texts, so replacing a row frees exactly what it took and memory stays at max_rows rows
- * of each kind however long the input. At finish the blocks are put in input order and fed
- * to a builder in copy mode (each block freed once fed), which is how the whole-input
- * reader would have built the same rows.
+ * DESIGN. Each kept row is one block: its input index, label, cells (12 bytes each) and a
+ * copy of their texts, so replacing a row frees exactly what it took and memory stays at max_rows
+ * rows of each kind however long the input. At finish the blocks are put in input order and fed to
+ * a builder in copy mode (each block freed once fed), which is how the whole-input reader would
+ * have built the same rows.
  */
 #include "aescore/dataset.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aescore/nn.h"
 
+/* A cell as kept: half a DatasetCell (the sample is most of a training job's memory). */
+typedef struct KeptCell {
+    float number;
+    uint32_t off; /* of the text, from the end of the cells */
+    uint16_t len; /* <= DATASET_TEXT_MAX */
+    uint8_t kind; /* DatasetCellKind */
+    uint8_t has_text;
+} KeptCell;
+
 typedef struct Kept {
     uint64_t index; /* among every row offered */
-    int label;
-    DatasetCell cells[]; /* n_cols, then the texts they point to */
+    int32_t label;
+    KeptCell cells[]; /* n_cols, then the texts */
 } Kept;
 
 typedef struct Reservoir {
@@ -100,13 +110,13 @@ fail:
 /* One block holding index, label, the cells and their texts. */
 static Kept *keep_row(const DatasetSample *s, const DatasetCell *cells, int label)
 {
-    size_t text = 0, head = sizeof(Kept) + s->n_cols * sizeof(DatasetCell);
+    size_t text = 0, head = offsetof(Kept, cells) + s->n_cols * sizeof(KeptCell);
     Kept *k;
     char *w;
 
     for (size_t c = 0; c < s->n_cols; c++)
         if (cells[c].text != NULL) {
-            if (cells[c].len > DATASET_TEXT_MAX)
+            if (cells[c].len > DATASET_TEXT_MAX || text > UINT32_MAX - DATASET_TEXT_MAX)
                 return NULL;
             text += cells[c].len;
         }
@@ -115,15 +125,31 @@ static Kept *keep_row(const DatasetSample *s, const DatasetCell *cells, int labe
     k->index = s->offered;
     k->label = label;
     w = (char *) k + head;
+    text = 0;
     for (size_t c = 0; c < s->n_cols; c++) {
-        k->cells[c] = cells[c];
+        k->cells[c] = (KeptCell){.number = cells[c].number,
+                                 .off = (uint32_t) text,
+                                 .len = (uint16_t) cells[c].len,
+                                 .kind = (uint8_t) cells[c].kind,
+                                 .has_text = cells[c].text != NULL};
         if (cells[c].text != NULL) {
-            memcpy(w, cells[c].text, cells[c].len);
-            k->cells[c].text = w;
-            w += cells[c].len;
+            memcpy(w + text, cells[c].text, cells[c].len);
+            text += cells[c].len;
         }
     }
     return k;
+}
+
+/* Cell c of a kept row, as it was offered. */
+static DatasetCell kept_cell(const DatasetSample *s, const Kept *k, size_t c)
+{
+    const KeptCell *kc = &k->cells[c];
+    const char *texts = (const char *) &k->cells[s->n_cols];
+
+    return (DatasetCell){.kind = (DatasetCellKind) kc->kind,
+                         .number = kc->number,
+                         .text = kc->has_text ? texts + kc->off : NULL,
+                         .len = kc->has_text ? kc->len : 0};
 }
 
 /* Room for one more filled slot: the slots grow with the reservoir, so a small input
@@ -189,8 +215,11 @@ static int build(DatasetSample *s, Kept **all, size_t n, Dataset **out)
     int r = dataset_builder_new(&b, s->n_cols, (const char *const *) s->names, &bopts);
 
     for (size_t i = 0; i < n; i++) {
-        for (size_t c = 0; r == 0 && c < s->n_cols; c++)
-            r = dataset_builder_add(b, &all[i]->cells[c]);
+        for (size_t c = 0; r == 0 && c < s->n_cols; c++) {
+            DatasetCell cell = kept_cell(s, all[i], c);
+
+            r = dataset_builder_add(b, &cell);
+        }
         if (r == 0)
             r = dataset_builder_end_row(b, all[i]->label);
         free(all[i]);

@@ -1,5 +1,6 @@
 /* dataset: a CSV file with a header row -> feature names, a row-major float matrix and an
- * optional 0/1 label column.
+ * optional 0/1 label column; or the same rows one at a time (DatasetReader), in memory
+ * that does not grow with them; or a seeded uniform sample of them (DatasetSample).
  *
  * Threads: no shared state; each Dataset belongs to one thread at a time.
  * Errors: 0 on success, DATASET_E_FORMAT when the text is not a valid data set (the message

@@ -1,11 +1,15 @@
 /* dataset: CSV text -> feature names, a row-major float matrix and optional 0/1 labels.
  *
  * DESIGN. One forward pass over a bounded buffer: a cursor walks [p, end) and never reads
- * at or past end, so the text needs no NUL terminator. The header is parsed into names
+ * at or past end, so the text needs no NUL terminator. The buffer is the caller's text, or
+ * a window of a stream that the incremental reader (below) refills so that it always holds
+ * the whole record under the cursor: the same parsing functions serve both, and the
+ * whole-input functions are loops over the reader. The header is parsed into names
  * (optionally "quoted", "" escapes a quote), checked for empty and duplicate names, and
  * the label column, if named and present, is split off. Each data row is then parsed cell
- * by cell into the builder's matrix, which doubles its row capacity as needed
- * (overflow-checked) and is shrunk to fit at the end.
+ * by cell into the reader's row, which the whole-input functions hand to the builder (its
+ * matrix doubles its row capacity as needed, overflow-checked, and is shrunk to fit at the
+ * end) or to the reservoir (dataset_sample.c).
  *
  * Numbers are read by decimal.h (the DECIMAL_TEXT grammar, at most NUMBER_MAX chars) as the
  * correctly rounded float, in the C locale whatever the host's LC_NUMERIC. Cells go into the

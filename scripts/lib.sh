@@ -15,7 +15,7 @@ AE_BUILD_PACKAGES=(meson ninja-build gcc pkg-config libc6-dev zlib1g-dev libinih
 # chromium, with node and npm for playwright-core (tests/browser), draws the status page
 # and the report (test_browser.py).
 AE_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest systemd curl nginx openssl procps
-                  groff-base man-db binutils chromium)
+                  groff-base man-db binutils chromium time)
 
 # Debian's own tools first (python3 with the python3-* packages apt installs, meson, gcc), even
 # when a user-level python (pyenv, a virtualenv) comes earlier in PATH.

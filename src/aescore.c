@@ -23,6 +23,7 @@
 #include "aescore/train.h"
 #include "aescore/train_params.h"
 #include "report.h"
+#include "stream.h"
 
 #define EXIT_USAGE 2
 
@@ -36,6 +37,8 @@ enum {
     ARG_MODEL,
     ARG_JSON,
     ARG_HELP,
+    ARG_ID_COLUMN,
+    ARG_TOP_FEATURES,
     ARG_TRAIN_PARAM, /* + the row of train_param_table */
 };
 
@@ -132,7 +135,7 @@ static void help_train(FILE *out)
           "Trains an autoencoder on the rows with label 0 (all rows without a label column).\n"
           "\n",
           out);
-    put_wrapped(out, "--data FILE", "CSV with a header row (required)");
+    put_wrapped(out, "--data FILE", "CSV with a header row; - for standard input (required)");
     put_wrapped(out, "--out MODEL", "model file to write, atomically (required)");
     put_wrapped(out, "--label-column NAME", "label column, 1 = anomaly [label]");
     for (size_t i = 0; i < train_param_count; i++) {
@@ -174,10 +177,12 @@ static void help_eval(FILE *out)
 {
     fputs("Usage: aescore eval --model MODEL --data FILE.csv [OPTIONS]\n"
           "Scores labelled rows and reports detection quality at the model's threshold.\n"
+          "Reads the rows one at a time; memory: 5 bytes per row (a score and a label, which\n"
+          "ROC and PR AUC need), nothing else of the data.\n"
           "\n"
           "  --model MODEL            model file (required)\n"
           "  --data FILE              CSV with the model's feature columns and a label\n"
-          "                           column (required)\n"
+          "                           column; - for standard input (required)\n"
           "  --label-column NAME      label column, 1 = anomaly [label]\n"
           "  --json                   one JSON object instead of text\n",
           out);
@@ -186,11 +191,19 @@ static void help_eval(FILE *out)
 static void help_score(FILE *out)
 {
     fputs("Usage: aescore score --model MODEL --data FILE.csv [OPTIONS]\n"
-          "Writes CSV to stdout: id,score,anomaly (id = 1-based data row).\n"
+          "Writes CSV to stdout: id,score,anomaly (id = 1-based data row), a line per row as\n"
+          "the rows are read: memory does not grow with the rows. After a bad row (the\n"
+          "message names file:line) the rows before it are written and the exit status is 1.\n"
           "\n"
           "  --model MODEL            model file (required)\n"
-          "  --data FILE              CSV with the model's feature columns (required)\n"
-          "  --label-column NAME      column to leave out when present [label]\n",
+          "  --data FILE              CSV with the model's feature columns; - for standard\n"
+          "                           input (required)\n"
+          "  --label-column NAME      column to leave out when present [label]\n"
+          "  --id-column NAME         echo this column as the id (its name heads the\n"
+          "                           column), so the scores join back to the records; it\n"
+          "                           need not be a field of the model [the row number]\n"
+          "  --top-features N         add columns top_1..top_N: the fields of the largest\n"
+          "                           reconstruction errors, largest first [0]\n",
           out);
 }
 
@@ -266,6 +279,8 @@ static int set_train_param(TrainParams *p, size_t row, const char *arg)
 }
 
 static const struct option model_data_options[] = {
+    {"id-column", required_argument, NULL, ARG_ID_COLUMN},
+    {"top-features", required_argument, NULL, ARG_TOP_FEATURES},
     {"model", required_argument, NULL, ARG_MODEL},
     {"data", required_argument, NULL, ARG_DATA},
     {"label-column", required_argument, NULL, ARG_LABEL_COLUMN},
@@ -288,12 +303,19 @@ static int load_model(const char *path, Model **out)
     return 0;
 }
 
-static int load_data(const char *path, const char *label_column, Dataset **out)
+/* The whole data set at path ("-": standard input), or a sample of max_rows (0: all). */
+static int load_data(const char *path, const char *label_column, size_t max_rows, uint64_t seed,
+                     Dataset **out)
 {
-    DatasetOptions opts = {.label_column = label_column, .mixed = true};
+    DatasetOptions opts = {
+        .label_column = label_column, .mixed = true, .max_rows = max_rows, .seed = seed};
     char err[512];
-    int r = dataset_read_csv(path, &opts, out, err, sizeof(err));
+    int fd = STDIN_FILENO, r;
 
+    if (strcmp(path, "-") == 0)
+        r = dataset_read_stream(dataset_read_fd, &fd, "<stdin>", &opts, out, err, sizeof(err));
+    else
+        r = dataset_read_csv(path, &opts, out, err, sizeof(err));
     if (r != 0) {
         fail_msg("%s", err);
         return 1;
@@ -461,6 +483,20 @@ static void report_trained(const Model *m, const char *out)
             (double) m->threshold);
 }
 
+/* What --max-rows kept of the rows read. */
+static void report_sample(const TrainArgs *a, const Dataset *ds)
+{
+    size_t anomalies = 0;
+
+    for (size_t i = 0; ds->label != NULL && i < ds->n_rows; i++)
+        anomalies += ds->label[i];
+    fprintf(stderr,
+            "aescore: %s: read %zu rows, kept %zu normal rows and %zu anomalies (--max-rows %zu, "
+            "seed %" PRIu64 ")\n",
+            a->data, ds->n_read, ds->n_rows - anomalies, anomalies, a->params.max_rows,
+            a->params.seed);
+}
+
 /* The budget before any of the network's memory: 0, or 1 with the refusal printed. */
 static int check_budget(const TrainArgs *a, const Dataset *ds)
 {
@@ -490,9 +526,11 @@ static int cmd_train(int argc, char **argv)
 
     if (r != 0)
         return r < 0 ? 0 : r;
-    r = load_data(a.data, a.label, &ds);
+    r = load_data(a.data, a.label, a.params.max_rows, a.params.seed, &ds);
     if (r != 0)
         goto done;
+    if (!a.quiet && a.params.max_rows > 0)
+        report_sample(&a, ds);
     r = check_budget(&a, ds);
     if (r != 0)
         goto done;
@@ -520,22 +558,50 @@ done:
 /* ---- eval / score ---- */
 
 typedef struct ModelDataArgs {
-    const char *model, *data, *label, *out;
+    const char *model, *data, *label, *out, *id_column;
+    unsigned top;
     bool json;
 } ModelDataArgs;
 
-enum { TAKES_JSON = 1, TAKES_OUT = 2 }; /* parse_model_data: options beyond the common ones */
+/* parse_model_data: options beyond the common ones */
+enum { TAKES_JSON = 1, TAKES_OUT = 2, TAKES_ID = 4 };
+
+/* --top-features N: 0..MODEL_MAX_FEATURES. */
+static int parse_top(const char *arg, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(arg, &end, 10);
+    if (arg[0] >= '0' && arg[0] <= '9' && *end == '\0' && errno == 0 && v <= MODEL_MAX_FEATURES) {
+        *out = (unsigned) v;
+        return 0;
+    }
+    usage_error("--top-features: expected an integer 0..%d, got '%s'", MODEL_MAX_FEATURES, arg);
+    return -EINVAL;
+}
 
 static int parse_model_data(int argc, char **argv, const char *cmd, unsigned takes,
                             void (*help)(FILE *), ModelDataArgs *a)
 {
     int c;
 
-    a->model = a->data = a->out = NULL;
-    a->label = "label";
-    a->json = false;
+    *a = (ModelDataArgs){.label = "label"};
     while ((c = getopt_long(argc, argv, "", model_data_options, NULL)) != -1) {
         switch (c) {
+        case ARG_ID_COLUMN:
+        case ARG_TOP_FEATURES:
+            if (!(takes & TAKES_ID)) {
+                usage_error("%s: unknown option '--%s'", cmd,
+                            c == ARG_ID_COLUMN ? "id-column" : "top-features");
+                return EXIT_USAGE;
+            }
+            if (c == ARG_ID_COLUMN)
+                a->id_column = optarg;
+            else if (parse_top(optarg, &a->top) < 0)
+                return EXIT_USAGE;
+            break;
         case ARG_MODEL:
             a->model = optarg;
             break;
@@ -584,7 +650,7 @@ static int load_and_evaluate(const ModelDataArgs *a, const char *cmd, Model **m,
     int r = load_model(a->model, m);
 
     if (r == 0)
-        r = load_data(a->data, a->label, ds);
+        r = load_data(a->data, a->label, 0, 0, ds);
     if (r == 0 && (*ds)->label == NULL) {
         fail_msg("%s:1: no label column '%s': %s needs labelled rows", a->data, a->label, cmd);
         r = 1;
@@ -633,28 +699,17 @@ static int cmd_report(int argc, char **argv)
     return r;
 }
 
-static int cmd_eval(int argc, char **argv)
+/* eval's figures, as text or JSON. */
+static void print_eval(const ModelDataArgs *a, const Model *m, const EvalReport *rep)
 {
-    ModelDataArgs a;
-    Model *m = NULL;
-    Dataset *ds = NULL;
-    float *scores = NULL;
-    EvalReport rep;
-    int r = parse_model_data(argc, argv, "eval", TAKES_JSON, help_eval, &a);
-
-    if (r != 0)
-        return r < 0 ? 0 : r;
-    r = load_and_evaluate(&a, "eval", &m, &ds, &scores, &rep);
-    if (r != 0)
-        goto done;
-    if (a.json)
+    if (a->json)
         printf("{\"roc_auc\": %.6f, \"pr_auc\": %.6f, \"precision\": %.6f, \"recall\": %.6f, "
                "\"f1\": %.6f, \"accuracy\": %.6f, \"threshold\": %.9g, \"rows\": %zu, "
                "\"anomalies\": %zu, \"tp\": %zu, \"fp\": %zu, \"tn\": %zu, \"fn\": %zu, "
                "\"model_id\": \"%s\"}\n",
-               rep.roc_auc, rep.pr_auc, rep.precision, rep.recall, rep.f1, rep.accuracy,
-               (double) rep.threshold, rep.rows, rep.anomalies, rep.tp, rep.fp, rep.tn, rep.fn,
-               m->meta.id);
+               rep->roc_auc, rep->pr_auc, rep->precision, rep->recall, rep->f1, rep->accuracy,
+               (double) rep->threshold, rep->rows, rep->anomalies, rep->tp, rep->fp, rep->tn,
+               rep->fn, m->meta.id);
     else
         printf("model      %s (%s)\n"
                "data       %s: %zu rows, %zu anomalies\n"
@@ -666,12 +721,37 @@ static int cmd_eval(int argc, char **argv)
                "F1         %.4f\n"
                "accuracy   %.4f\n"
                "confusion  tp %zu  fp %zu  tn %zu  fn %zu\n",
-               a.model, m->meta.id, a.data, rep.rows, rep.anomalies, rep.roc_auc, rep.pr_auc,
-               (double) rep.threshold, rep.precision, rep.recall, rep.f1, rep.accuracy, rep.tp,
-               rep.fp, rep.tn, rep.fn);
-done:
+               a->model, m->meta.id, a->data, rep->rows, rep->anomalies, rep->roc_auc, rep->pr_auc,
+               (double) rep->threshold, rep->precision, rep->recall, rep->f1, rep->accuracy,
+               rep->tp, rep->fp, rep->tn, rep->fn);
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    ModelDataArgs a;
+    Model *m = NULL;
+    float *scores = NULL;
+    unsigned char *labels = NULL;
+    size_t n = 0;
+    EvalReport rep;
+    int r = parse_model_data(argc, argv, "eval", TAKES_JSON, help_eval, &a);
+
+    if (r != 0)
+        return r < 0 ? 0 : r;
+    r = load_model(a.model, &m);
+    if (r == 0)
+        r = stream_eval(m, &(StreamArgs){.data = a.data, .label = a.label}, &scores, &labels, &n);
+    if (r == 0 && (r = evaluate(scores, labels, n, m->threshold, &rep)) != 0) {
+        fail_msg("%s: %s", a.data,
+                 r == EVALUATE_E_SINGLE_CLASS
+                     ? "labels hold one class only: ROC and PR AUC need normal and anomalous rows"
+                     : "cannot evaluate");
+        r = 1;
+    }
+    if (r == 0)
+        print_eval(&a, m, &rep);
     free(scores);
-    dataset_free(ds);
+    free(labels);
     model_unref(m);
     return r;
 }
@@ -680,31 +760,17 @@ static int cmd_score(int argc, char **argv)
 {
     ModelDataArgs a;
     Model *m = NULL;
-    Dataset *ds = NULL;
-    float *scores = NULL;
-    int r = parse_model_data(argc, argv, "score", 0, help_score, &a);
+    int r = parse_model_data(argc, argv, "score", TAKES_ID, help_score, &a);
 
     if (r != 0)
         return r < 0 ? 0 : r;
     r = load_model(a.model, &m);
     if (r == 0)
-        r = load_data(a.data, a.label, &ds);
-    if (r == 0)
-        r = encode_for_model(m, &ds, a.data);
-    if (r == 0 && (scores = score_all(m, ds)) == NULL)
-        r = 1;
-    if (r != 0)
-        goto done;
-    puts("id,score,anomaly");
-    for (size_t i = 0; i < ds->n_rows; i++)
-        printf("%zu,%.9g,%d\n", i + 1, (double) scores[i], scores[i] > m->threshold);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fail_msg("writing the scores: %s", strerror(errno));
-        r = 1;
-    }
-done:
-    free(scores);
-    dataset_free(ds);
+        r = stream_score(
+            m,
+            &(StreamArgs){
+                .data = a.data, .label = a.label, .id_column = a.id_column, .top_features = a.top},
+            stdout);
     model_unref(m);
     return r;
 }

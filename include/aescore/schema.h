@@ -125,6 +125,22 @@ int schema_encode(const Schema *s, const SchemaValue *values, float *x, SchemaEn
 int schema_encode_dataset(const Schema *s, const Dataset *ds, Dataset **out, char *err,
                           size_t err_size);
 
+/* ---- rows one at a time (dataset.h's reader), encoded as schema_encode_dataset does ----
+ * schema_match_names finds field f's column among a CSV header's n_cols names into col[f]
+ * (n_fields entries); column skip (an id column echoed beside the scores; SIZE_MAX for
+ * none) may be unknown to the schema. Errors: SCHEMA_E_INPUT with schema_encode_dataset's
+ * line 1 messages, -ENOMEM.
+ * schema_encode_cells encodes one row's cells (header order) into x[0..n_columns-1], values
+ * being scratch of n_fields; its errors are schema_encode_dataset's with the row's own file
+ * line ("7: field 'age': text where the model expects a number"). One departure, as a row
+ * alone cannot know whether its column is text: a number in a categorical field is taken as
+ * its spelling (schema_encode_dataset refuses it when no cell of the column is text). */
+int schema_match_names(const Schema *s, const char *const *names, size_t n_cols, size_t skip,
+                       size_t *col, char *err, size_t err_size);
+int schema_encode_cells(const Schema *s, const size_t *col, const DatasetCell *cells, size_t line,
+                        SchemaValue *values, float *x, SchemaEncodeInfo *info, char *err,
+                        size_t err_size);
+
 /* How a Dataset's columns differ from a schema's fields. The names are borrowed from the
  * schema and the Dataset: valid while both live. */
 typedef struct SchemaMismatch {

@@ -54,6 +54,10 @@ typedef struct TrainParams {
     unsigned threshold_given; /* threshold parameters set (train_params_set); at most 1 */
     size_t min_category_rows; /* rarer categories fold into "other"; 0 = schema's default */
     char ignore_columns[TRAIN_IGNORE_COLUMNS_MAX]; /* comma-separated names: not fields */
+    /* Not train_model's: its callers read the data set with DatasetOptions.max_rows and
+     * .seed = seed (the CLI, a CSV body of /retrain) or dataset_sample_rows (JSON records),
+     * so the same rows and seed keep the same sample whichever way they came; 0 = all. */
+    size_t max_rows;
 } TrainParams;
 
 typedef enum TrainParamType {

@@ -1,11 +1,15 @@
 /* dataset: CSV text -> feature names, a row-major float matrix and optional 0/1 labels.
  *
  * DESIGN. One forward pass over a bounded buffer: a cursor walks [p, end) and never reads
- * at or past end, so the text needs no NUL terminator. The header is parsed into names
+ * at or past end, so the text needs no NUL terminator. The buffer is the caller's text, or
+ * a window of a stream that the incremental reader (below) refills so that it always holds
+ * the whole record under the cursor: the same parsing functions serve both, and the
+ * whole-input functions are loops over the reader. The header is parsed into names
  * (optionally "quoted", "" escapes a quote), checked for empty and duplicate names, and
  * the label column, if named and present, is split off. Each data row is then parsed cell
- * by cell into the builder's matrix, which doubles its row capacity as needed
- * (overflow-checked) and is shrunk to fit at the end.
+ * by cell into the reader's row, which the whole-input functions hand to the builder (its
+ * matrix doubles its row capacity as needed, overflow-checked, and is shrunk to fit at the
+ * end) or to the reservoir (dataset_sample.c).
  *
  * Numbers are read by decimal.h (the DECIMAL_TEXT grammar, at most NUMBER_MAX chars) as the
  * correctly rounded float, in the C locale whatever the host's LC_NUMERIC. Cells go into the
@@ -24,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "aescore/decimal.h"
 #include "aescore/util.h"
@@ -39,8 +45,11 @@ typedef struct Parser {
     const char *source;
     char *err;
     size_t err_size;
-    bool mixed;                          /* DatasetOptions.mixed */
-    char unquoted[DATASET_TEXT_MAX + 1]; /* the current quoted cell with its "" made " */
+    bool mixed; /* DatasetOptions.mixed */
+    /* The current row's quoted cells with their "" made ": room for the whole record (an
+     * unescaped cell is shorter than its text), so every cell of a row stays put. */
+    char *unq;
+    size_t unq_len, unq_cap;
 } Parser;
 
 /* Where one cell's text lies in the input (mixed mode keeps every cell's, since a column
@@ -103,15 +112,6 @@ static void next_line(Parser *ps)
     if (ps->p < ps->end && *ps->p == '\n')
         ps->p++;
     ps->line++;
-}
-
-/* True when everything from the cursor on is blanks and line ends. */
-static bool rest_is_blank(const Parser *ps)
-{
-    for (const char *q = ps->p; q < ps->end; q++)
-        if (!is_blank(*q) && *q != '\n' && *q != '\r')
-            return false;
-    return true;
 }
 
 /* Parses s[0..n) (1 <= n <= NUMBER_MAX) as a whole decimal number (decimal.h, DECIMAL_TEXT). */
@@ -193,9 +193,9 @@ static size_t unescape(const char *s, const char *e, char *out)
 }
 
 /* The field at the cursor, quoted or not, as text [*s, *s + *len): a span of the input, or
- * for a quoted field with "" pairs its unescaped copy in ps->unquoted (at most
- * DATASET_TEXT_MAX bytes; *len is then the escaped length when it does not fit, so the
- * caller's length checks refuse it). */
+ * for a quoted field with "" pairs its unescaped copy in ps->unq (when at most
+ * DATASET_TEXT_MAX bytes; *len is otherwise the escaped length, so the caller's length
+ * checks refuse it). */
 static int take_cell_text(Parser *ps, size_t col, const char **s, size_t *len, bool *quoted)
 {
     const char *e;
@@ -213,8 +213,11 @@ static int take_cell_text(Parser *ps, size_t col, const char **s, size_t *len, b
         return r;
     *len = (size_t) (e - *s);
     if (escaped && *len <= DATASET_TEXT_MAX) {
-        *len = unescape(*s, e, ps->unquoted);
-        *s = ps->unquoted;
+        char *w = ps->unq + ps->unq_len; /* unq_cap >= the record: reader_fill_record */
+
+        *len = unescape(*s, e, w);
+        ps->unq_len += *len;
+        *s = w;
     }
     return 0;
 }
@@ -680,6 +683,7 @@ int dataset_builder_finish(DatasetBuilder *b, Dataset **out)
             if (label != NULL)
                 ds->label = label;
         }
+        ds->n_read = ds->n_rows;
         *out = ds;
         b->ds = NULL;
     }
@@ -689,13 +693,14 @@ int dataset_builder_finish(DatasetBuilder *b, Dataset **out)
 
 /* ---- the CSV reader's rows ---- */
 
-/* Reads one data row (the cursor at its start) into the builder. */
-static int parse_row(Parser *ps, DatasetBuilder *b, size_t n_fields, size_t label_col)
+/* Reads one data row (the cursor at its start) into cells[] and *label. */
+static int parse_row(Parser *ps, DatasetCell *cells, size_t n_fields, size_t label_col, int *label)
 {
-    int label = -1, r;
+    size_t k = 0;
+    int r;
 
+    *label = -1;
     for (size_t c = 0; c < n_fields; c++) {
-        DatasetCell cell = {0};
         const char *start, *stop;
         float v = 0.0f;
         int kind;
@@ -709,19 +714,18 @@ static int parse_row(Parser *ps, DatasetBuilder *b, size_t n_fields, size_t labe
         if (r != 0)
             return r;
         if (c == label_col) {
-            label = v != 0.0f;
+            *label = v != 0.0f;
             continue;
         }
-        cell.kind = kind == CELL_NUMBER ? DATASET_CELL_NUMBER
-                    : kind == CELL_TEXT ? DATASET_CELL_TEXT
-                                        : DATASET_CELL_MISSING;
-        cell.number = v;
+        cells[k] = (DatasetCell){.kind = kind == CELL_NUMBER ? DATASET_CELL_NUMBER
+                                         : kind == CELL_TEXT ? DATASET_CELL_TEXT
+                                                             : DATASET_CELL_MISSING,
+                                 .number = v};
         if (ps->mixed && kind != CELL_MISSING) {
-            cell.text = start;
-            cell.len = (size_t) (stop - start);
+            cells[k].text = start;
+            cells[k].len = (size_t) (stop - start);
         }
-        if ((r = dataset_builder_add(b, &cell)) < 0)
-            return r;
+        k++;
     }
     if (!at_line_end(ps)) {
         size_t found = n_fields; /* the cursor is on the ',' that starts one more */
@@ -730,31 +734,6 @@ static int parse_row(Parser *ps, DatasetBuilder *b, size_t n_fields, size_t labe
             found += *q == ',';
         return fail_at(ps, n_fields + 1, "expected %zu fields, found %zu", n_fields, found);
     }
-    return dataset_builder_end_row(b, label);
-}
-
-/* Parses the data rows after the header into the builder. */
-static int parse_rows(Parser *ps, DatasetBuilder *b, size_t n_fields, size_t label_col)
-{
-    int r;
-
-    while (ps->p < ps->end) {
-        const char *q = ps->p;
-
-        while (q < ps->end && is_blank(*q))
-            q++;
-        if (q == ps->end || *q == '\n' || *q == '\r') {
-            if (rest_is_blank(ps))
-                break;
-            return fail_at(ps, 1, "empty row");
-        }
-        r = parse_row(ps, b, n_fields, label_col);
-        if (r != 0)
-            return r;
-        next_line(ps);
-    }
-    if (b->ds->n_rows == 0)
-        return fail_at(ps, 1, "no data rows");
     return 0;
 }
 
@@ -780,91 +759,454 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
-/* The header, then the rows, into *out. */
-static int parse_text(Parser *ps, const char *text, size_t len, size_t max_columns,
-                      const char *label_name, Dataset **out)
+/* ---- the incremental reader ----
+ * Rows are parsed by the functions above, in place, once the buffer holds a whole record:
+ * a line, or several joined by line ends inside quotes. The scanner below finds a record's
+ * end by the same rules as take_field and take_quoted (a field is quoted when its first
+ * non-blank byte is '"'; "" inside is a quote), resuming where it stopped when a read
+ * brought more bytes, so a record split across reads costs one pass. The buffer is the
+ * caller's text in memory mode (nothing copied, nothing read), else a window of the
+ * stream that holds the current record and is compacted before each read. */
+
+#define READ_CHUNK (64 * 1024) /* bytes asked of a DatasetReadFn at least */
+
+enum { SCAN_START = 0, SCAN_UNQUOTED, SCAN_QUOTED };
+
+struct DatasetReader {
+    Parser ps;
+    DatasetReadFn read; /* NULL in memory mode */
+    void *ctx;
+    char *buf; /* stream mode: the window; ps.p and ps.end point into it */
+    size_t cap;
+    bool eof;
+    /* the scanner: how far the record at ps.p is known, in what state, and its end */
+    size_t scan_off;
+    int scan_state;
+    bool scan_blank, scan_done;
+    size_t rec_len;
+    char **names;
+    size_t n_names, n_fields, label_col, rows;
+    DatasetCell *cells;
+    int error; /* sticks */
+};
+
+/* Advances the scan of the record at ps.p over the bytes there are; scan_done when its end
+ * (an unquoted line end with its LF if a CR, or the end of the input) is known. */
+static void scan_record(DatasetReader *rd)
 {
-    DatasetBuilderOptions bopts = {.mixed = ps->mixed, .text_base = text, .text_len = len};
-    DatasetBuilder *b = NULL;
-    char **names = NULL;
-    size_t n_fields = 0, n_names, label_col;
+    const char *s = rd->ps.p;
+    size_t n = (size_t) (rd->ps.end - s), i = rd->scan_off;
+
+    for (; i < n; i++) {
+        char c = s[i];
+
+        if (rd->scan_state == SCAN_QUOTED) {
+            if (c != '"')
+                continue;
+            if (i + 1 == n && !rd->eof)
+                break; /* "" or a closing quote: the next byte says */
+            if (i + 1 < n && s[i + 1] == '"')
+                i++;
+            else
+                rd->scan_state = SCAN_UNQUOTED;
+            continue;
+        }
+        if (c == '\n' || c == '\r') {
+            if (c == '\r' && i + 1 == n && !rd->eof)
+                break; /* CR or CRLF: the next byte says */
+            rd->rec_len = i;
+            rd->scan_done = true;
+            rd->scan_off = i;
+            return;
+        }
+        if (c == ',') {
+            rd->scan_state = SCAN_START;
+            rd->scan_blank = false;
+        } else if (!is_blank(c)) {
+            rd->scan_blank = false;
+            if (rd->scan_state == SCAN_START)
+                rd->scan_state = c == '"' ? SCAN_QUOTED : SCAN_UNQUOTED;
+        }
+    }
+    rd->scan_off = i;
+    if (i == n && rd->eof) {
+        rd->rec_len = n;
+        rd->scan_done = true;
+    }
+}
+
+/* Stream mode: keeps [ps.p, end), makes room and reads once more (or meets the end). */
+static int refill(DatasetReader *rd)
+{
+    Parser *ps = &rd->ps;
+    size_t keep = (size_t) (ps->end - ps->p);
+    long n;
+
+    if (rd->read == NULL) { /* memory mode: the text is all there is */
+        rd->eof = true;
+        return 0;
+    }
+    if (ps->p != rd->buf)
+        memmove(rd->buf, ps->p, keep);
+    if (rd->cap - keep < READ_CHUNK) {
+        char *grown = realloc(rd->buf, rd->cap * 2);
+
+        if (grown == NULL)
+            return -ENOMEM;
+        rd->buf = grown;
+        rd->cap *= 2;
+    }
+    ps->p = rd->buf;
+    ps->end = rd->buf + keep;
+    do
+        n = rd->read(rd->ctx, rd->buf + keep, rd->cap - keep);
+    while (n == -EINTR);
+    if (n < 0) {
+        util_set_err(ps->err, ps->err_size, "%s: %s", ps->source, strerror((int) -n));
+        return (int) n;
+    }
+    rd->eof = n == 0;
+    ps->end += n;
+    return 0;
+}
+
+/* Makes sure the record at ps.p is whole in the buffer (rec_len bytes, scan_blank when it
+ * holds blanks only), within DATASET_RECORD_MAX bytes, with the room to unescape it. */
+static int fill_record(DatasetReader *rd)
+{
+    Parser *ps = &rd->ps;
     int r;
 
-    r = parse_header(ps, max_columns, &names, &n_fields);
+    rd->scan_off = 0;
+    rd->scan_state = SCAN_START;
+    rd->scan_blank = true;
+    rd->scan_done = false;
+    for (;;) {
+        scan_record(rd);
+        if ((rd->scan_done ? rd->rec_len : rd->scan_off) > DATASET_RECORD_MAX)
+            return fail_at(ps, 1, "record longer than %d bytes", DATASET_RECORD_MAX);
+        if (rd->scan_done)
+            break;
+        if ((r = refill(rd)) < 0)
+            return r;
+    }
+    if (rd->rec_len + 1 > ps->unq_cap) {
+        char *grown = realloc(ps->unq, rd->rec_len + 1);
+
+        if (grown == NULL)
+            return -ENOMEM;
+        ps->unq = grown;
+        ps->unq_cap = rd->rec_len + 1;
+    }
+    ps->unq_len = 0;
+    return 0;
+}
+
+/* The header: names (the label split off) and the cells of a row. */
+static int read_header(DatasetReader *rd, size_t max_columns, const char *label_name)
+{
+    Parser *ps = &rd->ps;
+    int r = fill_record(rd);
+
+    if (r == 0)
+        r = parse_header(ps, max_columns, &rd->names, &rd->n_fields);
     if (r != 0)
         return r;
-    n_names = n_fields;
-    split_label(names, &n_names, label_name, &label_col);
-    if (n_names == 0) {
-        r = fail_at(ps, 1, "no feature columns");
-        goto fail;
-    }
+    rd->n_names = rd->n_fields;
+    split_label(rd->names, &rd->n_names, label_name, &rd->label_col);
+    if (rd->n_names == 0)
+        return fail_at(ps, 1, "no feature columns");
     next_line(ps);
-    r = dataset_builder_new(&b, n_names, (const char *const *) names, &bopts);
+    rd->cells = calloc(rd->n_names, sizeof(*rd->cells));
+    return rd->cells == NULL ? -ENOMEM : 0;
+}
+
+static int reader_start(DatasetReader *rd, const DatasetOptions *opts)
+{
+    size_t max_columns = DATASET_DEFAULT_MAX_COLUMNS;
+    const char *label_name = NULL;
+    int r = 0;
+
+    if (opts != NULL) {
+        if (opts->max_columns != 0)
+            max_columns = opts->max_columns;
+        label_name = opts->label_column;
+        rd->ps.mixed = opts->mixed;
+    }
+    while (r == 0 && rd->ps.end - rd->ps.p < 3 && !rd->eof)
+        r = refill(rd); /* enough for a BOM */
+    if (r == 0 && rd->ps.end - rd->ps.p >= 3 && memcmp(rd->ps.p, "\xEF\xBB\xBF", 3) == 0)
+        rd->ps.p += 3;
     if (r == 0)
-        r = parse_rows(ps, b, n_fields, label_col);
+        r = read_header(rd, max_columns, label_name);
+    if (r == -ENOMEM)
+        util_set_err(rd->ps.err, rd->ps.err_size, "%s: out of memory", rd->ps.source);
+    return r;
+}
+
+static DatasetReader *reader_alloc(const char *source, char *err, size_t err_size)
+{
+    DatasetReader *rd = calloc(1, sizeof(*rd));
+
+    if (rd == NULL) {
+        util_set_err(err, err_size, "%s: out of memory", source != NULL ? source : "<input>");
+        return NULL;
+    }
+    rd->ps = (Parser){
+        .line = 1, .source = source != NULL ? source : "<input>", .err = err, .err_size = err_size};
+    return rd;
+}
+
+int dataset_reader_new(DatasetReader **out, DatasetReadFn read_fn, void *ctx, const char *source,
+                       const DatasetOptions *opts, char *err, size_t err_size)
+{
+    DatasetReader *rd;
+    int r;
+
+    if (out == NULL || read_fn == NULL) {
+        util_set_err(err, err_size, "%s: invalid argument", source != NULL ? source : "<input>");
+        return -EINVAL;
+    }
+    if ((rd = reader_alloc(source, err, err_size)) == NULL)
+        return -ENOMEM;
+    rd->read = read_fn;
+    rd->ctx = ctx;
+    rd->cap = 2 * READ_CHUNK;
+    if ((rd->buf = malloc(rd->cap)) == NULL) {
+        dataset_reader_free(rd);
+        util_set_err(err, err_size, "%s: out of memory", source != NULL ? source : "<input>");
+        return -ENOMEM;
+    }
+    rd->ps.p = rd->ps.end = rd->buf;
+    r = reader_start(rd, opts);
+    if (r != 0) {
+        dataset_reader_free(rd);
+        return r;
+    }
+    *out = rd;
+    return 0;
+}
+
+int dataset_reader_new_text(DatasetReader **out, const char *text, size_t len, const char *source,
+                            const DatasetOptions *opts, char *err, size_t err_size)
+{
+    DatasetReader *rd;
+    int r;
+
+    if (out == NULL || (text == NULL && len != 0)) {
+        util_set_err(err, err_size, "%s: invalid argument", source != NULL ? source : "<input>");
+        return -EINVAL;
+    }
+    if ((rd = reader_alloc(source, err, err_size)) == NULL)
+        return -ENOMEM;
+    rd->ps.p = text != NULL ? text : "";
+    rd->ps.end = rd->ps.p + len;
+    rd->eof = true;
+    r = reader_start(rd, opts);
+    if (r != 0) {
+        dataset_reader_free(rd);
+        return r;
+    }
+    *out = rd;
+    return 0;
+}
+
+/* Passes blank lines before the next row (0): none left but blanks is the end (DATASET_END,
+ * the line the blanks began on kept for "no data rows"); a row after them is an error. */
+static int skip_blank_lines(DatasetReader *rd)
+{
+    Parser *ps = &rd->ps;
+    size_t first_blank = 0;
+    int r;
+
+    for (;;) {
+        if ((r = fill_record(rd)) != 0)
+            return r;
+        if (ps->p == ps->end) {
+            if (first_blank != 0)
+                ps->line = first_blank;
+            return DATASET_END;
+        }
+        if (!rd->scan_blank)
+            break;
+        if (first_blank == 0)
+            first_blank = ps->line;
+        ps->p += rd->rec_len;
+        next_line(ps);
+    }
+    if (first_blank == 0)
+        return 0;
+    ps->line = first_blank;
+    return fail_at(ps, 1, "empty row");
+}
+
+int dataset_reader_next(DatasetReader *rd, DatasetRow *row)
+{
+    Parser *ps = &rd->ps;
+    int r = rd->error;
+
+    if (r == 0)
+        r = skip_blank_lines(rd);
+    if (r == DATASET_END && rd->rows == 0)
+        r = fail_at(ps, 1, "no data rows");
     if (r == 0) {
+        row->line = ps->line;
+        r = parse_row(ps, rd->cells, rd->n_fields, rd->label_col, &row->label);
+    }
+    if (r == 0) {
+        next_line(ps);
+        row->cells = rd->cells;
+        rd->rows++;
+        return 0;
+    }
+    if (r == DATASET_END)
+        return r; /* and the end stays the end: nothing is left to read */
+    if (r == -ENOMEM)
+        util_set_err(ps->err, ps->err_size, "%s: out of memory", ps->source);
+    rd->error = r;
+    return r;
+}
+
+size_t dataset_reader_n_cols(const DatasetReader *rd)
+{
+    return rd->n_names;
+}
+
+const char *const *dataset_reader_names(const DatasetReader *rd)
+{
+    return (const char *const *) rd->names;
+}
+
+bool dataset_reader_has_label(const DatasetReader *rd)
+{
+    return rd->label_col != SIZE_MAX;
+}
+
+size_t dataset_reader_rows(const DatasetReader *rd)
+{
+    return rd->rows;
+}
+
+DatasetReader *dataset_reader_free(DatasetReader *rd)
+{
+    if (rd == NULL)
+        return NULL;
+    free_names(rd->names, rd->n_names);
+    free(rd->cells);
+    free(rd->buf);
+    free(rd->ps.unq);
+    free(rd);
+    return NULL;
+}
+
+long dataset_read_fd(void *ctx, char *buf, size_t size)
+{
+    ssize_t n = read(*(const int *) ctx, buf, size);
+
+    return n < 0 ? -errno : (long) n;
+}
+
+/* ---- whole inputs, on top of the reader ---- */
+
+/* Every row of rd into *out: a builder, or a reservoir sample when opts->max_rows is set. */
+static int read_rows(DatasetReader *rd, const DatasetOptions *opts, const char *base,
+                     size_t base_len, Dataset **out)
+{
+    DatasetBuilderOptions bopts = {.mixed = rd->ps.mixed, .text_base = base, .text_len = base_len};
+    size_t n = rd->n_names, max_rows = opts != NULL ? opts->max_rows : 0;
+    const char *const *names = dataset_reader_names(rd);
+    DatasetBuilder *b = NULL;
+    DatasetSample *smp = NULL;
+    DatasetRow row;
+    int r;
+
+    r = max_rows > 0 ? dataset_sample_new(&smp, n, names, rd->ps.mixed, max_rows, opts->seed)
+                     : dataset_builder_new(&b, n, names, &bopts);
+    while (r == 0 && (r = dataset_reader_next(rd, &row)) == 0) {
+        if (smp != NULL) {
+            r = dataset_sample_add(smp, row.cells, row.label);
+            continue;
+        }
+        for (size_t c = 0; r == 0 && c < n; c++)
+            r = dataset_builder_add(b, &row.cells[c]);
+        if (r == 0)
+            r = dataset_builder_end_row(b, row.label);
+    }
+    if (r == DATASET_END)
+        r = 0;
+    if (r == 0 && smp != NULL) {
+        r = dataset_sample_finish(smp, out);
+        smp = NULL;
+    } else if (r == 0) {
         r = dataset_builder_finish(b, out);
         b = NULL;
     }
-fail:
+    if (r == -EFBIG)
+        util_set_err(rd->ps.err, rd->ps.err_size,
+                     "%s: too much text for mixed columns (1 GiB at most when streamed; "
+                     "sample the rows)",
+                     rd->ps.source);
+    else if (r == -ENOMEM)
+        util_set_err(rd->ps.err, rd->ps.err_size, "%s: out of memory", rd->ps.source);
+    dataset_sample_free(smp);
     dataset_builder_free(b);
-    free_names(names, n_names);
     return r;
 }
 
 int dataset_parse_csv(const char *text, size_t len, const char *source, const DatasetOptions *opts,
                       Dataset **out, char *err, size_t err_size)
 {
-    Parser ps = {
-        .line = 1,
-        .source = source != NULL ? source : "<input>",
-        .err = err,
-        .err_size = err_size,
-    };
-    size_t max_columns = DATASET_DEFAULT_MAX_COLUMNS;
-    const char *label_name = NULL;
+    DatasetReader *rd = NULL;
     int r;
 
     if (out == NULL || (text == NULL && len != 0)) {
-        util_set_err(err, err_size, "%s: invalid argument", ps.source);
+        util_set_err(err, err_size, "%s: invalid argument", source != NULL ? source : "<input>");
         return -EINVAL;
     }
-    if (text == NULL)
-        text = "";
-    ps.p = text;
-    ps.end = text + len;
-    if (opts != NULL) {
-        if (opts->max_columns != 0)
-            max_columns = opts->max_columns;
-        label_name = opts->label_column;
-        ps.mixed = opts->mixed;
-    }
-    if (ps.mixed && len >= UINT32_MAX - 1) {
-        util_set_err(err, err_size, "%s: too large for mixed columns (4 GiB at most)", ps.source);
+    if (opts != NULL && opts->mixed && len >= UINT32_MAX - 1) {
+        util_set_err(err, err_size, "%s: too large for mixed columns (4 GiB at most)",
+                     source != NULL ? source : "<input>");
         return -EFBIG;
     }
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-        ps.p += 3;
-    r = parse_text(&ps, text, len, max_columns, label_name, out);
-    if (r == -ENOMEM)
-        util_set_err(err, err_size, "%s: out of memory", ps.source);
+    r = dataset_reader_new_text(&rd, text, len, source, opts, err, err_size);
+    if (r == 0)
+        r = read_rows(rd, opts, text, len, out);
+    dataset_reader_free(rd);
+    return r;
+}
+
+int dataset_read_stream(DatasetReadFn read_fn, void *ctx, const char *source,
+                        const DatasetOptions *opts, Dataset **out, char *err, size_t err_size)
+{
+    DatasetReader *rd = NULL;
+    int r = dataset_reader_new(&rd, read_fn, ctx, source, opts, err, err_size);
+
+    if (r == 0 && out == NULL) {
+        util_set_err(err, err_size, "%s: invalid argument", source != NULL ? source : "<input>");
+        r = -EINVAL;
+    }
+    if (r == 0)
+        r = read_rows(rd, opts, NULL, 0, out);
+    dataset_reader_free(rd);
     return r;
 }
 
 int dataset_read_csv(const char *path, const DatasetOptions *opts, Dataset **out, char *err,
                      size_t err_size)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    int r = util_read_file(path, SIZE_MAX, &buf, &len);
+    int fd, r;
 
-    if (r < 0) {
+    if (path == NULL || out == NULL) {
+        util_set_err(err, err_size, "<input>: invalid argument");
+        return -EINVAL;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        r = -errno;
         util_set_err(err, err_size, "%s: %s", path, strerror(-r));
         return r;
     }
-    r = dataset_parse_csv(buf, len, path, opts, out, err, err_size);
-    free(buf);
+    r = dataset_read_stream(dataset_read_fd, &fd, path, opts, out, err, err_size);
+    close(fd);
     return r;
 }
 
@@ -897,6 +1239,7 @@ int dataset_new(Dataset **out, size_t n_rows, size_t n_cols, const char *const *
             goto fail;
     }
     ds->n_rows = n_rows;
+    ds->n_read = n_rows;
     *out = ds;
     return 0;
 

@@ -479,28 +479,30 @@ void schema_mismatch_deinit(SchemaMismatch *mm)
     memset(mm, 0, sizeof(*mm));
 }
 
-/* Finds field f's column of ds by name into col[f] and fills *mm (always). 0: every field
- * has a column and every column is a field or ignored (retyped may still list fields);
- * SCHEMA_E_INPUT: *mm says why; -ENOMEM (*mm empty). */
-static int match_columns(const Schema *s, const Dataset *ds, size_t *col, SchemaMismatch *mm)
+/* Finds field f's column among names[0..n_cols-1] into col[f] and fills *mm (always).
+ * is_text (may be NULL) flags text columns; column skip (or SIZE_MAX) may be unknown. 0:
+ * every field has a column and every column is a field or ignored (retyped may still list
+ * fields); SCHEMA_E_INPUT: *mm says why; -ENOMEM (*mm empty). */
+static int match_names(const Schema *s, char *const *names, size_t n_cols,
+                       const unsigned char *is_text, size_t skip, size_t *col, SchemaMismatch *mm)
 {
     int r = 0;
 
     memset(mm, 0, sizeof(*mm));
-    for (size_t c = 0; r == 0 && c < ds->n_cols; c++)
-        if (schema_field_index(s, ds->names[c], strlen(ds->names[c])) < 0 &&
-            !is_ignored(s, ds->names[c]))
-            r = push_name(&mm->unknown, &mm->n_unknown, ds->names[c]);
+    for (size_t c = 0; r == 0 && c < n_cols; c++)
+        if (c != skip && schema_field_index(s, names[c], strlen(names[c])) < 0 &&
+            !is_ignored(s, names[c]))
+            r = push_name(&mm->unknown, &mm->n_unknown, names[c]);
     for (size_t f = 0; r == 0 && f < s->n_fields; f++) {
         const SchemaField *fd = &s->fields[f];
 
         col[f] = SIZE_MAX;
-        for (size_t c = 0; c < ds->n_cols && col[f] == SIZE_MAX; c++)
-            if (strcmp(ds->names[c], fd->name) == 0)
+        for (size_t c = 0; c < n_cols && col[f] == SIZE_MAX; c++)
+            if (strcmp(names[c], fd->name) == 0)
                 col[f] = c;
         if (col[f] == SIZE_MAX)
             r = push_name(&mm->missing, &mm->n_missing, fd->name);
-        else if (fd->kind == SCHEMA_NUMERIC && ds->is_text != NULL && ds->is_text[col[f]])
+        else if (fd->kind == SCHEMA_NUMERIC && is_text != NULL && is_text[col[f]])
             r = push_name(&mm->retyped, &mm->n_retyped, fd->name);
     }
     if (r < 0) {
@@ -508,6 +510,34 @@ static int match_columns(const Schema *s, const Dataset *ds, size_t *col, Schema
         return r;
     }
     return mm->n_missing > 0 || mm->n_unknown > 0 ? SCHEMA_E_INPUT : 0;
+}
+
+static int match_columns(const Schema *s, const Dataset *ds, size_t *col, SchemaMismatch *mm)
+{
+    return match_names(s, ds->names, ds->n_cols, ds->is_text, SIZE_MAX, col, mm);
+}
+
+/* "1: ..." for the first problem of a failed match. */
+static void describe_mismatch(const SchemaMismatch *mm, char *err, size_t err_size)
+{
+    if (mm->n_unknown > 0)
+        util_set_err(err, err_size, "1: column '%s' is not a field of the model", mm->unknown[0]);
+    else if (mm->n_missing > 0)
+        util_set_err(err, err_size, "1: the model's field '%s' has no column", mm->missing[0]);
+}
+
+int schema_match_names(const Schema *s, const char *const *names, size_t n_cols, size_t skip,
+                       size_t *col, char *err, size_t err_size)
+{
+    SchemaMismatch mm;
+    int r = match_names(s, (char *const *) names, n_cols, NULL, skip, col, &mm);
+
+    if (r == SCHEMA_E_INPUT)
+        describe_mismatch(&mm, err, err_size);
+    else if (r < 0)
+        util_set_err(err, err_size, "%s", "out of memory");
+    schema_mismatch_deinit(&mm);
+    return r;
 }
 
 /* Puts ds's columns in the order order[0..n_cols-1] (old indexes), text cells included. */
@@ -604,18 +634,52 @@ static void row_values(const Schema *s, const Dataset *ds, const size_t *col, si
 }
 
 /* "LINE: field 'x': ..." for the first value of the wrong kind in a row that failed. */
-static void describe_bad_row(const Schema *s, const SchemaValue *values, size_t row, char *err,
+static void describe_bad_row(const Schema *s, const SchemaValue *values, size_t line, char *err,
                              size_t err_size)
 {
     for (size_t f = 0; f < s->n_fields; f++)
         if ((s->fields[f].kind == SCHEMA_NUMERIC) != (values[f].type != SCHEMA_TEXT) &&
             values[f].type != SCHEMA_MISSING) {
-            util_set_err(err, err_size, "%zu: field '%s': %s", row + 2, s->fields[f].name,
+            util_set_err(err, err_size, "%zu: field '%s': %s", line, s->fields[f].name,
                          s->fields[f].kind == SCHEMA_NUMERIC
                              ? "text where the model expects a number"
                              : "a number where the model expects a category");
             return;
         }
+}
+
+/* A reader's cell (dataset.h) as field fd's value: as row_values reads a Dataset's cell,
+ * except that a number in a categorical field is its own spelling (a row alone cannot
+ * tell whether its column is a text column, which row_values asks). */
+static SchemaValue cell_value(const SchemaField *fd, const DatasetCell *cell)
+{
+    double d;
+
+    switch (cell->kind) {
+    case DATASET_CELL_NUMBER:
+        if (fd->kind == SCHEMA_CATEGORICAL && cell->text != NULL)
+            return (SchemaValue){.type = SCHEMA_TEXT, .text = cell->text, .len = cell->len};
+        return (SchemaValue){.type = SCHEMA_NUMBER, .number = cell->number};
+    case DATASET_CELL_TEXT:
+        if (fd->kind == SCHEMA_NUMERIC &&
+            decimal_parse(cell->text, cell->len, DECIMAL_TEXT, &d) == 0)
+            return (SchemaValue){.type = SCHEMA_NUMBER, .number = d};
+        return (SchemaValue){.type = SCHEMA_TEXT, .text = cell->text, .len = cell->len};
+    default:
+        return (SchemaValue){.type = SCHEMA_MISSING};
+    }
+}
+
+int schema_encode_cells(const Schema *s, const size_t *col, const DatasetCell *cells, size_t line,
+                        SchemaValue *values, float *x, SchemaEncodeInfo *info, char *err,
+                        size_t err_size)
+{
+    for (size_t f = 0; f < s->n_fields; f++)
+        values[f] = cell_value(&s->fields[f], &cells[col[f]]);
+    if (schema_encode(s, values, x, info) == 0)
+        return 0;
+    describe_bad_row(s, values, line, err, err_size);
+    return SCHEMA_E_INPUT;
 }
 
 /* A new Dataset of the schema's input columns for ds's rows (labels copied). */
@@ -662,16 +726,14 @@ int schema_encode_dataset(const Schema *s, const Dataset *ds, Dataset **out, cha
     if (col == NULL || values == NULL)
         goto out;
     r = match_columns(s, ds, col, &mm);
-    if (r == SCHEMA_E_INPUT && mm.n_unknown > 0)
-        util_set_err(err, err_size, "1: column '%s' is not a field of the model", mm.unknown[0]);
-    else if (r == SCHEMA_E_INPUT)
-        util_set_err(err, err_size, "1: the model's field '%s' has no column", mm.missing[0]);
+    if (r == SCHEMA_E_INPUT)
+        describe_mismatch(&mm, err, err_size);
     if (r == 0)
         r = new_encoded(s, ds, &enc);
     for (size_t row = 0; r == 0 && row < ds->n_rows; row++) {
         row_values(s, ds, col, row, values);
         if (schema_encode(s, values, enc->x + row * s->n_columns, NULL) != 0) {
-            describe_bad_row(s, values, row, err, err_size);
+            describe_bad_row(s, values, row + 2, err, err_size);
             r = SCHEMA_E_INPUT;
         }
     }

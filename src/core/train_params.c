@@ -58,6 +58,11 @@ const TrainParamDef train_param_table[] = {
      "row is left out by itself"},
     {"min_category_rows", TRAIN_PARAM_SIZE, F(min_category_rows), 0, 1e9, 0, "N",
      "categories seen in fewer normal rows fold into '*other*'; 0 = 10"},
+    /* a reservoir of rows, drawn in one pass: how a file larger than memory trains */
+    {"max_rows", TRAIN_PARAM_SIZE, F(max_rows), 0, 1e9, 0, "N",
+     "train on a uniform random sample of at most N normal rows (and N labelled anomalies), "
+     "drawn with the seed in one pass over the data, which is never held whole; 0 = every "
+     "row"},
 };
 
 const size_t train_param_count = sizeof(train_param_table) / sizeof(train_param_table[0]);

@@ -165,6 +165,10 @@ static enum MHD_Result csv_body(HttpRequest *req, const Model *m, TrainParams *p
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_param, &q);
     if (q.bad != NULL)
         return reply_param(req, q.bad, q.msg[0] != '\0' ? q.msg : NULL);
+    /* the body is in memory already (its cap came first); max_rows caps the rows kept, by
+     * the reservoir the CLI draws from a file: same rows and seed, same sample */
+    opts.max_rows = p->max_rows;
+    opts.seed = p->seed;
     r = dataset_parse_csv(req->body ? req->body : "", req->body_len, "body", &opts, &ds, err,
                           sizeof(err));
     if (r == DATASET_E_FORMAT)
@@ -276,6 +280,11 @@ static enum MHD_Result json_body(HttpRequest *req, const Model *m, TrainParams *
         ret = reply_records(req, r, &iss);
         goto done;
     }
+    if (p->max_rows > 0 && dataset_sample_rows(out, p->max_rows, p->seed) != 0) {
+        *out = dataset_free(*out);
+        ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
+        goto done;
+    }
     *replied = false;
 done:
     records_issues_deinit(&iss);
@@ -371,7 +380,7 @@ enum MHD_Result api_retrain_start(HttpRequest *req)
     JsonBuf b = JSON_BUF_INIT;
     enum MHD_Result ret;
     uint64_t job_id = 0;
-    size_t rows;
+    size_t rows, rows_read;
     bool replied = false, allow = false;
     int r;
 
@@ -387,6 +396,7 @@ enum MHD_Result api_retrain_start(HttpRequest *req)
     if (replied)
         return ret;
     rows = ds->n_rows;
+    rows_read = ds->n_read;
     r = trainer_start(s->trainer, ds, &p, allow, &job_id); /* ds taken, also on failure */
     if (r == TRAINER_E_BUSY)
         return http_reply_error(req, HTTP_E_TRAINING_IN_PROGRESS, NULL,
@@ -394,8 +404,8 @@ enum MHD_Result api_retrain_start(HttpRequest *req)
     if (r != 0)
         return http_reply_error(req, HTTP_E_INTERNAL, NULL, "cannot start training: %s",
                                 strerror(r < 0 ? -r : EINVAL));
-    json_buf_printf(&b, "{\"job_id\":%llu,\"state\":\"running\",\"rows\":%zu}\n",
-                    (unsigned long long) job_id, rows);
+    json_buf_printf(&b, "{\"job_id\":%llu,\"state\":\"running\",\"rows\":%zu,\"rows_read\":%zu}\n",
+                    (unsigned long long) job_id, rows, rows_read);
     return http_reply_json(req, 202, &b);
 }
 

@@ -13,6 +13,12 @@
  * (schema_encode_dataset) into finite columns. On failure the message must be a
  * NUL-terminated line starting with the source name, and an err_size of 0 must leave the
  * buffer alone.
+ * Differential: every run is read again through the incremental reader
+ * (dataset_read_stream) in reads of pseudo-random sizes drawn from the input itself (1 to
+ * 64 bytes, and now and then a large one), so records split anywhere, inside quotes and
+ * between CR and LF: it must give the same return code, the same message and the same
+ * Dataset bit for bit as the whole-text parse. A run with max_rows compares the reservoir
+ * sample both ways too.
  */
 #include <errno.h>
 #include <math.h>
@@ -38,6 +44,78 @@ static const struct {
     {"label", 2, false}, {NULL, 3, false},    {"a", 3, false},
     {NULL, 0, true},     {"label", 0, true},  {NULL, 2, true},
 };
+
+typedef struct Chunks {
+    const char *text;
+    size_t len, pos;
+    uint64_t rng;
+} Chunks;
+
+static long chunked_read(void *ctx, char *buf, size_t size)
+{
+    Chunks *c = ctx;
+    size_t n;
+
+    c->rng = c->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    n = (c->rng >> 33) % 16 == 0 ? 4096 : 1 + (c->rng >> 40) % 64;
+    if (n > size)
+        n = size;
+    if (n > c->len - c->pos)
+        n = c->len - c->pos;
+    memcpy(buf, c->text + c->pos, n);
+    c->pos += n;
+    return (long) n;
+}
+
+static bool same_float(float a, float b)
+{
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+static void check_same(const Dataset *a, const Dataset *b)
+{
+    FUZZ_CHECK(a->n_rows == b->n_rows && a->n_cols == b->n_cols && a->n_read == b->n_read);
+    for (size_t j = 0; j < a->n_cols; j++)
+        FUZZ_CHECK(strcmp(a->names[j], b->names[j]) == 0);
+    for (size_t i = 0; i < a->n_rows * a->n_cols; i++)
+        FUZZ_CHECK(same_float(a->x[i], b->x[i]));
+    FUZZ_CHECK((a->label == NULL) == (b->label == NULL));
+    if (a->label != NULL)
+        FUZZ_CHECK(memcmp(a->label, b->label, a->n_rows) == 0);
+    FUZZ_CHECK((a->is_text == NULL) == (b->is_text == NULL));
+    if (a->is_text == NULL)
+        return;
+    FUZZ_CHECK(memcmp(a->is_text, b->is_text, a->n_cols) == 0);
+    for (size_t i = 0; i < a->n_rows * a->n_cols; i++) {
+        FUZZ_CHECK((a->text[i] == NULL) == (b->text[i] == NULL));
+        if (a->text[i] != NULL)
+            FUZZ_CHECK(strcmp(a->text[i], b->text[i]) == 0);
+    }
+}
+
+/* The same input through the incremental reader, split by the input's own hash. */
+static void check_stream(const char *text, size_t size, const DatasetOptions *opts, int rc,
+                         const Dataset *whole, const char *err)
+{
+    Chunks c = {.text = text, .len = size, .rng = 0x9e3779b97f4a7c15ULL ^ size};
+    Dataset *ds = NULL;
+    char err2[256];
+    int rc2;
+
+    for (size_t i = 0; i < size && i < 64; i++)
+        c.rng = c.rng * 31 + (unsigned char) text[i];
+    memset(err2, 'x', sizeof(err2));
+    rc2 = dataset_read_stream(chunked_read, &c, "fuzz.csv", opts, &ds, err2, sizeof(err2));
+    if (rc2 != rc || (rc != 0 && strcmp(err, err2) != 0)) {
+        fprintf(stderr, "whole %d '%s', streamed %d '%s'\n", rc, rc ? err : "", rc2,
+                rc2 ? err2 : "");
+        abort();
+    }
+    if (rc == 0) {
+        check_same(whole, ds);
+        dataset_free(ds);
+    }
+}
 
 static void check_dataset(const Dataset *ds, const char *label, size_t max_columns, bool mixed)
 {
@@ -124,6 +202,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(err, 'x', sizeof(err));
         rc = dataset_parse_csv(text, size, "fuzz.csv", &opts, &ds, err, sizeof(err));
         FUZZ_CHECK(rc == 0 || rc == DATASET_E_FORMAT || rc == -ENOMEM);
+        if (rc != -ENOMEM)
+            check_stream(text, size, &opts, rc, ds, err);
         if (rc == 0) {
             FUZZ_CHECK(ds != NULL);
             check_dataset(ds, runs[r].label, runs[r].max_columns, runs[r].mixed);
@@ -138,6 +218,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(strncmp(err, "fuzz.csv", 8) == 0);
             FUZZ_CHECK(strchr(err, '\n') == NULL);
         }
+    }
+
+    /* a reservoir sample of 2 rows of each kind, whole and streamed */
+    {
+        DatasetOptions opts = {.label_column = "label", .mixed = true, .max_rows = 2, .seed = size};
+        Dataset *ds = NULL;
+        char err[256];
+        int rc = dataset_parse_csv(text, size, "fuzz.csv", &opts, &ds, err, sizeof(err));
+
+        if (rc == 0)
+            FUZZ_CHECK(ds->n_rows <= 4 && ds->n_read >= ds->n_rows);
+        if (rc != -ENOMEM)
+            check_stream(text, size, &opts, rc, ds, err);
+        dataset_free(ds);
     }
 
     /* err_size 0 (documented as allowed): nothing may be written to err */

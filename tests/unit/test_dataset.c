@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -696,6 +698,297 @@ static void test_read_csv_reports_a_directory(void **state)
     assert_ptr_equal(ds, SENTINEL);
 }
 
+/* ---- the incremental reader against the whole-text parse ---- */
+
+typedef struct Chunks {
+    const char *text;
+    size_t len, pos;
+    const size_t *sizes; /* read sizes, cycled; a 0 entry means "random 1..9" */
+    size_t n_sizes, next;
+    unsigned rng;
+} Chunks;
+
+static long chunked_read(void *ctx, char *buf, size_t size)
+{
+    Chunks *c = ctx;
+    size_t n = c->sizes[c->next++ % c->n_sizes];
+
+    if (n == 0) {
+        c->rng = c->rng * 1103515245u + 12345u;
+        n = 1 + (c->rng >> 16) % 9;
+    }
+    if (n > size)
+        n = size;
+    if (n > c->len - c->pos)
+        n = c->len - c->pos;
+    memcpy(buf, c->text + c->pos, n);
+    c->pos += n;
+    return (long) n;
+}
+
+static bool same_float(float a, float b)
+{
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+static void assert_same_dataset(const Dataset *a, const Dataset *b)
+{
+    assert_int_equal(a->n_rows, b->n_rows);
+    assert_int_equal(a->n_cols, b->n_cols);
+    for (size_t j = 0; j < a->n_cols; j++)
+        assert_string_equal(a->names[j], b->names[j]);
+    for (size_t i = 0; i < a->n_rows * a->n_cols; i++)
+        assert_true(same_float(a->x[i], b->x[i]));
+    assert_int_equal(a->label == NULL, b->label == NULL);
+    if (a->label != NULL)
+        assert_memory_equal(a->label, b->label, a->n_rows);
+    assert_int_equal(a->is_text == NULL, b->is_text == NULL);
+    if (a->is_text == NULL)
+        return;
+    assert_memory_equal(a->is_text, b->is_text, a->n_cols);
+    for (size_t i = 0; i < a->n_rows * a->n_cols; i++) {
+        assert_int_equal(a->text[i] == NULL, b->text[i] == NULL);
+        if (a->text[i] != NULL)
+            assert_string_equal(a->text[i], b->text[i]);
+    }
+}
+
+/* Parses text whole and streamed in reads of sizes[]: the same Dataset or the same error. */
+static void assert_stream_matches(const char *text, size_t len, const DatasetOptions *opts,
+                                  const size_t *sizes, size_t n_sizes)
+{
+    Chunks c = {.text = text, .len = len, .sizes = sizes, .n_sizes = n_sizes, .rng = 7};
+    char err_whole[512] = "", err_stream[512] = "";
+    Dataset *whole = NULL, *streamed = NULL;
+    int r_whole = parse_n(text, len, opts, &whole, err_whole, sizeof(err_whole));
+    int r_stream = dataset_read_stream(chunked_read, &c, "t.csv", opts, &streamed, err_stream,
+                                       sizeof(err_stream));
+
+    if (r_whole != r_stream || strcmp(err_whole, err_stream) != 0)
+        fail_msg("whole %d '%s', streamed %d '%s' for \"%.*s\"", r_whole, err_whole, r_stream,
+                 err_stream, (int) len, text);
+    if (r_whole == 0)
+        assert_same_dataset(whole, streamed);
+    dataset_free(whole);
+    dataset_free(streamed);
+}
+
+static void test_stream_matches_the_whole_text_at_any_split(void **state)
+{
+    static const char *const inputs[] = {
+        "a,b\n1,2\n3,4\n",
+        "\xEF\xBB\xBF"
+        "a,b\r\n1,2\r\n3,4\r\n\r\n",
+        "a,b\r1,2\r3,4",
+        "\"x\"\"y\",\"b\nc\"\n\"1\",2\n",
+        "id,t,label\n1,\"multi\r\nline, with \"\"quotes\"\"\",0\n2,plain,1\n3,,0\n",
+        "id,t\n1,\"a\"\"b\",\n",
+        "id,t\n1,\"a\"\"b\" , \"c\"\"\"\"d\"\n",
+        "a,b\n1,2\n\n3,4\n",
+        "a,b\n1,2\n \t\n\r\n",
+        "a,b\n1,\"2\n",
+        "a,b\n1,\"2\"x\n",
+        "a,b\n1,2,3\n",
+        "a,b\n1\n",
+        "a,b\n",
+        "a,b\n\n\n",
+        "",
+        "a,a\n1,2\n",
+        "a,label\n1,2\n",
+        "t\n\"\"\"\"\r",
+        "a,b\n1,2\r",
+        "x\nabc\n1e999\n",
+        "a,\"b\r\nc\"\r\n\"1\r\n\",2\r\n",
+    };
+    static const size_t one[] = {1}, two[] = {2}, three[] = {3}, mixed_sizes[] = {1, 5, 2, 64},
+                        random[] = {0};
+    static const struct {
+        const size_t *s;
+        size_t n;
+    } splits[] = {{one, 1}, {two, 1}, {three, 1}, {mixed_sizes, 4}, {random, 1}};
+    const DatasetOptions opts[] = {
+        {.label_column = "label"},
+        {.label_column = "label", .mixed = true},
+        {.mixed = true, .max_columns = 2},
+        {.label_column = "label", .mixed = true, .max_rows = 2, .seed = 3},
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+        for (size_t o = 0; o < sizeof(opts) / sizeof(opts[0]); o++)
+            for (size_t k = 0; k < sizeof(splits) / sizeof(splits[0]); k++)
+                assert_stream_matches(inputs[i], strlen(inputs[i]), &opts[o], splits[k].s,
+                                      splits[k].n);
+}
+
+/* A long file with quoted line ends, read in random small reads and in 64 KiB ones. */
+static void test_stream_matches_on_many_rows_split_anywhere(void **state)
+{
+    static const size_t random[] = {0}, big[] = {65536, 65535, 1};
+    const DatasetOptions opts = {.label_column = "label", .mixed = true};
+    size_t cap = 1 << 20, len = 0;
+    char *text = malloc(cap);
+
+    (void) state;
+    assert_non_null(text);
+    len += (size_t) snprintf(text, cap, "id,note,x,label\r\n");
+    for (int i = 0; i < 20000; i++)
+        len += (size_t) snprintf(text + len, cap - len,
+                                 "%d,\"n%d\r\nsaid \"\"hi\"\", ok\",%d.%d,%d\r\n", i, i % 17, i,
+                                 i % 10, i % 13 == 0);
+    assert_true(len < cap);
+    assert_stream_matches(text, len, &opts, random, 1);
+    assert_stream_matches(text, len, &opts, big, 3);
+    free(text);
+}
+
+static void test_reader_refuses_a_record_longer_than_the_maximum(void **state)
+{
+    static const size_t big[] = {65536};
+    size_t len = DATASET_RECORD_MAX + 16;
+    char *text = malloc(len), err[256] = "";
+    const DatasetOptions opts = {.mixed = true};
+    Dataset *ds = SENTINEL;
+
+    (void) state;
+    assert_non_null(text);
+    memcpy(text, "a\n\"", 3);
+    memset(text + 3, 'x', len - 3); /* an unterminated quote: the scan must stop anyway */
+    assert_int_equal(parse_n(text, len, &opts, &ds, err, sizeof(err)), DATASET_E_FORMAT);
+    assert_string_equal(err, "t.csv:2:1: record longer than 4194304 bytes");
+    assert_ptr_equal(ds, SENTINEL);
+    assert_stream_matches(text, len, &opts, big, 1);
+    free(text);
+}
+
+static void test_reader_gives_rows_with_their_lines(void **state)
+{
+    const char *text = "a,t,label\n1,\"x\ny\",1\n\n";
+    const DatasetOptions opts = {.label_column = "label", .mixed = true};
+    DatasetReader *rd = NULL;
+    DatasetRow row;
+    char err[256] = "";
+
+    (void) state;
+    assert_int_equal(
+        dataset_reader_new_text(&rd, text, strlen(text), "t.csv", &opts, err, sizeof(err)), 0);
+    assert_int_equal(dataset_reader_n_cols(rd), 2);
+    assert_true(dataset_reader_has_label(rd));
+    assert_string_equal(dataset_reader_names(rd)[1], "t");
+    assert_int_equal(dataset_reader_next(rd, &row), 0);
+    assert_int_equal(row.line, 2);
+    assert_int_equal(row.label, 1);
+    assert_int_equal(row.cells[1].kind, DATASET_CELL_TEXT);
+    assert_memory_equal(row.cells[1].text, "x\ny", 3);
+    assert_int_equal(dataset_reader_next(rd, &row), DATASET_END);
+    assert_int_equal(dataset_reader_next(rd, &row), DATASET_END);
+    assert_int_equal(dataset_reader_rows(rd), 1);
+    dataset_reader_free(rd);
+}
+
+/* ---- reservoir sampling ---- */
+
+/* "x\n0\n1\n...": rows whose value is their index; every 10th is an anomaly when labelled. */
+static char *index_csv(size_t n, bool labelled, size_t *len)
+{
+    size_t cap = 32 + n * 24, w = 0;
+    char *text = malloc(cap);
+
+    assert_non_null(text);
+    w += (size_t) snprintf(text, cap, labelled ? "x,label\n" : "x\n");
+    for (size_t i = 0; i < n; i++)
+        w += (size_t) (labelled ? snprintf(text + w, cap - w, "%zu,%d\n", i, i % 10 == 9)
+                                : snprintf(text + w, cap - w, "%zu\n", i));
+    *len = w;
+    return text;
+}
+
+static Dataset *sample_of(const char *text, size_t len, size_t max_rows, uint64_t seed)
+{
+    const DatasetOptions opts = {.label_column = "label", .max_rows = max_rows, .seed = seed};
+    Dataset *ds = NULL;
+    char err[256] = "";
+
+    if (dataset_parse_csv(text, len, "t.csv", &opts, &ds, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    return ds;
+}
+
+static void test_sample_is_deterministic_and_in_input_order(void **state)
+{
+    size_t len;
+    char *text = index_csv(5000, true, &len);
+    Dataset *a = sample_of(text, len, 300, 11), *b = sample_of(text, len, 300, 11);
+    Dataset *c = sample_of(text, len, 300, 12), *all = sample_of(text, len, 5000, 11);
+    Dataset *whole = parse_ok(text, &(DatasetOptions){.label_column = "label"});
+    size_t anomalies = 0;
+
+    (void) state;
+    assert_same_dataset(a, b);
+    assert_int_equal(a->n_rows, 600); /* 300 normal rows and 300 of the 500 anomalies */
+    assert_int_equal(a->n_read, 5000);
+    for (size_t i = 0; i < a->n_rows; i++) {
+        anomalies += a->label[i];
+        assert_int_equal(a->label[i], (size_t) a->x[i] % 10 == 9);
+        if (i > 0)
+            assert_true(a->x[i] > a->x[i - 1]);
+    }
+    assert_int_equal(anomalies, 300);
+    assert_true(c->n_rows == 600 && memcmp(a->x, c->x, 600 * sizeof(float)) != 0);
+    assert_same_dataset(all, whole); /* max_rows >= the rows: every row, as read whole */
+    assert_int_equal(all->n_read, 5000);
+    dataset_free(a);
+    dataset_free(b);
+    dataset_free(c);
+    dataset_free(all);
+    dataset_free(whole);
+    free(text);
+}
+
+/* Each of 1000 rows is kept with probability 100/1000: over 400 seeds, every tenth of the
+ * input (100 rows) is kept 4000 times on average (sd about 60: the bound is 5 sd). */
+static void test_sample_is_uniform(void **state)
+{
+    size_t len, tenth[10] = {0}, first = 0;
+    char *text = index_csv(1000, false, &len);
+
+    (void) state;
+    for (uint64_t seed = 0; seed < 400; seed++) {
+        Dataset *ds = sample_of(text, len, 100, seed);
+
+        assert_int_equal(ds->n_rows, 100);
+        for (size_t i = 0; i < ds->n_rows; i++)
+            tenth[(size_t) ds->x[i] / 100]++;
+        first += ds->x[0] == 0.0f;
+        dataset_free(ds);
+    }
+    for (size_t k = 0; k < 10; k++)
+        if (tenth[k] < 4000 - 300 || tenth[k] > 4000 + 300)
+            fail_msg("tenth %zu of the input kept %zu times, expected about 4000", k, tenth[k]);
+    assert_true(first >= 40 - 25 && first <= 40 + 25); /* row 0: 400 * 0.1, sd 6 */
+    free(text);
+}
+
+/* The sample of a data set in memory is the one the reader keeps from the same rows. */
+static void test_sample_rows_keeps_the_rows_the_reader_keeps(void **state)
+{
+    size_t len;
+    char *text = index_csv(3000, true, &len);
+    Dataset *streamed = sample_of(text, len, 250, 5);
+    Dataset *ds = parse_ok(text, &(DatasetOptions){.label_column = "label"});
+    Dataset *before = ds;
+
+    (void) state;
+    assert_int_equal(dataset_sample_rows(&ds, 5000, 5), 0);
+    assert_ptr_equal(ds, before); /* nothing to drop */
+    assert_int_equal(dataset_sample_rows(&ds, 250, 5), 0);
+    assert_same_dataset(ds, streamed);
+    assert_int_equal(ds->n_read, 3000);
+    dataset_free(ds);
+    dataset_free(streamed);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -742,6 +1035,13 @@ int main(void)
         cmocka_unit_test(test_read_csv_names_the_path_in_format_errors),
         cmocka_unit_test(test_read_csv_reports_a_missing_file),
         cmocka_unit_test(test_read_csv_reports_a_directory),
+        cmocka_unit_test(test_stream_matches_the_whole_text_at_any_split),
+        cmocka_unit_test(test_stream_matches_on_many_rows_split_anywhere),
+        cmocka_unit_test(test_reader_refuses_a_record_longer_than_the_maximum),
+        cmocka_unit_test(test_reader_gives_rows_with_their_lines),
+        cmocka_unit_test(test_sample_is_deterministic_and_in_input_order),
+        cmocka_unit_test(test_sample_is_uniform),
+        cmocka_unit_test(test_sample_rows_keeps_the_rows_the_reader_keeps),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

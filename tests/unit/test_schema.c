@@ -305,6 +305,68 @@ static void test_encode_dataset_matches_columns_by_name_and_names_bad_lines(void
     dataset_free(train);
 }
 
+/* Rows one at a time (schema_encode_cells, what score streams) encode as the whole data set
+ * does (schema_encode_dataset), and their errors carry the row's own file line. */
+static void test_encode_cells_matches_encode_dataset_row_by_row(void **state)
+{
+    static const char *const csv =
+        "name,housing,amount\n\"x\ny\",own,1\n, \"rent\" ,\nq,castle,3.5\nz,,-4\n";
+    const DatasetOptions dopts = {.label_column = "label", .mixed = true};
+    Dataset *train = parse_mixed(FIXTURE), *ds = parse_mixed(csv), *enc = NULL;
+    SchemaOptions opts = {.min_category_rows = 2};
+    Schema *s;
+    DatasetReader *rd = NULL;
+    DatasetRow row;
+    size_t col[8], i = 0;
+    SchemaValue values[8];
+    float x[16];
+    char err[256] = "";
+    (void) state;
+
+    s = learn_all(train, &opts);
+    assert_int_equal(schema_encode_dataset(s, ds, &enc, err, sizeof(err)), 0);
+    assert_int_equal(
+        dataset_reader_new_text(&rd, csv, strlen(csv), "t.csv", &dopts, err, sizeof(err)), 0);
+    assert_int_equal(schema_match_names(s, dataset_reader_names(rd), dataset_reader_n_cols(rd),
+                                        SIZE_MAX, col, err, sizeof(err)),
+                     0);
+    while (dataset_reader_next(rd, &row) == 0) {
+        assert_int_equal(
+            schema_encode_cells(s, col, row.cells, row.line, values, x, NULL, err, sizeof(err)), 0);
+        assert_memory_equal(x, enc->x + i * s->n_columns, s->n_columns * sizeof(float));
+        i++;
+    }
+    assert_int_equal(i, enc->n_rows);
+    dataset_reader_free(rd);
+    dataset_free(enc);
+    dataset_free(ds);
+
+    /* an unknown column may be the one left aside (an id); a bad cell names its line */
+    {
+        static const char *const bad = "id,amount,housing\n1,\"2\",own\n\"a\nb\",lots,own\n";
+
+        assert_int_equal(
+            dataset_reader_new_text(&rd, bad, strlen(bad), "t.csv", &dopts, err, sizeof(err)), 0);
+        assert_int_equal(
+            schema_match_names(s, dataset_reader_names(rd), 3, SIZE_MAX, col, err, sizeof(err)),
+            SCHEMA_E_INPUT);
+        assert_string_equal(err, "1: column 'id' is not a field of the model");
+        assert_int_equal(
+            schema_match_names(s, dataset_reader_names(rd), 3, 0, col, err, sizeof(err)), 0);
+        assert_int_equal(dataset_reader_next(rd, &row), 0);
+        assert_int_equal(
+            schema_encode_cells(s, col, row.cells, row.line, values, x, NULL, err, sizeof(err)), 0);
+        assert_int_equal(dataset_reader_next(rd, &row), 0);
+        assert_int_equal(
+            schema_encode_cells(s, col, row.cells, row.line, values, x, NULL, err, sizeof(err)),
+            SCHEMA_E_INPUT);
+        assert_string_equal(err, "3: field 'amount': text where the model expects a number");
+        dataset_reader_free(rd);
+    }
+    schema_free(s);
+    dataset_free(train);
+}
+
 static void test_validate_rejects_broken_schemas(void **state)
 {
     Dataset *ds = parse_mixed(FIXTURE);
@@ -361,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_encode_imputes_and_maps_unseen_categories),
         cmocka_unit_test(test_an_unseen_category_without_other_is_all_zeros),
         cmocka_unit_test(test_encode_dataset_matches_columns_by_name_and_names_bad_lines),
+        cmocka_unit_test(test_encode_cells_matches_encode_dataset_row_by_row),
         cmocka_unit_test(test_validate_rejects_broken_schemas),
         cmocka_unit_test(test_numeric_schema_and_field_lookup),
     };

@@ -7,6 +7,7 @@
  */
 #include "nn_kernels.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -269,4 +270,149 @@ void nn_kernel_input_grad(const float *restrict dz, const float *restrict w, siz
     transpose(w, in, out, tmp);
     memset(dx, 0, rows * in * sizeof(*dx));
     gemm(&g, rows, in);
+}
+
+/* ---------------------------------------------------------------- nearest neighbours */
+
+/* D[m][j] = sum_k (Q[m][k] - R[k][j])^2 over a chunk of reference columns, in the register
+ * tiles of gemm: 4 query rows x 16 reference rows, k in order. The differences are taken
+ * directly rather than through |q|^2 + |r|^2 - 2 q.r, which cancels badly for near rows. */
+typedef struct Dist {
+    const float *q; /* rows x in */
+    size_t in;
+    const float *r; /* ref_t + first column of the chunk */
+    size_t ldr;     /* n_ref */
+    float *d;       /* rows x ldd */
+    size_t ldd;
+} Dist;
+
+static inline void dist_tile(const Dist *g, size_t m, size_t n)
+{
+    const float *q = g->q + m * g->in, *r = g->r + n;
+    Vec8 d00 = splat(0), d01 = splat(0), d10 = splat(0), d11 = splat(0);
+    Vec8 d20 = splat(0), d21 = splat(0), d30 = splat(0), d31 = splat(0);
+
+    for (size_t k = 0; k < g->in; k++) {
+        Vec8 r0 = load8(r + k * g->ldr), r1 = load8(r + k * g->ldr + 8), t;
+        float q0 = q[k], q1 = q[g->in + k], q2 = q[2 * g->in + k], q3 = q[3 * g->in + k];
+
+        t = r0 - q0, d00 += t * t;
+        t = r1 - q0, d01 += t * t;
+        t = r0 - q1, d10 += t * t;
+        t = r1 - q1, d11 += t * t;
+        t = r0 - q2, d20 += t * t;
+        t = r1 - q2, d21 += t * t;
+        t = r0 - q3, d30 += t * t;
+        t = r1 - q3, d31 += t * t;
+    }
+    float *d = g->d + m * g->ldd + n;
+    store8(d, d00);
+    store8(d + 8, d01);
+    store8(d + g->ldd, d10);
+    store8(d + g->ldd + 8, d11);
+    store8(d + 2 * g->ldd, d20);
+    store8(d + 2 * g->ldd + 8, d21);
+    store8(d + 3 * g->ldd, d30);
+    store8(d + 3 * g->ldd + 8, d31);
+}
+
+static inline void dist_row(const Dist *g, size_t m, size_t n)
+{
+    const float *q = g->q + m * g->in, *r = g->r + n;
+    Vec8 d0 = splat(0), d1 = splat(0), t;
+
+    for (size_t k = 0; k < g->in; k++) {
+        t = load8(r + k * g->ldr) - q[k], d0 += t * t;
+        t = load8(r + k * g->ldr + 8) - q[k], d1 += t * t;
+    }
+    store8(g->d + m * g->ldd + n, d0);
+    store8(g->d + m * g->ldd + n + 8, d1);
+}
+
+/* The whole rows x n_len block: tiles, then the rows below them, then the columns right of
+ * the last full tile one by one. Each entry sums k = 0, 1, ... wherever it is computed. */
+static inline void dist_block(const Dist *g, size_t rows, size_t n_len)
+{
+    size_t n_full = n_len - n_len % TILE_N, m = 0;
+
+    for (; m + TILE_M <= rows; m += TILE_M)
+        for (size_t n = 0; n < n_full; n += TILE_N)
+            dist_tile(g, m, n);
+    for (; m < rows; m++)
+        for (size_t n = 0; n < n_full; n += TILE_N)
+            dist_row(g, m, n);
+    for (m = 0; m < rows; m++)
+        for (size_t j = n_full; j < n_len; j++) {
+            float acc = 0;
+            for (size_t k = 0; k < g->in; k++) {
+                float t = g->r[k * g->ldr + j] - g->q[m * g->in + k];
+                acc += t * t;
+            }
+            g->d[m * g->ldd + j] = acc;
+        }
+}
+
+/* Inserts v into best[0..k-1] (ascending, k smallest seen so far). */
+static inline void keep_smallest(float *best, size_t k, float v)
+{
+    size_t i = k - 1;
+
+    if (!(v < best[i]))
+        return;
+    while (i > 0 && best[i - 1] > v) {
+        best[i] = best[i - 1];
+        i--;
+    }
+    best[i] = v;
+}
+
+SIMD_CLONES
+void nn_kernel_knn(const float *restrict q, size_t rows, size_t in, const float *restrict ref_t,
+                   size_t n_ref, size_t k, float *restrict tmp, float *restrict out)
+{
+    float *d = tmp, *best = tmp + rows * NN_KNN_CHUNK;
+
+    for (size_t i = 0; i < rows * k; i++)
+        best[i] = __builtin_inff();
+    for (size_t n0 = 0; n0 < n_ref; n0 += NN_KNN_CHUNK) {
+        size_t len = n_ref - n0 < NN_KNN_CHUNK ? n_ref - n0 : NN_KNN_CHUNK;
+        Dist g = {.q = q, .in = in, .r = ref_t + n0, .ldr = n_ref, .d = d, .ldd = len};
+
+        dist_block(&g, rows, len);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < len; j++)
+                keep_smallest(best + r * k, k, d[r * len + j]);
+    }
+    /* ascending order: the mean adds the same terms in the same order for any chunking */
+    for (size_t r = 0; r < rows; r++) {
+        float s = 0;
+        for (size_t i = 0; i < k; i++)
+            s += sqrtf(best[r * k + i]);
+        out[r] = s / (float) k;
+    }
+}
+
+SIMD_CLONES
+void nn_kernel_nearest(const float *restrict q, size_t rows, size_t in, const float *restrict ref_t,
+                       size_t n_ref, float *restrict tmp, size_t *restrict nearest,
+                       float *restrict dist2)
+{
+    float *d = tmp, *best = tmp + rows * NN_KNN_CHUNK;
+
+    for (size_t r = 0; r < rows; r++)
+        best[r] = __builtin_inff(), nearest[r] = 0;
+    for (size_t n0 = 0; n0 < n_ref; n0 += NN_KNN_CHUNK) {
+        size_t len = n_ref - n0 < NN_KNN_CHUNK ? n_ref - n0 : NN_KNN_CHUNK;
+        Dist g = {.q = q, .in = in, .r = ref_t + n0, .ldr = n_ref, .d = d, .ldd = len};
+
+        dist_block(&g, rows, len);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < len; j++)
+                if (d[r * len + j] < best[r]) {
+                    best[r] = d[r * len + j];
+                    nearest[r] = n0 + j;
+                }
+    }
+    for (size_t r = 0; dist2 != NULL && r < rows; r++)
+        dist2[r] = best[r];
 }

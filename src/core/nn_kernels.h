@@ -25,3 +25,20 @@ void nn_kernel_weight_grad(const float *x, const float *dz, size_t rows, size_t 
 /* dx[r][i] = sum_o dz[r][o] * W[i][o].  tmp: in * out floats of workspace. */
 void nn_kernel_input_grad(const float *dz, const float *w, size_t rows, size_t in, size_t out,
                           float *dx, float *tmp);
+
+/* ---- nearest neighbours: squared Euclidean distances from query rows to reference rows ----
+ * The reference is stored transposed (ref_t[i * n_ref + j] = column i of reference row j),
+ * so 16 neighbours sit side by side in a vector, as the weights do for 16 outputs. */
+#define NN_KNN_CHUNK 256 /* reference rows per pass: the distance block stays in L2 */
+#define NN_KNN_MAX_K 8
+
+/* out[r] = mean over the k nearest reference rows of the Euclidean distance to query row r
+ * (k <= NN_KNN_MAX_K, k <= n_ref). tmp: NN_KNN_TMP(rows) floats. */
+#define NN_KNN_TMP(rows) ((rows) * (NN_KNN_CHUNK + NN_KNN_MAX_K))
+void nn_kernel_knn(const float *q, size_t rows, size_t in, const float *ref_t, size_t n_ref,
+                   size_t k, float *tmp, float *out);
+
+/* nearest[r] = the index of the reference row nearest to query row r (the lowest index on a
+ * tie), dist2[r] its squared distance (dist2 may be NULL). tmp: NN_KNN_TMP(rows) floats. */
+void nn_kernel_nearest(const float *q, size_t rows, size_t in, const float *ref_t, size_t n_ref,
+                       float *tmp, size_t *nearest, float *dist2);

@@ -144,6 +144,13 @@ static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t ve
     json_buf_float(&b, sc.threshold);
     json_buf_printf(&b, ",\"anomaly\":%s,\"percentile\":", sc.anomaly ? "true" : "false");
     json_buf_float(&b, sc.percentile);
+    if (m->ref.kind != MODEL_REFERENCE_NONE) { /* the combined score's parts (model.h) */
+        json_buf_puts(&b, ",\"parts\":{\"reconstruction\":");
+        json_buf_float(&b, sc.reconstruction);
+        json_buf_puts(&b, ",\"neighbours\":");
+        json_buf_float(&b, sc.neighbours);
+        json_buf_put(&b, "}", 1);
+    }
     json_buf_printf(&b, ",\"model_version\":%llu,\"model_id\":\"%s\"", (unsigned long long) version,
                     m->meta.id);
     if (notes != NULL) {

@@ -36,7 +36,9 @@
 #define OFF_P       24
 #define OFF_N       28
 #define OFF_S       32 /* schema_bytes */
-#define OFF_SIZES   36
+#define OFF_R       36 /* reference_rows (version 4) */
+#define OFF_SIZES   40
+#define REF_HEAD    20 /* the reference section without rows: kind, m1, s1, m2, s2 */
 #define OFF_ACT     (OFF_SIZES + 4 * 3)
 #define OFF_NAMES   (OFF_ACT + 4 * 2 + 48 + MODEL_ID_LEN)
 
@@ -137,6 +139,16 @@ static void assert_models_equal(const Model *a, const Model *b)
     assert_memory_equal(b->params, a->params, a->n_members * a->nn.n_params * sizeof(float));
     assert_memory_equal(b->percentiles, a->percentiles, MODEL_PERCENTILES * sizeof(float));
     assert_memory_equal(&b->threshold, &a->threshold, sizeof(float));
+    assert_int_equal(b->ref.kind, a->ref.kind);
+    assert_int_equal(b->ref.n, a->ref.n);
+    if (a->ref.n > 0) {
+        assert_memory_equal(b->ref.rows, a->ref.rows, a->ref.n * a->n_features * sizeof(float));
+        assert_memory_equal(b->ref.rows_t, a->ref.rows_t, a->ref.n * a->n_features * sizeof(float));
+        assert_memory_equal(&b->ref.m1, &a->ref.m1, sizeof(float));
+        assert_memory_equal(&b->ref.s1, &a->ref.s1, sizeof(float));
+        assert_memory_equal(&b->ref.m2, &a->ref.m2, sizeof(float));
+        assert_memory_equal(&b->ref.s2, &a->ref.s2, sizeof(float));
+    }
     assert_true(b->meta.rows == a->meta.rows);
     assert_true(b->meta.seed == a->meta.seed);
     assert_true(b->meta.created == a->meta.created);
@@ -188,7 +200,25 @@ static uint32_t get_le32(const unsigned char *p);
 /* Offset of member 0's first parameter in an encoded test model buf of length len. */
 static size_t params_offset_of(const unsigned char *buf, size_t len)
 {
-    return len - 4 - get_le32(buf + OFF_S) - 4 * N_MEMBERS * hand_nn().n_params;
+    size_t ref = REF_HEAD + 4 * N_FEATURES * get_le32(buf + OFF_R);
+
+    return len - 4 - ref - get_le32(buf + OFF_S) - 4 * N_MEMBERS * hand_nn().n_params;
+}
+
+/* The version 3 file of a model without a reference, made from its version 4 encoding buf:
+ * without reference_rows in the header and the reference section. *out malloc'd. */
+static void to_version_3(const unsigned char *buf, size_t len, unsigned char **out, size_t *out_len)
+{
+    unsigned char *v3 = malloc(len - 4 - REF_HEAD);
+
+    assert_non_null(v3);
+    assert_int_equal(get_le32(buf + OFF_R), 0);
+    memcpy(v3, buf, OFF_R);
+    memcpy(v3 + OFF_R, buf + OFF_R + 4, len - 4 - REF_HEAD - 4 - OFF_R);
+    *out_len = len - 4 - REF_HEAD;
+    put_le32(v3 + OFF_VERSION, 3);
+    reseal(v3, *out_len);
+    *out = v3;
 }
 
 static char *path_in_tmpdir(const char *name)
@@ -297,7 +327,8 @@ static void test_encoding_is_little_endian_and_follows_the_documented_layout(voi
         names_bytes += strlen(feature_names[i]) + 1;
     encode_model(&buf, &len);
     assert_memory_equal(buf, "AESCORE\0", 8);
-    assert_memory_equal(buf + OFF_VERSION, "\x03\x00\x00\x00", 4);
+    assert_memory_equal(buf + OFF_VERSION, "\x04\x00\x00\x00", 4);
+    assert_int_equal(get_le32(buf + OFF_R), 0); /* no reference */
     assert_memory_equal(buf + OFF_F, "\x05\x00\x00\x00", 4);
     assert_int_equal(get_le32(buf + OFF_L), 2);
     assert_int_equal(get_le32(buf + OFF_M), N_MEMBERS);
@@ -312,12 +343,14 @@ static void test_encoding_is_little_endian_and_follows_the_documented_layout(voi
     size_t schema_bytes = 8 + 12 * N_FEATURES + names_bytes + 4;
     assert_int_equal(get_le32(buf + OFF_S), schema_bytes);
     assert_int_equal(len, OFF_NAMES + names_bytes + 4 * (2 * N_FEATURES) + 4 * MODEL_PERCENTILES +
-                              4 * N_MEMBERS * nn.n_params + schema_bytes + 4);
-    size_t schema_at = len - 4 - schema_bytes;
+                              4 * N_MEMBERS * nn.n_params + schema_bytes + REF_HEAD + 4);
+    size_t schema_at = len - 4 - REF_HEAD - schema_bytes;
     assert_int_equal(get_le32(buf + schema_at), N_FEATURES); /* n_fields */
     assert_int_equal(get_le32(buf + schema_at + 4), 0);      /* n_ignored */
     assert_memory_equal(buf + schema_at + 8, "\0\0\0\0", 4); /* numeric, no other */
-    assert_int_equal(get_le32(buf + len - 8), 0);            /* no profile */
+    assert_int_equal(get_le32(buf + len - 8 - REF_HEAD), 0); /* no profile */
+    for (size_t i = 0; i < REF_HEAD; i++)                    /* kind none, stats 0 */
+        assert_int_equal(buf[len - 4 - REF_HEAD + i], 0);
     assert_int_equal(get_le32(buf + len - 4), (uint32_t) crc32(0L, buf, (uInt) (len - 4)));
     free(buf);
 }
@@ -405,14 +438,14 @@ static void test_wrong_magic_is_rejected_as_magic(void **state)
     free(buf);
 }
 
-static void test_version_4_is_rejected_even_with_a_valid_checksum(void **state)
+static void test_version_5_is_rejected_even_with_a_valid_checksum(void **state)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
 
     (void) state;
     encode_model(&buf, &len);
-    put_le32(buf + OFF_VERSION, 4);
+    put_le32(buf + OFF_VERSION, 5);
     reseal(buf, len);
     assert_decode_fails(buf, len, MODEL_FILE_E_VERSION);
     free(buf);
@@ -442,6 +475,10 @@ static void test_huge_counts_are_rejected_before_allocating(void **state)
         {OFF_S, 0xffffffffu},
         {OFF_S, (16u << 20) + 1},
         {OFF_S, 7},
+        {OFF_R, 0xffffffffu},
+        {OFF_R, MODEL_MAX_REFERENCE + 1},
+        {OFF_R, MODEL_MAX_REFERENCE},
+        {OFF_R, 1},
         {OFF_SIZES + 4, 0xffffffffu},
         {OFF_SIZES + 4, NN_MAX_WIDTH + 1},
         {OFF_SIZES + 4, NN_MAX_WIDTH},
@@ -477,7 +514,8 @@ static void test_a_maximal_header_alone_is_truncated_not_allocated(void **state)
 
     (void) state;
     memcpy(hdr, "AESCORE\0", 8);
-    put_le32(hdr + OFF_VERSION, 2);
+    put_le32(hdr + OFF_VERSION, 4);
+    put_le32(hdr + OFF_R, MODEL_MAX_REFERENCE);
     put_le32(hdr + OFF_F, MODEL_MAX_FEATURES);
     put_le32(hdr + OFF_L, NN_MAX_LAYERS);
     put_le32(hdr + OFF_M, MODEL_MAX_MEMBERS);
@@ -592,7 +630,7 @@ static void test_a_schema_field_cut_short_is_shape_and_leaks_nothing(void **stat
 
     (void) state;
     assert_int_equal(model_file_encode(a, &buf, &len), 0);
-    at = len - 4 - get_le32(buf + OFF_S);
+    at = len - 4 - REF_HEAD - get_le32(buf + OFF_S);
     /* block header 8, field "bytes_in" 12 + 9, then kind's flags 4: its n_categories */
     assert_int_equal(get_le32(buf + at + 8 + 21 + 4), 2);
     put_le32(buf + at + 8 + 21 + 4, 200);
@@ -653,13 +691,15 @@ static void test_a_training_distribution_round_trips_exactly(void **state)
 static void test_a_version_2_file_still_loads_without_a_distribution(void **state)
 {
     Model *a = make_model_with_profile(), *b = NULL;
-    unsigned char *buf = NULL, *v2;
-    size_t len = 0, profile_bytes = 4, v2_len;
+    unsigned char *v4 = NULL, *buf = NULL, *v2;
+    size_t v4_len = 0, len = 0, profile_bytes = 4, v2_len;
 
     (void) state;
     for (size_t f = 0; f < 3; f++)
         profile_bytes += 4 * schema_profile_len(&a->schema->fields[f]);
-    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    assert_int_equal(model_file_encode(a, &v4, &v4_len), 0);
+    to_version_3(v4, v4_len, &buf, &len);
+    free(v4);
     v2_len = len - profile_bytes;
     v2 = malloc(v2_len);
     assert_non_null(v2);
@@ -681,11 +721,13 @@ static void test_a_version_2_file_still_loads_without_a_distribution(void **stat
 static void test_a_version_1_file_still_loads_as_numeric_fields(void **state)
 {
     Model *a = make_model(), *b = NULL;
-    unsigned char *buf = NULL, *v1;
-    size_t len = 0, schema_bytes, v1_len;
+    unsigned char *v4 = NULL, *buf = NULL, *v1;
+    size_t v4_len = 0, len = 0, schema_bytes, v1_len;
 
     (void) state;
-    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    assert_int_equal(model_file_encode(a, &v4, &v4_len), 0);
+    to_version_3(v4, v4_len, &buf, &len);
+    free(v4);
     schema_bytes = get_le32(buf + OFF_S);
     v1_len = len - 4 - schema_bytes;
     v1 = malloc(v1_len);
@@ -1027,7 +1069,7 @@ int main(void)
         cmocka_unit_test(test_a_short_prefix_that_is_not_the_magic_is_reported_as_magic),
         cmocka_unit_test(test_trailing_bytes_are_rejected_as_shape),
         cmocka_unit_test(test_wrong_magic_is_rejected_as_magic),
-        cmocka_unit_test(test_version_4_is_rejected_even_with_a_valid_checksum),
+        cmocka_unit_test(test_version_5_is_rejected_even_with_a_valid_checksum),
         cmocka_unit_test(test_a_training_distribution_round_trips_exactly),
         cmocka_unit_test(test_a_version_2_file_still_loads_without_a_distribution),
         cmocka_unit_test(test_a_schema_round_trips_exactly),

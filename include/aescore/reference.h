@@ -26,6 +26,7 @@ int reference_sample(const float *z, size_t n, size_t f, size_t cap, uint64_t se
 /* At most min(k, n / REFERENCE_MIN_ROWS) k-means centres of z into *out (malloc'd), their
  * count in *n_out: seeded from a sample of rows, REFERENCE_ITERS Lloyd iterations, then
  * every cluster of fewer than REFERENCE_MIN_ROWS rows is dropped, its rows join the nearest
- * remaining centre, and each centre becomes the mean of its rows. */
+ * remaining centre, and each centre becomes the mean of its rows. assign, when not NULL,
+ * receives n entries: the centre whose mean each row is part of. */
 int reference_centres(const float *z, size_t n, size_t f, size_t k, uint64_t seed,
-                      const atomic_bool *cancel, float **out, size_t *n_out);
+                      const atomic_bool *cancel, float **out, size_t *n_out, size_t *assign);

@@ -137,7 +137,7 @@ static int run_kmeans(Kmeans *km, size_t *map, const atomic_bool *cancel)
 }
 
 int reference_centres(const float *z, size_t n, size_t f, size_t k, uint64_t seed,
-                      const atomic_bool *cancel, float **out, size_t *n_out)
+                      const atomic_bool *cancel, float **out, size_t *n_out, size_t *assign)
 {
     Kmeans km = {.z = z, .n = n, .f = f};
     size_t *map = NULL;
@@ -161,6 +161,8 @@ int reference_centres(const float *z, size_t n, size_t f, size_t k, uint64_t see
         km.tmp != NULL && map != NULL)
         r = run_kmeans(&km, map, cancel);
     if (r == 0) {
+        if (assign != NULL)
+            memcpy(assign, km.assign, n * sizeof(*assign));
         *out = km.c;
         *n_out = km.k;
         km.c = NULL;

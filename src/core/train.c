@@ -353,7 +353,7 @@ static int build_reference(const Work *w, const Run *run, Model *m)
         r = reference_sample(w->z, w->n_train, w->f, p->reference_size, p->seed, &rows, &n);
     else
         r = reference_centres(w->z, w->n_train, w->f, p->reference_size, p->seed, run->cancel,
-                              &rows, &n);
+                              &rows, &n, NULL);
     if (r == -ECANCELED) {
         snprintf(run->err, run->err_size, "cancelled");
         return TRAIN_E_CANCELLED;

@@ -888,6 +888,157 @@ static void test_a_non_hex_model_id_is_rejected_as_shape(void **state)
     free(buf);
 }
 
+/* ---------------------------------------------------------------- the neighbour reference */
+
+#define N_REF 7
+
+/* The test model with a reference of N_REF rows and a negative threshold (a combined score
+ * can be below 0). */
+static Model *make_model_with_reference(void)
+{
+    Model *m = make_model();
+    float rows[N_REF * N_FEATURES];
+    uint64_t seed = 5;
+
+    for (size_t i = 0; i < N_REF * N_FEATURES; i++)
+        rows[i] = uniform(&seed, -3, 3);
+    assert_int_equal(model_set_reference(m, MODEL_REFERENCE_ROWS, rows, N_REF), 0);
+    m->ref.m1 = -1.25f;
+    m->ref.s1 = 0.75f;
+    m->ref.m2 = 0.5f;
+    m->ref.s2 = 0.3f;
+    for (size_t k = 0; k < MODEL_PERCENTILES; k++)
+        m->percentiles[k] -= 10.0f;
+    m->threshold = m->percentiles[990];
+    assert_true(m->threshold < 0);
+    model_compute_id(m);
+    assert_int_equal(model_validate(m), 0);
+    return m;
+}
+
+static float score_of(const Model *m, const float *x)
+{
+    float *scratch = malloc(model_scratch_size(m) * sizeof(float));
+    ModelScore s;
+
+    assert_non_null(scratch);
+    model_score(m, x, scratch, NULL, &s);
+    free(scratch);
+    return s.score;
+}
+
+static void test_a_reference_round_trips_exactly(void **state)
+{
+    Model *a = make_model_with_reference(), *b = NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0, at;
+    float x[N_FEATURES], sa, sb;
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    assert_int_equal(get_le32(buf + OFF_R), N_REF);
+    at = len - 4 - REF_HEAD - 4 * N_REF * N_FEATURES;
+    assert_int_equal(get_le32(buf + at), MODEL_REFERENCE_ROWS);
+    assert_int_equal(model_file_decode(buf, len, &b), 0);
+    assert_models_equal(a, b);
+    for (size_t i = 0; i < N_FEATURES; i++)
+        x[i] = a->mean[i] + a->std[i];
+    sa = score_of(a, x);
+    sb = score_of(b, x);
+    assert_memory_equal(&sa, &sb, sizeof(float));
+    free(buf);
+    model_unref(a);
+    model_unref(b);
+}
+
+/* Each edit of the reference section, resealed so only it is wrong, is refused as SHAPE;
+ * unsealed, as CHECKSUM. */
+static void test_a_corrupt_reference_is_refused_precisely(void **state)
+{
+    Model *a = make_model_with_reference();
+    unsigned char *buf = NULL;
+    size_t len = 0, at;
+    static const struct {
+        size_t off; /* from the start of the section */
+        uint32_t value;
+    } cases[] = {
+        {0, 3},           /* an unknown kind */
+        {0, 0},           /* none, with rows */
+        {8, 0},           /* s1 = 0 */
+        {16, 0xbf800000}, /* s2 = -1 */
+        {4, 0x7f800000},  /* m1 = inf */
+        {20, 0x7fc00000}, /* a NaN reference cell */
+    };
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    at = len - 4 - REF_HEAD - 4 * N_REF * N_FEATURES;
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        unsigned char *bad = malloc(len);
+
+        assert_non_null(bad);
+        memcpy(bad, buf, len);
+        put_le32(bad + at + cases[k].off, cases[k].value);
+        reseal(bad, len);
+        assert_decode_fails(bad, len, MODEL_FILE_E_SHAPE);
+        put_le32(bad + at + cases[k].off, cases[k].value ^ 0x100); /* unsealed */
+        assert_decode_fails(bad, len, MODEL_FILE_E_CHECKSUM);
+        free(bad);
+    }
+    /* a kind "rows" with no rows: the header says 0, the section says 1 */
+    {
+        Model *none = make_model();
+        unsigned char *nb = NULL;
+        size_t nlen = 0;
+
+        assert_int_equal(model_file_encode(none, &nb, &nlen), 0);
+        put_le32(nb + nlen - 4 - REF_HEAD, MODEL_REFERENCE_ROWS);
+        reseal(nb, nlen);
+        assert_decode_fails(nb, nlen, MODEL_FILE_E_SHAPE);
+        free(nb);
+        model_unref(none);
+    }
+    /* one row more in the header than in the file */
+    put_le32(buf + OFF_R, N_REF + 1);
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_TRUNCATED);
+    free(buf);
+    model_unref(a);
+}
+
+/* A model file of the previous version (3) loads without a reference and scores exactly as
+ * the model it was written from: the reconstruction error, bit for bit. */
+static void test_a_version_3_file_loads_and_scores_as_before(void **state)
+{
+    Model *a = make_model(), *b = NULL;
+    unsigned char *v4 = NULL, *v3 = NULL;
+    size_t v4_len = 0, v3_len = 0;
+    float x[N_FEATURES], sa, sb;
+    float *scratch;
+    ModelScore s;
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &v4, &v4_len), 0);
+    to_version_3(v4, v4_len, &v3, &v3_len);
+    assert_int_equal(model_file_decode(v3, v3_len, &b), 0);
+    assert_models_equal(a, b);
+    assert_int_equal(b->ref.kind, MODEL_REFERENCE_NONE);
+    for (size_t i = 0; i < N_FEATURES; i++)
+        x[i] = a->mean[i] + 2 * a->std[i];
+    sa = score_of(a, x);
+    sb = score_of(b, x);
+    assert_memory_equal(&sa, &sb, sizeof(float));
+    scratch = malloc(model_scratch_size(b) * sizeof(float));
+    model_score(b, x, scratch, NULL, &s);
+    assert_memory_equal(&s.score, &s.reconstruction, sizeof(float));
+    assert_true(s.neighbours == 0);
+    free(scratch);
+    free(v4);
+    free(v3);
+    model_unref(a);
+    model_unref(b);
+}
+
 /* ---------------------------------------------------------------- saving and loading files */
 
 static void test_keep_prev_keeps_the_replaced_file_as_prev(void **state)
@@ -1086,6 +1237,9 @@ int main(void)
         cmocka_unit_test(test_sizes_that_disagree_with_the_feature_count_are_rejected_as_shape),
         cmocka_unit_test(test_names_that_do_not_fill_their_block_are_rejected_as_shape),
         cmocka_unit_test(test_a_non_hex_model_id_is_rejected_as_shape),
+        cmocka_unit_test(test_a_reference_round_trips_exactly),
+        cmocka_unit_test(test_a_corrupt_reference_is_refused_precisely),
+        cmocka_unit_test(test_a_version_3_file_loads_and_scores_as_before),
         cmocka_unit_test(test_keep_prev_keeps_the_replaced_file_as_prev),
         cmocka_unit_test(test_saving_without_keep_prev_replaces_the_file_and_makes_no_prev),
         cmocka_unit_test(

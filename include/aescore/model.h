@@ -47,7 +47,7 @@ typedef struct ModelReference {
     ModelReferenceKind kind;
     size_t n;             /* rows; 0 with MODEL_REFERENCE_NONE */
     float *rows;          /* n x n_features, standardised like the network's inputs */
-    float *rows_t;        /* the same transposed (n_features x n), for the distance kernel */
+    float *panels;        /* the same packed for the distance kernel (nn_kernels.h) */
     float m1, s1, m2, s2; /* mean and deviation of log mse and log knn, validation normals */
 } ModelReference;
 

@@ -87,22 +87,20 @@ int model_set_reference(Model *m, ModelReferenceKind kind, const float *rows, si
         n > MODEL_MAX_REFERENCE)
         return -EINVAL;
     copy = malloc(n * f * sizeof(*copy));
-    t = malloc(n * f * sizeof(*t));
+    t = malloc(NN_KNN_PANEL_FLOATS(n, f) * sizeof(*t));
     if (copy == NULL || t == NULL) {
         free(copy);
         free(t);
         return -ENOMEM;
     }
     memcpy(copy, rows, n * f * sizeof(*copy));
-    for (size_t j = 0; j < n; j++)
-        for (size_t i = 0; i < f; i++)
-            t[i * n + j] = copy[j * f + i];
+    nn_kernel_knn_pack(copy, n, f, t);
     free(m->ref.rows);
-    free(m->ref.rows_t);
+    free(m->ref.panels);
     m->ref.kind = kind;
     m->ref.n = n;
     m->ref.rows = copy;
-    m->ref.rows_t = t;
+    m->ref.panels = t;
     return 0;
 }
 
@@ -185,7 +183,7 @@ Model *model_unref(Model *m)
     free(m->params);
     free(m->percentiles);
     free(m->ref.rows);
-    free(m->ref.rows_t);
+    free(m->ref.panels);
     free(m);
     return NULL;
 }
@@ -304,7 +302,7 @@ static void block_parts(const Model *m, const float *x, size_t rows, float *scra
         mse[r] *= inv;
     if (m->ref.kind != MODEL_REFERENCE_NONE && knn != NULL) {
         size_t k = m->ref.n < MODEL_KNN_K ? m->ref.n : MODEL_KNN_K;
-        nn_kernel_knn(z, rows, f, m->ref.rows_t, m->ref.n, k, knn_tmp, knn);
+        nn_kernel_knn(z, rows, f, m->ref.panels, m->ref.n, k, knn_tmp, knn);
     }
 }
 

@@ -1,7 +1,7 @@
 /* reference: the neighbour reference of a model (see reference.h).
  *
  * k-means is Lloyd's algorithm over the distance kernel of the scorer (nn_kernel_nearest:
- * blocks of rows against all centres, transposed, in SIMD tiles). Sums are in double so the
+ * blocks of rows against all centres, packed in panels, in SIMD tiles). Sums are in double so the
  * mean of thousands of rows does not depend on their order more than it must. The pruning
  * step keeps the promise "each centre is the mean of at least REFERENCE_MIN_ROWS rows": after
  * the last assignment, the small clusters are dropped and their rows assigned to the nearest
@@ -66,9 +66,7 @@ typedef struct Kmeans {
 /* Each row to its nearest live centre; counts per centre. */
 static void assign(Kmeans *km)
 {
-    for (size_t j = 0; j < km->k; j++)
-        for (size_t i = 0; i < km->f; i++)
-            km->c_t[i * km->k + j] = km->c[j * km->f + i];
+    nn_kernel_knn_pack(km->c, km->k, km->f, km->c_t);
     for (size_t s = 0; s < km->n; s += ASSIGN_BLOCK) {
         size_t rows = km->n - s < ASSIGN_BLOCK ? km->n - s : ASSIGN_BLOCK;
         nn_kernel_nearest(km->z + s * km->f, rows, km->f, km->c_t, km->k, km->tmp, km->assign + s,
@@ -150,7 +148,7 @@ int reference_centres(const float *z, size_t n, size_t f, size_t k, uint64_t see
     r = reference_sample(z, n, f, k, seed, &km.c, &km.k);
     if (r != 0)
         return r;
-    km.c_t = malloc(k * f * sizeof(float));
+    km.c_t = malloc(NN_KNN_PANEL_FLOATS(k, f) * sizeof(float));
     km.assign = malloc(n * sizeof(size_t));
     km.count = malloc(k * sizeof(size_t));
     km.sum = malloc(k * f * sizeof(double));

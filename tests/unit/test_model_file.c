@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "../../src/core/nn_kernels.h" /* NN_KNN_PANEL_FLOATS */
 #include "aescore/model_file.h"
 
 #define N_FEATURES 5
@@ -143,7 +144,8 @@ static void assert_models_equal(const Model *a, const Model *b)
     assert_int_equal(b->ref.n, a->ref.n);
     if (a->ref.n > 0) {
         assert_memory_equal(b->ref.rows, a->ref.rows, a->ref.n * a->n_features * sizeof(float));
-        assert_memory_equal(b->ref.rows_t, a->ref.rows_t, a->ref.n * a->n_features * sizeof(float));
+        assert_memory_equal(b->ref.panels, a->ref.panels,
+                            NN_KNN_PANEL_FLOATS(a->ref.n, a->n_features) * sizeof(float));
         assert_memory_equal(&b->ref.m1, &a->ref.m1, sizeof(float));
         assert_memory_equal(&b->ref.s1, &a->ref.s1, sizeof(float));
         assert_memory_equal(&b->ref.m2, &a->ref.m2, sizeof(float));

@@ -26,14 +26,12 @@ static float *random_rows(size_t n, size_t f, uint64_t seed)
     return x;
 }
 
-static float *transposed(const float *x, size_t n, size_t f)
+static float *packed(const float *x, size_t n, size_t f)
 {
-    float *t = malloc(n * f * sizeof(*t));
+    float *t = malloc(NN_KNN_PANEL_FLOATS(n, f) * sizeof(*t));
 
     assert_non_null(t);
-    for (size_t j = 0; j < n; j++)
-        for (size_t i = 0; i < f; i++)
-            t[i * n + j] = x[j * f + i];
+    nn_kernel_knn_pack(x, n, f, t);
     return t;
 }
 
@@ -83,9 +81,9 @@ static void test_batched_knn_equals_a_naive_loop(void **state)
             for (size_t c = 0; c < 3; c++) {
                 size_t n = refs[a], f = dims[b], rows = batch[c], k = n < 5 ? n : 5;
                 float *ref = random_rows(n, f, 100 + a), *q = random_rows(rows, f, 200 + b);
-                float *ref_t = transposed(ref, n, f);
+                float *panels = packed(ref, n, f);
 
-                nn_kernel_knn(q, rows, f, ref_t, n, k, tmp, out);
+                nn_kernel_knn(q, rows, f, panels, n, k, tmp, out);
                 for (size_t r = 0; r < rows; r++) {
                     double want = naive_knn(q + r * f, ref, n, f, k);
                     if (fabs(out[r] - want) > 1e-5 * (1 + want))
@@ -95,12 +93,12 @@ static void test_batched_knn_equals_a_naive_loop(void **state)
                 /* one row alone gives the same bits as in its block (model_score = batch) */
                 for (size_t r = 0; r < rows; r++) {
                     float one;
-                    nn_kernel_knn(q + r * f, 1, f, ref_t, n, k, tmp, &one);
+                    nn_kernel_knn(q + r * f, 1, f, panels, n, k, tmp, &one);
                     assert_memory_equal(&one, &out[r], sizeof(float));
                 }
                 free(ref);
                 free(q);
-                free(ref_t);
+                free(panels);
             }
     free(tmp);
 }
@@ -108,11 +106,11 @@ static void test_batched_knn_equals_a_naive_loop(void **state)
 static void test_nearest_is_the_naive_argmin(void **state)
 {
     size_t n = 333, f = 7, rows = 50, nearest[50];
-    float *ref = random_rows(n, f, 1), *q = random_rows(rows, f, 2), *ref_t = transposed(ref, n, f);
+    float *ref = random_rows(n, f, 1), *q = random_rows(rows, f, 2), *panels = packed(ref, n, f);
     float *tmp = malloc(NN_KNN_TMP(rows) * sizeof(float)), d2[50];
     (void) state;
 
-    nn_kernel_nearest(q, rows, f, ref_t, n, tmp, nearest, d2);
+    nn_kernel_nearest(q, rows, f, panels, n, tmp, nearest, d2);
     for (size_t r = 0; r < rows; r++) {
         size_t best = 0;
         for (size_t j = 1; j < n; j++)
@@ -123,7 +121,7 @@ static void test_nearest_is_the_naive_argmin(void **state)
     }
     free(ref);
     free(q);
-    free(ref_t);
+    free(panels);
     free(tmp);
 }
 

@@ -7,6 +7,7 @@ both the status and the envelope's code.
 
 import http.client
 import json
+import math
 import os
 import random
 import socket
@@ -284,6 +285,26 @@ def test_health_live_model_and_metrics(daemon):
         assert name in text, name
     for line in text.splitlines():
         assert line.startswith("#") or len(line.split(" ")) == 2, line
+
+
+def test_model_and_score_describe_the_parts_of_the_score(daemon):
+    # the defaults add the neighbour term: GET /model says how the score is made
+    _, m = daemon.get_json("/model")
+    sc = m["score"]
+    assert sc["parts"] == ["reconstruction", "neighbours"] and sc["reference"] == "rows"
+    # 400 rows, 40 held out for validation: all 360 training rows fit under the cap of 1024
+    assert sc["reference_rows"] == 360 and sc["k"] == 5
+    assert sc["reconstruction"]["std"] > 0 and sc["neighbours"]["std"] > 0
+    # /score gives both parts; the score is their standardised logs, summed (model.h)
+    for seed in (1, 2, 3):
+        status, r = daemon.post_json("/score", record(seed=seed))
+        assert status == 200, r
+        rec, nb = r["parts"]["reconstruction"], r["parts"]["neighbours"]
+        assert rec > 0 and nb > 0
+        want = ((math.log(rec + 1e-6) - sc["reconstruction"]["mean"]) / sc["reconstruction"]["std"]
+                + (math.log(nb + 1e-6) - sc["neighbours"]["mean"]) / sc["neighbours"]["std"])
+        assert abs(r["score"] - want) <= 1e-4 * (1 + abs(want))
+        assert r["anomaly"] == (r["score"] > r["threshold"])
 
 
 def test_head_is_get_without_a_body(daemon):

@@ -319,19 +319,30 @@ static inline __attribute__((always_inline)) void dist_tile(const Dist *g, size_
     store8(d + 3 * g->ldd + 8, d31);
 }
 
-/* One query row against one panel: the rows below the last full tile. */
-static inline __attribute__((always_inline)) void dist_row(const Dist *g, size_t m, size_t p)
+/* One query row against `np` (1..4) panels at once: the rows below the last full tile. The
+ * panels give independent accumulators, so the loop is not bound by the latency of one add
+ * chain (a single row of one record would be); each entry still sums k = 0, 1, ... */
+static inline __attribute__((always_inline)) void dist_row(const Dist *g, size_t m, size_t p,
+                                                           size_t np)
 {
     const float *q = g->q + m * g->in, *r = g->r + p * NN_KNN_PANEL * g->in;
-    Vec8 d0 = splat(0), d1 = splat(0);
+    const size_t step = NN_KNN_PANEL * g->in;
+    Vec8 d[8] = {splat(0), splat(0), splat(0), splat(0), splat(0), splat(0), splat(0), splat(0)};
 
     for (size_t k = 0; k < g->in; k++) {
-        Vec8 a0 = load8(r + k * NN_KNN_PANEL) - q[k], a1 = load8(r + k * NN_KNN_PANEL + 8) - q[k];
-        d0 += a0 * a0;
-        d1 += a1 * a1;
+        const float *rk = r + k * NN_KNN_PANEL;
+        for (size_t j = 0; j < 4; j++) {
+            if (j < np) {
+                Vec8 a0 = load8(rk + j * step) - q[k], a1 = load8(rk + j * step + 8) - q[k];
+                d[2 * j] += a0 * a0;
+                d[2 * j + 1] += a1 * a1;
+            }
+        }
     }
-    store8(g->d + m * g->ldd + p * NN_KNN_PANEL, d0);
-    store8(g->d + m * g->ldd + p * NN_KNN_PANEL + 8, d1);
+    for (size_t j = 0; j < np; j++) {
+        store8(g->d + m * g->ldd + (p + j) * NN_KNN_PANEL, d[2 * j]);
+        store8(g->d + m * g->ldd + (p + j) * NN_KNN_PANEL + 8, d[2 * j + 1]);
+    }
 }
 
 /* The rows x (panels * 16) block: tiles, then the rows below them. The same lanes compute
@@ -344,9 +355,13 @@ static inline __attribute__((always_inline)) void dist_block(const Dist *g, size
     for (; m + TILE_M <= rows; m += TILE_M)
         for (size_t p = 0; p < panels; p++)
             dist_tile(g, m, p);
-    for (; m < rows; m++)
-        for (size_t p = 0; p < panels; p++)
-            dist_row(g, m, p);
+    for (; m < rows; m++) {
+        size_t p = 0;
+        for (; p + 4 <= panels; p += 4)
+            dist_row(g, m, p, 4);
+        if (p < panels)
+            dist_row(g, m, p, panels - p);
+    }
 }
 
 void nn_kernel_knn_pack(const float *restrict rows, size_t n, size_t in, float *restrict panels)

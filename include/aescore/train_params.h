@@ -36,7 +36,7 @@ typedef enum ThresholdMethod {
 
 /* The neighbour term by default (README "The score"; scripts/quality.sh measures it). */
 #define TRAIN_DEFAULT_REFERENCE      MODEL_REFERENCE_ROWS
-#define TRAIN_DEFAULT_REFERENCE_SIZE 1024
+#define TRAIN_DEFAULT_REFERENCE_SIZE 256
 
 #define TRAIN_IGNORE_COLUMNS_MAX 1024 /* bytes of ignore_columns, NUL included */
 

@@ -10,9 +10,9 @@
 # test file, and a table: ROC AUC, PR AUC, F1 at the model's threshold, training seconds,
 # and the mean over the data sets. OUT_DIR (default out/quality) receives the split files,
 # the models, each eval JSON and results.json / results.md.
-# Beside the defaults the same sets are trained with AESCORE_BASELINE (default
-# "--reference none": the score before issue 17, reconstruction error alone; set it empty to
-# skip), and both are printed. "us/rec" is the scoring cost per record: model_score_batch
+# Beside the defaults the same sets are trained with AESCORE_COMPARE (default
+# "--reference rows": the defaults plus the neighbour term of the score; set it empty to
+# skip), and both are printed ("alt" columns). "us/rec" is the scoring cost per record: model_score_batch
 # over batches of 1000 on one core (tests/bench/bench_score, when the build has it).
 # Set AESCORE_PEERS=FILE (a peer_figures.json) to print the peers' ROC AUC beside ours.
 # Set AESCORE_BUILD_DIR to use another build directory than build/ (e.g. a release one).
@@ -73,7 +73,7 @@ ae_say "splitting $data_dir into $out_dir/split"
 mkdir -p "$out_dir/split"
 "$py" scripts/quality_split.py "$data_dir" "$out_dir/split" >"$out_dir/split/sets.txt"
 
-baseline="${AESCORE_BASELINE---reference none}"
+compare="${AESCORE_COMPARE---reference rows}"
 # run_variant NAME TRAIN-OPTION...: trains and evaluates every set into $out_dir/NAME.
 run_variant() {
     local variant="$1" dir="$out_dir/$1"
@@ -99,15 +99,15 @@ run_variant() {
     done <"$out_dir/split/sets.txt"
 }
 run_variant default "${extra[@]}"
-if [ -n "$baseline" ]; then
-    # shellcheck disable=SC2086 # the baseline is a list of options
-    run_variant baseline $baseline "${extra[@]}"
+if [ -n "$compare" ]; then
+    # shellcheck disable=SC2086 # the comparison is a list of options
+    run_variant alt $compare "${extra[@]}"
 fi
 
-"$py" - "$out_dir" "$peers" "${extra[*]}" "$baseline" <<'EOF'
+"$py" - "$out_dir" "$peers" "${extra[*]}" "$compare" <<'EOF'
 import json, os, sys
 
-out_dir, peers_path, extra, baseline = sys.argv[1:5]
+out_dir, peers_path, extra, compare = sys.argv[1:5]
 peers = {}
 if peers_path:
     with open(peers_path) as f:
@@ -130,7 +130,7 @@ def load(variant):
     return rows
 
 rows = load("default")
-base = {r["data_set"]: r for r in load("baseline")} if baseline else {}
+base = {r["data_set"]: r for r in load("alt")} if compare else {}
 
 def mean(key, items):
     vals = [r[key] for r in items]
@@ -141,7 +141,7 @@ def num(v, f="%.3f"):
 
 head = ["data set", "ROC AUC", "PR AUC", "F1", "train s", "us/rec"]
 if base:
-    head += ["base ROC AUC", "base PR AUC", "base train s", "base us/rec"]
+    head += ["alt ROC AUC", "alt PR AUC", "alt train s", "alt us/rec"]
 head += [f"{t} ROC AUC" for _, t in peer_cols]
 table = []
 for r in rows + [None]:
@@ -168,14 +168,14 @@ md[-1] = "| " + " | ".join("**%s**" % c for c in table[-1]) + " |"
 with open(os.path.join(out_dir, "results.md"), "w") as f:
     f.write("\n".join(md) + "\n")
 with open(os.path.join(out_dir, "results.json"), "w") as f:
-    json.dump({"train_options": extra, "data_sets": rows, "baseline_options": baseline,
-               "baseline": list(base.values())}, f, indent=1)
+    json.dump({"train_options": extra, "data_sets": rows, "compare_options": compare,
+               "compare": list(base.values())}, f, indent=1)
     f.write("\n")
 
 width = [max(len(h), *(len(c[i]) for c in table)) for i, h in enumerate(head)]
 fmt = lambda cs: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cs, width)))
 print("train options: defaults" + (" + " + extra if extra else "") +
-      ("; base: defaults + " + baseline + (" + " + extra if extra else "") if base else ""))
+      ("; alt: defaults + " + compare + (" + " + extra if extra else "") if base else ""))
 print(fmt(head))
 print(fmt(["-" * w for w in width]))
 for c in table[:-1]:

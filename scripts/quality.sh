@@ -10,7 +10,12 @@
 # test file, and a table: ROC AUC, PR AUC, F1 at the model's threshold, training seconds,
 # and the mean over the data sets. OUT_DIR (default out/quality) receives the split files,
 # the models, each eval JSON and results.json / results.md.
+# Beside the defaults the same sets are trained with AESCORE_COMPARE (default
+# "--reference rows": the defaults plus the neighbour term of the score; set it empty to
+# skip), and both are printed ("alt" columns). "us/rec" is the scoring cost per record: model_score_batch
+# over batches of 1000 on one core (tests/bench/bench_score, when the build has it).
 # Set AESCORE_PEERS=FILE (a peer_figures.json) to print the peers' ROC AUC beside ours.
+# Set AESCORE_BUILD_DIR to use another build directory than build/ (e.g. a release one).
 set -euo pipefail
 
 usage() {
@@ -50,40 +55,59 @@ fi
 ae_install python3 python3-numpy
 py=/usr/bin/python3
 
-aescore=build/src/aescore
-if [ -f build/meson-private/coredata.dat ]; then
-    meson compile -C build >/dev/null || ae_die "build/ does not compile"
+build="${AESCORE_BUILD_DIR:-build}"
+aescore="$build/src/aescore"
+bench="$build/tests/bench/bench_score"
+if [ -f "$build/meson-private/coredata.dat" ]; then
+    meson compile -C "$build" >/dev/null || ae_die "$build/ does not compile"
 else
     ae_install "${AE_BUILD_PACKAGES[@]}"
-    ae_build build --buildtype=release -Dtests=false >/dev/null
+    ae_build "$build" --buildtype=release -Dtests=false >/dev/null
 fi
 [ -x "$aescore" ] || ae_die "$aescore was not built"
-buildtype="$(meson introspect build --buildoptions |
+buildtype="$(meson introspect "$build" --buildoptions |
     "$py" -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"][0])')"
-[ "$buildtype" = release ] || ae_say "warning: build/ is a '$buildtype' build: training times are not representative"
+[ "$buildtype" = release ] || ae_say "warning: $build/ is a '$buildtype' build: training times are not representative"
 
 ae_say "splitting $data_dir into $out_dir/split"
 mkdir -p "$out_dir/split"
 "$py" scripts/quality_split.py "$data_dir" "$out_dir/split" >"$out_dir/split/sets.txt"
 
-ae_say "train options: defaults${extra[*]:+ + ${extra[*]}}"
-: >"$out_dir/times.txt"
-while read -r name ntrain ntest nanom; do
-    ae_say "$name: training on $ntrain normal rows, testing on $ntest rows ($nanom anomalies)"
-    t0="$(date +%s.%N)"
-    "$aescore" train --data "$out_dir/split/$name.train.csv" --out "$out_dir/$name.aes" \
-        --quiet "${extra[@]}" >"$out_dir/$name.train.log"
-    t1="$(date +%s.%N)"
-    "$aescore" eval --model "$out_dir/$name.aes" --data "$out_dir/split/$name.test.csv" \
-        --json >"$out_dir/$name.eval.json"
-    secs="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
-    echo "$name $secs $ntrain $ntest $nanom" >>"$out_dir/times.txt"
-done <"$out_dir/split/sets.txt"
+compare="${AESCORE_COMPARE---reference rows}"
+# run_variant NAME TRAIN-OPTION...: trains and evaluates every set into $out_dir/NAME.
+run_variant() {
+    local variant="$1" dir="$out_dir/$1"
+    shift
+    mkdir -p "$dir"
+    : >"$dir/times.txt"
+    ae_say "$variant: train options: defaults${*:+ + $*}"
+    while read -r name ntrain ntest nanom; do
+        ae_say "$variant $name: training on $ntrain normal rows, testing on $ntest rows ($nanom anomalies)"
+        t0="$(date +%s.%N)"
+        "$aescore" train --data "$out_dir/split/$name.train.csv" --out "$dir/$name.aes" \
+            --quiet "$@" >"$dir/$name.train.log"
+        t1="$(date +%s.%N)"
+        "$aescore" eval --model "$dir/$name.aes" --data "$out_dir/split/$name.test.csv" \
+            --json >"$dir/$name.eval.json"
+        secs="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+        us=-
+        if [ -x "$bench" ]; then
+            rate="$("$bench" "$dir/$name.aes" 1 | awk '$1 == "batch" { print $2 }')"
+            us="$(awk -v r="$rate" 'BEGIN { printf "%.2f", 1e6 / r }')"
+        fi
+        echo "$name $secs $ntrain $ntest $nanom $us" >>"$dir/times.txt"
+    done <"$out_dir/split/sets.txt"
+}
+run_variant default "${extra[@]}"
+if [ -n "$compare" ]; then
+    # shellcheck disable=SC2086 # the comparison is a list of options
+    run_variant alt $compare "${extra[@]}"
+fi
 
-"$py" - "$out_dir" "$peers" "${extra[*]}" <<'EOF'
+"$py" - "$out_dir" "$peers" "${extra[*]}" "$compare" <<'EOF'
 import json, os, sys
 
-out_dir, peers_path, extra = sys.argv[1], sys.argv[2], sys.argv[3]
+out_dir, peers_path, extra, compare = sys.argv[1:5]
 peers = {}
 if peers_path:
     with open(peers_path) as f:
@@ -91,35 +115,52 @@ if peers_path:
 peer_cols = [("iforest", "IF"), ("torch_ae", "careful AE"), ("seed_ae", "seed AE")]
 peer_cols = [(k, t) for k, t in peer_cols if any(k in v for v in peers.values())]
 
-rows = []
-with open(os.path.join(out_dir, "times.txt")) as f:
-    for line in f:
-        name, secs, ntrain, ntest, nanom = line.split()
-        with open(os.path.join(out_dir, name + ".eval.json")) as g:
-            ev = json.load(g)
-        rows.append({"data_set": name, "roc_auc": ev["roc_auc"], "pr_auc": ev["pr_auc"],
-                     "f1": ev["f1"], "train_seconds": float(secs), "train_rows": int(ntrain),
-                     "test_rows": int(ntest), "test_anomalies": int(nanom)})
+def load(variant):
+    rows = []
+    with open(os.path.join(out_dir, variant, "times.txt")) as f:
+        for line in f:
+            name, secs, ntrain, ntest, nanom, us = line.split()
+            with open(os.path.join(out_dir, variant, name + ".eval.json")) as g:
+                ev = json.load(g)
+            rows.append({"data_set": name, "roc_auc": ev["roc_auc"], "pr_auc": ev["pr_auc"],
+                         "f1": ev["f1"], "train_seconds": float(secs),
+                         "us_per_record": None if us == "-" else float(us),
+                         "train_rows": int(ntrain), "test_rows": int(ntest),
+                         "test_anomalies": int(nanom)})
+    return rows
+
+rows = load("default")
+base = {r["data_set"]: r for r in load("alt")} if compare else {}
 
 def mean(key, items):
-    return sum(r[key] for r in items) / len(items)
+    vals = [r[key] for r in items]
+    return None if any(v is None for v in vals) else sum(vals) / len(vals)
 
-head = ["data set", "ROC AUC", "PR AUC", "F1", "train s"]
+def num(v, f="%.3f"):
+    return "-" if v is None else f % v
+
+head = ["data set", "ROC AUC", "PR AUC", "F1", "train s", "us/rec"]
+if base:
+    head += ["alt ROC AUC", "alt PR AUC", "alt train s", "alt us/rec"]
 head += [f"{t} ROC AUC" for _, t in peer_cols]
 table = []
-for r in rows:
-    cells = [r["data_set"], "%.3f" % r["roc_auc"], "%.3f" % r["pr_auc"], "%.3f" % r["f1"],
-             "%.2f" % r["train_seconds"]]
+for r in rows + [None]:
+    items = rows if r is None else [r]
+    b_items = [base[x["data_set"]] for x in items if x["data_set"] in base]
+    cells = ["mean" if r is None else r["data_set"], num(mean("roc_auc", items)),
+             num(mean("pr_auc", items)), num(mean("f1", items)),
+             num(mean("train_seconds", items), "%.2f"), num(mean("us_per_record", items), "%.2f")]
+    if base:
+        ok = len(b_items) == len(items)
+        cells += [num(mean("roc_auc", b_items) if ok else None),
+                  num(mean("pr_auc", b_items) if ok else None),
+                  num(mean("train_seconds", b_items) if ok else None, "%.2f"),
+                  num(mean("us_per_record", b_items) if ok else None, "%.2f")]
     for k, _ in peer_cols:
-        p = peers.get(r["data_set"], {}).get(k)
-        cells.append("%.3f" % p["roc_auc"] if p else "-")
+        vals = [peers[x["data_set"]][k]["roc_auc"] for x in items
+                if k in peers.get(x["data_set"], {})]
+        cells.append("%.3f" % (sum(vals) / len(vals)) if len(vals) == len(items) else "-")
     table.append(cells)
-cells = ["mean", "%.3f" % mean("roc_auc", rows), "%.3f" % mean("pr_auc", rows),
-         "%.3f" % mean("f1", rows), "%.2f" % mean("train_seconds", rows)]
-for k, _ in peer_cols:
-    vals = [peers[r["data_set"]][k]["roc_auc"] for r in rows if k in peers.get(r["data_set"], {})]
-    cells.append("%.3f" % (sum(vals) / len(vals)) if len(vals) == len(rows) else "-")
-table.append(cells)
 
 md = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
 md += ["| " + " | ".join(c) + " |" for c in table]
@@ -127,12 +168,14 @@ md[-1] = "| " + " | ".join("**%s**" % c for c in table[-1]) + " |"
 with open(os.path.join(out_dir, "results.md"), "w") as f:
     f.write("\n".join(md) + "\n")
 with open(os.path.join(out_dir, "results.json"), "w") as f:
-    json.dump({"train_options": extra, "data_sets": rows}, f, indent=1)
+    json.dump({"train_options": extra, "data_sets": rows, "compare_options": compare,
+               "compare": list(base.values())}, f, indent=1)
     f.write("\n")
 
 width = [max(len(h), *(len(c[i]) for c in table)) for i, h in enumerate(head)]
 fmt = lambda cs: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cs, width)))
-print("train options: defaults" + (" + " + extra if extra else ""))
+print("train options: defaults" + (" + " + extra if extra else "") +
+      ("; alt: defaults + " + compare + (" + " + extra if extra else "") if base else ""))
 print(fmt(head))
 print(fmt(["-" * w for w in width]))
 for c in table[:-1]:

@@ -777,6 +777,25 @@ static int cmd_score(int argc, char **argv)
 
 /* ---- inspect ---- */
 
+/* How the score is made, and its parts (model.h "The score"). */
+static void inspect_score(const Model *m)
+{
+    const ModelReference *ref = &m->ref;
+
+    if (ref->kind == MODEL_REFERENCE_NONE) {
+        printf("score        reconstruction error (mse); reference none\n");
+        return;
+    }
+    printf("score        (log mse - m1)/s1 + (log knn%zu - m2)/s2\n",
+           ref->n < MODEL_KNN_K ? ref->n : (size_t) MODEL_KNN_K);
+    printf("reference    %s: %zu %s, standardised like the network's inputs\n",
+           model_reference_name(ref->kind), ref->n,
+           ref->kind == MODEL_REFERENCE_ROWS ? "normal training rows"
+                                             : "k-means centres of the normal training rows");
+    printf("parts        m1 %.6g, s1 %.6g (log mse); m2 %.6g, s2 %.6g (log knn)\n",
+           (double) ref->m1, (double) ref->s1, (double) ref->m2, (double) ref->s2);
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     Model *m = NULL;
@@ -817,6 +836,7 @@ static int cmd_inspect(int argc, char **argv)
            m->meta.rows, m->meta.seed, m->meta.epochs_run, m->meta.best_epoch);
     printf("loss         train %.6g, validation %.6g\n", (double) m->meta.train_loss,
            (double) m->meta.val_loss);
+    inspect_score(m);
     printf("validation   score percentiles: 50%% %.6g, 90%% %.6g, 99%% %.6g, max %.6g\n",
            (double) m->percentiles[500], (double) m->percentiles[900], (double) m->percentiles[990],
            (double) m->percentiles[MODEL_PERCENTILES - 1]);

@@ -1,20 +1,23 @@
 /* model_file: the on-disk model format, strict loading and atomic saving.
  *
- * Format version 3, every integer and float little-endian, floats IEEE-754 binary32
- * (version 2 is the same without the training distribution at the end of the schema block,
- * so its models have no drift profile; version 1 is without schema_bytes and the schema
- * block, and its columns load as numeric fields imputed with their mean):
+ * Format version 4, every integer and float little-endian, floats IEEE-754 binary32
+ * (version 3 is the same without reference_rows and the reference section, so its models
+ * score by reconstruction error alone, as they always did; version 2 is version 3 without
+ * the training distribution at the end of the schema block, so its models have no drift
+ * profile; version 1 is without schema_bytes and the schema block, and its columns load as
+ * numeric fields imputed with their mean):
  *
  *   offset  size  field
  *   0       8     magic "AESCORE\0"
- *   8       4     u32 format version (1)
+ *   8       4     u32 format version (4)
  *   12      4     u32 n_features F           (1 .. MODEL_MAX_FEATURES)
  *   16      4     u32 n_layers L             (2 .. NN_MAX_LAYERS, weight layers)
  *   20      4     u32 n_members M            (1 .. MODEL_MAX_MEMBERS)
  *   24      4     u32 n_percentiles P        (= MODEL_PERCENTILES)
  *   28      4     u32 names_bytes N          (total bytes of the name block, <= 1 MiB)
  *   32      4     u32 schema_bytes S         (8 .. 16 MiB)
- *   36      4*(L+1) u32 sizes[0..L]          (sizes[0] = sizes[L] = F; each 1..NN_MAX_WIDTH)
+ *   36      4     u32 reference_rows R       (0 .. MODEL_MAX_REFERENCE)
+ *   40      4*(L+1) u32 sizes[0..L]          (sizes[0] = sizes[L] = F; each 1..NN_MAX_WIDTH)
  *   ..      4*L   u32 activation of each layer (0 linear, 1 relu, 2 tanh, 3 sigmoid)
  *   ..      8     u64 rows
  *   ..      8     u64 seed
@@ -38,6 +41,9 @@
  *                 (schema.h profile: numeric 9 decile edges + 10 shares, categorical one
  *                 share per input column, all f32), or u32 0 when the model has none.
  *                 The input column names (the name block) must be those the fields imply.
+ *   ..      4     u32 reference kind (0 none, 1 rows, 2 centres; 0 exactly when R = 0)
+ *   ..      16    f32 m1, s1, m2, s2 (model.h "The score"; s1, s2 > 0 with a reference)
+ *   ..      4*R*F f32 reference rows, standardised, row after row
  *   end-4   4     u32 CRC32 (zlib) of every byte before it
  *
  * The loader checks each count against its bound and the sizes implied by the header
@@ -56,7 +62,7 @@
 
 #include "aescore/model.h"
 
-#define MODEL_FILE_VERSION 3 /* written; versions 1, 2 and 3 are read */
+#define MODEL_FILE_VERSION 4 /* written; versions 1 to 4 are read */
 
 enum {
     MODEL_FILE_E_MAGIC = 1, /* not a model file */

@@ -1,6 +1,9 @@
 /* train: builds a Model from normal rows. Fits the scaler, splits off a validation share,
  * trains each ensemble member with Adam on shuffled mini-batches with keep-best early
- * stopping, then sets the threshold and the percentile table from validation scores.
+ * stopping; with p->reference, draws the neighbour reference from the standardised
+ * training rows (reference.h) and standardises both score parts over the validation rows
+ * (model.h "The score"); then sets the threshold and the percentile table from validation
+ * scores.
  *
  * Single-threaded and deterministic: the same data, params and seed give the same bits.
  * Shared by the CLI and the daemon's trainer thread, which passes a cancel flag (checked

@@ -9,12 +9,11 @@
  * Values come in the forms their sources have: text (a CLI argument, a query parameter),
  * or a JSON number, boolean or array of numbers. Text numbers are read by decimal.h
  * (DECIMAL_TEXT grammar); integers are decimal digits only. A JSON string is text only for
- * the parameters whose values are words (activation, hidden, ignore_columns): "10" is not
- * a number of epochs.
- * Threads: the table is constant; the functions are reentrant.
- * Errors: 0 or TRAIN_PARAMS_E_VALUE with a one-line message in err that says what was
- * expected and what came ("expected an integer 1..100000, got '-3'"; callers put the
- * parameter's name in front the way their users spell it).
+ * the parameters whose values are words (activation, hidden, ignore_columns, reference): "10" is
+ * not a number of epochs. Threads: the table is constant; the functions are reentrant. Errors: 0 or
+ * TRAIN_PARAMS_E_VALUE with a one-line message in err that says what was expected and what came
+ * ("expected an integer 1..100000, got '-3'"; callers put the parameter's name in front the way
+ * their users spell it).
  */
 #pragma once
 
@@ -22,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aescore/model.h"
 #include "aescore/nn.h"
 
 enum {
@@ -33,6 +33,12 @@ typedef enum ThresholdMethod {
     THRESHOLD_F1,           /* F1-optimal on validation normals + labelled anomalies */
     THRESHOLD_EXPLICIT,
 } ThresholdMethod;
+
+/* No neighbour term by default: on the shared sets it is level with the reconstruction error
+ * and costs more than the issue's /score bound (README "The score"). The size is the
+ * default of --reference rows|centres. */
+#define TRAIN_DEFAULT_REFERENCE      MODEL_REFERENCE_NONE
+#define TRAIN_DEFAULT_REFERENCE_SIZE 256
 
 #define TRAIN_IGNORE_COLUMNS_MAX 1024 /* bytes of ignore_columns, NUL included */
 
@@ -49,10 +55,12 @@ typedef struct TrainParams {
     uint64_t seed;
     size_t ensemble; /* members, 1..MODEL_MAX_MEMBERS */
     ThresholdMethod threshold_method;
-    double threshold_q;       /* for THRESHOLD_QUANTILE, 0 < q < 1 */
-    float threshold_value;    /* for THRESHOLD_EXPLICIT, >= 0 */
-    unsigned threshold_given; /* threshold parameters set (train_params_set); at most 1 */
-    size_t min_category_rows; /* rarer categories fold into "other"; 0 = schema's default */
+    double threshold_q;           /* for THRESHOLD_QUANTILE, 0 < q < 1 */
+    float threshold_value;        /* for THRESHOLD_EXPLICIT, >= 0 */
+    unsigned threshold_given;     /* threshold parameters set (train_params_set); at most 1 */
+    size_t min_category_rows;     /* rarer categories fold into "other"; 0 = schema's default */
+    ModelReferenceKind reference; /* the neighbour term of the score (model.h) */
+    size_t reference_size;        /* rows sampled (rows) or k-means centres at most (centres) */
     char ignore_columns[TRAIN_IGNORE_COLUMNS_MAX]; /* comma-separated names: not fields */
     /* Not train_model's: its callers read the data set with DatasetOptions.max_rows and
      * .seed = seed (the CLI, a CSV body of /retrain) or dataset_sample_rows (JSON records),
@@ -70,6 +78,7 @@ typedef enum TrainParamType {
     TRAIN_PARAM_ACTIVATION, /* relu | tanh | sigmoid */
     TRAIN_PARAM_HIDDEN,     /* "auto", "64,16,64" or [64,16,64]; widths in [min, max] */
     TRAIN_PARAM_COLUMNS,    /* "a,b,c" into ignore_columns */
+    TRAIN_PARAM_REFERENCE,  /* none | rows | centres */
 } TrainParamType;
 
 enum {

@@ -2,7 +2,9 @@
  *
  * Scoring standardises the raw record into scratch, runs every ensemble member's forward pass
  * and averages the per-feature squared errors. Batches go through the network a block of
- * rows at a time so the weights stay in cache and the kernels see matrix-matrix work.
+ * rows at a time so the weights stay in cache and the kernels see matrix-matrix work; the
+ * same block of standardised rows then goes through the distance kernel against the whole
+ * reference (nn_kernel_knn), and the two parts are combined row by row (model.h).
  */
 #include "aescore/model.h"
 
@@ -13,6 +15,7 @@
 
 #include "aescore/scaler.h"
 #include "aescore/threshold.h"
+#include "nn_kernels.h"
 #include "simd.h"
 
 #define SCORE_BLOCK 64 /* rows per forward pass in model_score_batch */
@@ -75,6 +78,49 @@ int model_set_numeric_schema(Model *m)
     return r;
 }
 
+int model_set_reference(Model *m, ModelReferenceKind kind, const float *rows, size_t n)
+{
+    size_t f = m->n_features;
+    float *copy, *t;
+
+    if ((kind != MODEL_REFERENCE_ROWS && kind != MODEL_REFERENCE_CENTRES) || n == 0 ||
+        n > MODEL_MAX_REFERENCE)
+        return -EINVAL;
+    copy = malloc(n * f * sizeof(*copy));
+    t = malloc(NN_KNN_PANEL_FLOATS(n, f) * sizeof(*t));
+    if (copy == NULL || t == NULL) {
+        free(copy);
+        free(t);
+        return -ENOMEM;
+    }
+    memcpy(copy, rows, n * f * sizeof(*copy));
+    nn_kernel_knn_pack(copy, n, f, t);
+    free(m->ref.rows);
+    free(m->ref.panels);
+    m->ref.kind = kind;
+    m->ref.n = n;
+    m->ref.rows = copy;
+    m->ref.panels = t;
+    return 0;
+}
+
+static const char *const reference_names[] = {"none", "rows", "centres"};
+
+const char *model_reference_name(ModelReferenceKind kind)
+{
+    return (unsigned) kind <= MODEL_REFERENCE_CENTRES ? reference_names[kind] : "?";
+}
+
+int model_reference_parse(const char *name, ModelReferenceKind *out)
+{
+    for (unsigned k = 0; k <= MODEL_REFERENCE_CENTRES; k++)
+        if (strcmp(name, reference_names[k]) == 0) {
+            *out = (ModelReferenceKind) k;
+            return 0;
+        }
+    return -EINVAL;
+}
+
 static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 {
     const unsigned char *p = data;
@@ -98,6 +144,14 @@ void model_compute_id(Model *m)
     h = fnv1a(h, m->params, m->n_members * m->nn.n_params * sizeof(float));
     h = fnv1a(h, &m->threshold, sizeof(m->threshold));
     h = fnv1a(h, &m->meta.created, sizeof(m->meta.created));
+    /* only with a reference, so a model without one keeps the id it always had */
+    if (m->ref.kind != MODEL_REFERENCE_NONE) {
+        const float stats[4] = {m->ref.m1, m->ref.s1, m->ref.m2, m->ref.s2};
+
+        h = fnv1a(h, &m->ref.kind, sizeof(m->ref.kind));
+        h = fnv1a(h, m->ref.rows, m->ref.n * m->n_features * sizeof(float));
+        h = fnv1a(h, stats, sizeof(stats));
+    }
     for (int i = MODEL_ID_LEN - 1; i >= 0; i--) {
         m->meta.id[i] = hex[h & 0xf];
         h >>= 4;
@@ -128,6 +182,8 @@ Model *model_unref(Model *m)
     free(m->std);
     free(m->params);
     free(m->percentiles);
+    free(m->ref.rows);
+    free(m->ref.panels);
     free(m);
     return NULL;
 }
@@ -140,12 +196,26 @@ static bool all_finite(const float *v, size_t n)
     return true;
 }
 
+/* A reference the scorer can use: in range, finite, with deviations that divide. */
+static bool reference_ok(const Model *m)
+{
+    const ModelReference *ref = &m->ref;
+
+    if (ref->kind == MODEL_REFERENCE_NONE)
+        return ref->n == 0 && m->threshold >= 0; /* an mse is never negative */
+    return (unsigned) ref->kind <= MODEL_REFERENCE_CENTRES && ref->n >= 1 &&
+           ref->n <= MODEL_MAX_REFERENCE && ref->rows != NULL &&
+           all_finite(ref->rows, ref->n * m->n_features) && isfinite(ref->m1) &&
+           isfinite(ref->m2) && isfinite(ref->s1) && isfinite(ref->s2) && ref->s1 > 0 &&
+           ref->s2 > 0;
+}
+
 int model_validate(const Model *m)
 {
     if (!all_finite(m->mean, m->n_features) || !all_finite(m->std, m->n_features) ||
         !all_finite(m->params, m->n_members * m->nn.n_params) ||
         !all_finite(m->percentiles, MODEL_PERCENTILES) || !isfinite(m->threshold) ||
-        m->threshold < 0)
+        !reference_ok(m))
         return -EINVAL;
     for (size_t i = 0; i < m->n_features; i++) {
         if (!(m->std[i] > 0) || m->names[i] == NULL || m->names[i][0] == '\0')
@@ -166,8 +236,10 @@ int model_validate(const Model *m)
 
 size_t model_scratch_floats(const Nn *nn)
 {
-    /* scaled inputs of one block, then the network's own scratch for that block */
-    return SCORE_BLOCK * nn->sizes[0] + nn_scratch_size(nn, SCORE_BLOCK);
+    /* scaled inputs of one block, its neighbour distances and the distance kernel's
+     * workspace, then the network's own scratch for that block */
+    return SCORE_BLOCK * nn->sizes[0] + SCORE_BLOCK + NN_KNN_TMP(SCORE_BLOCK) +
+           nn_scratch_size(nn, SCORE_BLOCK);
 }
 
 size_t model_scratch_size(const Model *m)
@@ -184,62 +256,103 @@ static void standardise(const Model *m, const float *x, size_t n, float *z)
         scaler_apply(m->mean, m->std, f, x + r * f, z + r * f);
 }
 
+/* Squared errors of one member's reconstruction y of z, added row by row into mse[rows]
+ * and, for one row with feature_err, per feature (times share). */
+static void add_errors(const float *y, const float *z, size_t rows, size_t f, float share,
+                       float *feature_err, float *mse)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float s = 0;
+        if (feature_err != NULL)
+            for (size_t i = 0; i < f; i++) {
+                float d = y[i] - z[i];
+                s += d * d;
+                feature_err[i] += d * d * share;
+            }
+        else
+            for (size_t i = 0; i < f; i++) {
+                float d = y[r * f + i] - z[r * f + i];
+                s += d * d;
+            }
+        mse[r] += s;
+    }
+}
+
+/* The parts of rows <= SCORE_BLOCK raw records x: mse[rows] and, with a reference and knn,
+ * knn[rows]. feature_err (rows == 1 only; may be NULL) receives the per-feature errors. Every
+ * row's parts are the same bits whatever block it is scored in. */
 SIMD_CLONES
-void model_score(const Model *m, const float *x, float *scratch, float *feature_err,
-                 ModelScore *out)
+static void block_parts(const Model *m, const float *x, size_t rows, float *scratch,
+                        float *feature_err, float *mse, float *knn)
 {
     size_t f = m->n_features;
-    float *z = scratch;
-    float *net_scratch = scratch + SCORE_BLOCK * f;
-    float total = 0, member_share = 1.0f / (float) m->n_members;
+    float *z = scratch, *knn_tmp = scratch + SCORE_BLOCK * f + SCORE_BLOCK;
+    float *net_scratch = knn_tmp + NN_KNN_TMP(SCORE_BLOCK);
+    float inv = 1.0f / (float) (f * m->n_members), share = 1.0f / (float) m->n_members;
 
-    standardise(m, x, 1, z);
+    standardise(m, x, rows, z);
+    memset(mse, 0, rows * sizeof(*mse));
     if (feature_err != NULL)
         memset(feature_err, 0, f * sizeof(*feature_err));
     for (size_t k = 0; k < m->n_members; k++) {
-        const float *y = nn_forward(&m->nn, m->params + k * m->nn.n_params, z, 1, net_scratch);
-        float s = 0;
-        for (size_t i = 0; i < f; i++) {
-            float d = y[i] - z[i];
-            s += d * d;
-            if (feature_err != NULL)
-                feature_err[i] += d * d * member_share;
-        }
-        total += s;
+        const float *y = nn_forward(&m->nn, m->params + k * m->nn.n_params, z, rows, net_scratch);
+        add_errors(y, z, rows, f, share, feature_err, mse);
     }
-    /* same operations in the same order as model_score_batch: both give the same bits */
-    out->score = total * (1.0f / (float) (f * m->n_members));
+    for (size_t r = 0; r < rows; r++)
+        mse[r] *= inv;
+    if (m->ref.kind != MODEL_REFERENCE_NONE && knn != NULL) {
+        size_t k = m->ref.n < MODEL_KNN_K ? m->ref.n : MODEL_KNN_K;
+        nn_kernel_knn(z, rows, f, m->ref.panels, m->ref.n, k, knn_tmp, knn);
+    }
+}
+
+float model_combine(const Model *m, float mse, float knn)
+{
+    const ModelReference *ref = &m->ref;
+
+    if (ref->kind == MODEL_REFERENCE_NONE)
+        return mse;
+    return (logf(mse + MODEL_LOG_EPS) - ref->m1) / ref->s1 +
+           (logf(knn + MODEL_LOG_EPS) - ref->m2) / ref->s2;
+}
+
+void model_score(const Model *m, const float *x, float *scratch, float *feature_err,
+                 ModelScore *out)
+{
+    float mse, knn = 0;
+
+    block_parts(m, x, 1, scratch, feature_err, &mse, &knn);
+    out->reconstruction = mse;
+    out->neighbours = knn;
+    out->score = model_combine(m, mse, knn);
     out->threshold = m->threshold;
     out->anomaly = out->score > m->threshold;
     out->percentile = threshold_percentile(m->percentiles, MODEL_PERCENTILES, out->score);
 }
 
-SIMD_CLONES
-void model_score_batch(const Model *m, const float *x, size_t n, float *scratch, float *scores)
+void model_score_parts(const Model *m, const float *x, size_t n, float *scratch, float *mse,
+                       float *knn)
 {
     size_t f = m->n_features;
-    float *z = scratch;
-    float *net_scratch = scratch + SCORE_BLOCK * f;
-    float inv = 1.0f / (float) (f * m->n_members);
 
     for (size_t start = 0; start < n; start += SCORE_BLOCK) {
         size_t rows = n - start < SCORE_BLOCK ? n - start : SCORE_BLOCK;
 
-        standardise(m, x + start * f, rows, z);
-        memset(scores + start, 0, rows * sizeof(*scores));
-        for (size_t k = 0; k < m->n_members; k++) {
-            const float *y =
-                nn_forward(&m->nn, m->params + k * m->nn.n_params, z, rows, net_scratch);
-            for (size_t r = 0; r < rows; r++) {
-                float s = 0;
-                for (size_t i = 0; i < f; i++) {
-                    float d = y[r * f + i] - z[r * f + i];
-                    s += d * d;
-                }
-                scores[start + r] += s;
-            }
-        }
-        for (size_t r = 0; r < rows; r++)
-            scores[start + r] *= inv;
+        block_parts(m, x + start * f, rows, scratch, NULL, mse + start,
+                    knn != NULL ? knn + start : NULL);
+    }
+}
+
+void model_score_batch(const Model *m, const float *x, size_t n, float *scratch, float *scores)
+{
+    size_t f = m->n_features;
+    float *knn = scratch + SCORE_BLOCK * f; /* the block's distances, beside its inputs */
+
+    for (size_t start = 0; start < n; start += SCORE_BLOCK) {
+        size_t rows = n - start < SCORE_BLOCK ? n - start : SCORE_BLOCK;
+
+        block_parts(m, x + start * f, rows, scratch, NULL, scores + start, knn);
+        for (size_t r = 0; m->ref.kind != MODEL_REFERENCE_NONE && r < rows; r++)
+            scores[start + r] = model_combine(m, scores[start + r], knn[r]);
     }
 }

@@ -36,6 +36,8 @@
 #define MAGIC_LEN        8
 #define FIXED_HEADER_V1  32                                 /* magic .. names_bytes */
 #define FIXED_HEADER_V2  36                                 /* magic .. schema_bytes */
+#define FIXED_HEADER_V4  40                                 /* magic .. reference_rows */
+#define REF_HEAD_LEN     20                                 /* kind, m1, s1, m2, s2 */
 #define META_LEN         (8 + 8 + 8 + 4 * 6 + MODEL_ID_LEN) /* rows .. model id */
 #define CRC_LEN          4
 #define MAX_NAMES_BYTES  (1024u * 1024u)
@@ -143,13 +145,13 @@ static bool mul_ok(size_t a, size_t b, size_t *out)
 /* Counts of one file, as read from (or about to be written to) its header. */
 typedef struct Counts {
     unsigned version;
-    size_t f, l, m, p, names_bytes, schema_bytes;
+    size_t f, l, m, p, names_bytes, schema_bytes, ref_rows;
     size_t sizes[NN_MAX_LAYERS + 1];
 } Counts;
 
 static size_t fixed_header(const Counts *c)
 {
-    return c->version == 1 ? FIXED_HEADER_V1 : FIXED_HEADER_V2;
+    return c->version == 1 ? FIXED_HEADER_V1 : c->version < 4 ? FIXED_HEADER_V2 : FIXED_HEADER_V4;
 }
 
 /* Total file length implied by c (and the floats of one member's parameter block), or false
@@ -167,6 +169,9 @@ static bool total_len(const Counts *c, size_t *out, size_t *params_out)
     if (!add_ok(&total, c->names_bytes) || !add_ok(&total, c->schema_bytes) ||
         !mul_ok(c->f, 8, &t) || !add_ok(&total, t) || !mul_ok(c->p, 4, &t) || !add_ok(&total, t) ||
         !mul_ok(c->m, n_params, &t) || !mul_ok(t, 4, &t) || !add_ok(&total, t))
+        return false;
+    if (c->version >= 4 && (!add_ok(&total, REF_HEAD_LEN) || !mul_ok(c->ref_rows, c->f, &t) ||
+                            !mul_ok(t, 4, &t) || !add_ok(&total, t)))
         return false;
     *out = total;
     *params_out = n_params;
@@ -355,10 +360,12 @@ static int encode_counts(const Model *m, const Schema *s, Counts *c, size_t *tot
         .m = m->n_members,
         .p = MODEL_PERCENTILES,
         .schema_bytes = schema_block_size(s),
+        .ref_rows = m->ref.n,
     };
     for (size_t i = 0; i < c->f; i++)
         c->names_bytes += strlen(m->names[i]) + 1;
-    if (c->names_bytes > MAX_NAMES_BYTES || c->schema_bytes > MAX_SCHEMA_BYTES)
+    if (c->names_bytes > MAX_NAMES_BYTES || c->schema_bytes > MAX_SCHEMA_BYTES ||
+        c->ref_rows > MODEL_MAX_REFERENCE)
         return -EINVAL;
     for (size_t i = 0; i <= c->l; i++)
         c->sizes[i] = m->nn.sizes[i];
@@ -379,6 +386,7 @@ static void put_header(unsigned char **p, const Counts *c, const Model *m)
     put_u32(p, (uint32_t) c->p);
     put_u32(p, (uint32_t) c->names_bytes);
     put_u32(p, (uint32_t) c->schema_bytes);
+    put_u32(p, (uint32_t) c->ref_rows);
     for (size_t i = 0; i <= c->l; i++)
         put_u32(p, (uint32_t) c->sizes[i]);
     for (size_t i = 0; i < c->l; i++)
@@ -395,7 +403,21 @@ static void put_header(unsigned char **p, const Counts *c, const Model *m)
     put_bytes(p, m->meta.id, MODEL_ID_LEN);
 }
 
-/* Names, scaler, percentile table, parameters and the schema block. */
+/* The reference section (version 4): u32 kind, f32 m1, s1, m2, s2, the rows. */
+static void put_reference(unsigned char **p, const Model *m)
+{
+    const ModelReference *ref = &m->ref;
+
+    put_u32(p, (uint32_t) ref->kind);
+    put_f32(p, ref->m1);
+    put_f32(p, ref->s1);
+    put_f32(p, ref->m2);
+    put_f32(p, ref->s2);
+    for (size_t i = 0; i < ref->n * m->n_features; i++)
+        put_f32(p, ref->rows[i]);
+}
+
+/* Names, scaler, percentile table, parameters, the schema block and the reference. */
 static void put_contents(unsigned char **p, const Counts *c, const Model *m, const Schema *s)
 {
     for (size_t i = 0; i < c->f; i++)
@@ -409,6 +431,7 @@ static void put_contents(unsigned char **p, const Counts *c, const Model *m, con
     for (size_t i = 0; i < c->m * m->nn.n_params; i++)
         put_f32(p, m->params[i]);
     put_schema(p, s);
+    put_reference(p, m);
 }
 
 int model_file_encode(const Model *m, unsigned char **buf, size_t *len)
@@ -479,9 +502,11 @@ static int check_header(const unsigned char *buf, size_t len, Counts *c, size_t 
     c->p = get_u32(&p);
     c->names_bytes = get_u32(&p);
     c->schema_bytes = c->version >= 2 ? get_u32(&p) : 0;
+    c->ref_rows = c->version >= 4 ? get_u32(&p) : 0;
     if (c->f < 1 || c->f > MODEL_MAX_FEATURES || c->l < 2 || c->l > NN_MAX_LAYERS || c->m < 1 ||
         c->m > MODEL_MAX_MEMBERS || c->p != MODEL_PERCENTILES || c->names_bytes > MAX_NAMES_BYTES ||
-        c->schema_bytes > MAX_SCHEMA_BYTES || (c->version >= 2 && c->schema_bytes < 8))
+        c->schema_bytes > MAX_SCHEMA_BYTES || (c->version >= 2 && c->schema_bytes < 8) ||
+        c->ref_rows > MODEL_MAX_REFERENCE)
         return MODEL_FILE_E_SHAPE;
 
     if (len - fixed_header(c) < 4 * (c->l + 1))
@@ -578,7 +603,32 @@ static int decode_meta(const unsigned char **p, Model *m)
     return 0;
 }
 
-/* Names, scaler, percentile table, parameters and schema at *p into m. */
+/* The reference section of a version 4 file at p (its length checked with the header):
+ * a kind that agrees with the row count; the values are checked by model_validate. */
+static int decode_reference(const unsigned char *p, const Counts *c, Model *m)
+{
+    uint32_t kind = get_u32(&p);
+    float stats[4], *rows;
+    int r;
+
+    get_f32s(&p, stats, 4);
+    if (kind > MODEL_REFERENCE_CENTRES || (kind == MODEL_REFERENCE_NONE) != (c->ref_rows == 0))
+        return MODEL_FILE_E_SHAPE;
+    if (kind == MODEL_REFERENCE_NONE)
+        return 0;
+    if ((rows = malloc(c->ref_rows * c->f * sizeof(*rows))) == NULL)
+        return -ENOMEM;
+    get_f32s(&p, rows, c->ref_rows * c->f);
+    r = model_set_reference(m, (ModelReferenceKind) kind, rows, c->ref_rows);
+    free(rows);
+    m->ref.m1 = stats[0];
+    m->ref.s1 = stats[1];
+    m->ref.m2 = stats[2];
+    m->ref.s2 = stats[3];
+    return r == -ENOMEM ? r : (r != 0 ? MODEL_FILE_E_SHAPE : 0);
+}
+
+/* Names, scaler, percentile table, parameters, schema and reference at *p into m. */
 static int decode_contents(const unsigned char **p, const Counts *c, Model *m)
 {
     int r = decode_names(p, c, m);
@@ -590,9 +640,12 @@ static int decode_contents(const unsigned char **p, const Counts *c, Model *m)
     get_f32s(p, m->percentiles, c->p);
     get_f32s(p, m->params, c->m * m->nn.n_params);
     /* version 1 files are numeric: their columns are the fields, imputed with the mean */
-    if (c->version >= 2)
-        return decode_schema(*p, c->schema_bytes, c->version, &m->schema);
-    return model_set_numeric_schema(m);
+    if (c->version < 2)
+        return model_set_numeric_schema(m);
+    r = decode_schema(*p, c->schema_bytes, c->version, &m->schema);
+    if (r != 0 || c->version < 4)
+        return r; /* before version 4: no reference, the score is the reconstruction error */
+    return decode_reference(*p + c->schema_bytes, c, m);
 }
 
 int model_file_decode(const unsigned char *buf, size_t len, Model **out)

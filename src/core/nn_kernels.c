@@ -7,6 +7,7 @@
  */
 #include "nn_kernels.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -269,4 +270,185 @@ void nn_kernel_input_grad(const float *restrict dz, const float *restrict w, siz
     transpose(w, in, out, tmp);
     memset(dx, 0, rows * in * sizeof(*dx));
     gemm(&g, rows, in);
+}
+
+/* ---------------------------------------------------------------- nearest neighbours */
+
+/* D[m][j] = sum_k (Q[m][k] - R[j][k])^2 over a chunk of reference panels, in the register
+ * tiles of gemm: 4 query rows x one panel of 16 reference rows, k in order. The differences
+ * are taken directly rather than through |q|^2 + |r|^2 - 2 q.r, which cancels badly for
+ * near rows, the ones that decide a neighbour distance. */
+typedef struct Dist {
+    const float *q; /* rows x in */
+    size_t in;
+    const float *r; /* the chunk's first panel */
+    float *d;       /* rows x ldd */
+    size_t ldd;
+} Dist;
+
+/* always_inline: an out-of-line copy would be the baseline one, with no AVX */
+static inline __attribute__((always_inline)) void dist_tile(const Dist *g, size_t m, size_t p)
+{
+    const float *q = g->q + m * g->in, *r = g->r + p * NN_KNN_PANEL * g->in;
+    Vec8 d00 = splat(0), d01 = splat(0), d10 = splat(0), d11 = splat(0);
+    Vec8 d20 = splat(0), d21 = splat(0), d30 = splat(0), d31 = splat(0);
+
+    for (size_t k = 0; k < g->in; k++) {
+        Vec8 r0 = load8(r + k * NN_KNN_PANEL), r1 = load8(r + k * NN_KNN_PANEL + 8);
+        Vec8 a0 = r0 - q[k], a1 = r1 - q[k], b0 = r0 - q[g->in + k], b1 = r1 - q[g->in + k];
+        Vec8 c0 = r0 - q[2 * g->in + k], c1 = r1 - q[2 * g->in + k];
+        Vec8 e0 = r0 - q[3 * g->in + k], e1 = r1 - q[3 * g->in + k];
+
+        d00 += a0 * a0;
+        d01 += a1 * a1;
+        d10 += b0 * b0;
+        d11 += b1 * b1;
+        d20 += c0 * c0;
+        d21 += c1 * c1;
+        d30 += e0 * e0;
+        d31 += e1 * e1;
+    }
+    float *d = g->d + m * g->ldd + p * NN_KNN_PANEL;
+    store8(d, d00);
+    store8(d + 8, d01);
+    store8(d + g->ldd, d10);
+    store8(d + g->ldd + 8, d11);
+    store8(d + 2 * g->ldd, d20);
+    store8(d + 2 * g->ldd + 8, d21);
+    store8(d + 3 * g->ldd, d30);
+    store8(d + 3 * g->ldd + 8, d31);
+}
+
+/* One query row against `np` (1..4) panels at once: the rows below the last full tile. The
+ * panels give independent accumulators, so the loop is not bound by the latency of one add
+ * chain (a single row of one record would be); each entry still sums k = 0, 1, ... */
+static inline __attribute__((always_inline)) void dist_row(const Dist *g, size_t m, size_t p,
+                                                           size_t np)
+{
+    const float *q = g->q + m * g->in, *r = g->r + p * NN_KNN_PANEL * g->in;
+    const size_t step = NN_KNN_PANEL * g->in;
+    Vec8 d[8] = {splat(0), splat(0), splat(0), splat(0), splat(0), splat(0), splat(0), splat(0)};
+
+    for (size_t k = 0; k < g->in; k++) {
+        const float *rk = r + k * NN_KNN_PANEL;
+        for (size_t j = 0; j < 4; j++) {
+            if (j < np) {
+                Vec8 a0 = load8(rk + j * step) - q[k], a1 = load8(rk + j * step + 8) - q[k];
+                d[2 * j] += a0 * a0;
+                d[2 * j + 1] += a1 * a1;
+            }
+        }
+    }
+    for (size_t j = 0; j < np; j++) {
+        store8(g->d + m * g->ldd + (p + j) * NN_KNN_PANEL, d[2 * j]);
+        store8(g->d + m * g->ldd + (p + j) * NN_KNN_PANEL + 8, d[2 * j + 1]);
+    }
+}
+
+/* The rows x (panels * 16) block: tiles, then the rows below them. The same lanes compute
+ * an entry in both, so a row's distances do not depend on the rows scored with it. */
+static inline __attribute__((always_inline)) void dist_block(const Dist *g, size_t rows,
+                                                             size_t panels)
+{
+    size_t m = 0;
+
+    for (; m + TILE_M <= rows; m += TILE_M)
+        for (size_t p = 0; p < panels; p++)
+            dist_tile(g, m, p);
+    for (; m < rows; m++) {
+        size_t p = 0;
+        for (; p + 4 <= panels; p += 4)
+            dist_row(g, m, p, 4);
+        if (p < panels)
+            dist_row(g, m, p, panels - p);
+    }
+}
+
+void nn_kernel_knn_pack(const float *restrict rows, size_t n, size_t in, float *restrict panels)
+{
+    memset(panels, 0, NN_KNN_PANEL_FLOATS(n, in) * sizeof(*panels));
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < in; i++)
+            panels[(j / NN_KNN_PANEL) * NN_KNN_PANEL * in + i * NN_KNN_PANEL + j % NN_KNN_PANEL] =
+                rows[j * in + i];
+}
+
+/* Inserts v into best[0..k-1] (ascending, k smallest seen so far). */
+static inline __attribute__((always_inline)) void keep_smallest(float *best, size_t k, float v)
+{
+    size_t i = k - 1;
+
+    if (!(v < best[i]))
+        return;
+    while (i > 0 && best[i - 1] > v) {
+        best[i] = best[i - 1];
+        i--;
+    }
+    best[i] = v;
+}
+
+/* The distances of the query rows to reference rows [n0, n0 + *len) into d: rows x the
+ * returned stride, the padding columns past *len to be ignored. */
+static inline __attribute__((always_inline)) size_t chunk_block(const float *q, size_t rows,
+                                                                size_t in, const float *panels,
+                                                                size_t n_ref, size_t n0, float *d,
+                                                                size_t *len)
+{
+    size_t ldd;
+
+    *len = n_ref - n0 < NN_KNN_CHUNK ? n_ref - n0 : NN_KNN_CHUNK;
+    ldd = (*len + NN_KNN_PANEL - 1) / NN_KNN_PANEL * NN_KNN_PANEL;
+    /* n0 is a multiple of the chunk, so panels + n0 * in is the start of a panel */
+    Dist g = {.q = q, .in = in, .r = panels + n0 * in, .d = d, .ldd = ldd};
+    dist_block(&g, rows, ldd / NN_KNN_PANEL);
+    return ldd;
+}
+
+SIMD_CLONES
+void nn_kernel_knn(const float *restrict q, size_t rows, size_t in, const float *restrict panels,
+                   size_t n_ref, size_t k, float *restrict tmp, float *restrict out)
+{
+    float *d = tmp, *best = tmp + rows * NN_KNN_CHUNK;
+
+    for (size_t i = 0; i < rows * k; i++)
+        best[i] = __builtin_inff();
+    for (size_t n0 = 0; n0 < n_ref; n0 += NN_KNN_CHUNK) {
+        size_t len, ldd = chunk_block(q, rows, in, panels, n_ref, n0, d, &len);
+
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < len; j++)
+                keep_smallest(best + r * k, k, d[r * ldd + j]);
+    }
+    /* ascending order: the mean adds the same terms in the same order for any chunking */
+    for (size_t r = 0; r < rows; r++) {
+        float s = 0;
+        for (size_t i = 0; i < k; i++)
+            s += sqrtf(best[r * k + i]);
+        out[r] = s / (float) k;
+    }
+}
+
+SIMD_CLONES
+void nn_kernel_nearest(const float *restrict q, size_t rows, size_t in,
+                       const float *restrict panels, size_t n_ref, float *restrict tmp,
+                       size_t *restrict nearest, float *restrict dist2)
+{
+    float *d = tmp, *best = tmp + rows * NN_KNN_CHUNK;
+
+    for (size_t r = 0; r < rows; r++) {
+        best[r] = __builtin_inff();
+        nearest[r] = 0;
+    }
+    for (size_t n0 = 0; n0 < n_ref; n0 += NN_KNN_CHUNK) {
+        size_t len, ldd = chunk_block(q, rows, in, panels, n_ref, n0, d, &len);
+
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < len; j++)
+                if (d[r * ldd + j] < best[r]) {
+                    best[r] = d[r * ldd + j];
+                    nearest[r] = n0 + j;
+                }
+    }
+    for (size_t r = 0; dist2 != NULL && r < rows; r++)
+        dist2[r] = best[r];
 }

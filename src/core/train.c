@@ -8,6 +8,11 @@
  * validation rows with the finished model to set the threshold and the percentile table.
  * Nothing here allocates per batch.
  *
+ * The neighbour term (model.h "The score"): after the members, the reference is drawn from
+ * the standardised training rows (never the validation rows, whose distances must be those
+ * of unseen records); the validation rows' two parts give m1, s1, m2, s2, and the threshold
+ * and the table are of their combined scores.
+ *
  * Two choices beyond a plain autoencoder, both chosen for detection quality on data sets not
  * seen while choosing them (scripts/quality.sh measures them on ../shared/data):
  *  - The scaler is robust (scaler.h): moments of each column winsorised at its tails, so a
@@ -32,6 +37,7 @@
 
 #include "aescore/adam.h"
 #include "aescore/config.h"
+#include "aescore/reference.h"
 #include "aescore/scaler.h"
 #include "aescore/threshold.h"
 #include "aescore/util.h"
@@ -333,6 +339,82 @@ static int score_rows(const Run *run, const Model *m, const float *x, size_t n, 
     return 0;
 }
 
+/* Gives m its neighbour reference from the training rows of w (p->reference), or none. */
+static int build_reference(const Work *w, const Run *run, Model *m)
+{
+    const TrainParams *p = run->p;
+    float *rows = NULL;
+    size_t n = 0;
+    int r;
+
+    if (p->reference == MODEL_REFERENCE_NONE)
+        return 0;
+    if (p->reference == MODEL_REFERENCE_ROWS)
+        r = reference_sample(w->z, w->n_train, w->f, p->reference_size, p->seed, &rows, &n);
+    else
+        r = reference_centres(w->z, w->n_train, w->f, p->reference_size, p->seed, run->cancel,
+                              &rows, &n, NULL);
+    if (r == -ECANCELED) {
+        snprintf(run->err, run->err_size, "cancelled");
+        return TRAIN_E_CANCELLED;
+    }
+    if (r == -EINVAL) {
+        snprintf(run->err, run->err_size,
+                 "reference centres: %zu training rows, at least %d are needed", w->n_train,
+                 REFERENCE_MIN_ROWS);
+        return TRAIN_E_INPUT;
+    }
+    if (r == 0)
+        r = model_set_reference(m, p->reference, rows, n);
+    free(rows);
+    return r;
+}
+
+/* Mean and deviation of log(v + MODEL_LOG_EPS) over n values. The deviation has a floor:
+ * a part that is constant over the validation rows must not divide by ~0. */
+static void log_moments(const float *v, size_t n, float *mean, float *dev)
+{
+    double s = 0, ss = 0;
+
+    for (size_t i = 0; i < n; i++)
+        s += log((double) v[i] + MODEL_LOG_EPS);
+    s /= (double) n;
+    for (size_t i = 0; i < n; i++) {
+        double d = log((double) v[i] + MODEL_LOG_EPS) - s;
+        ss += d * d;
+    }
+    *mean = (float) s;
+    *dev = (float) fmax(sqrt(ss / (double) n), 1e-3);
+}
+
+/* With a reference: the parts of the validation rows fix m's m1..s2, then scores[] receive
+ * their combined scores. Without one: the reconstruction errors. 0, TRAIN_E_CANCELLED,
+ * -ENOMEM. */
+static int validation_scores(const Work *w, const Run *run, Model *m, float *scores)
+{
+    size_t n = w->n_val, f = w->f, step = rows_per_check(m->nn.n_params * m->n_members, n);
+    float *knn;
+
+    if (m->ref.kind == MODEL_REFERENCE_NONE)
+        return score_rows(run, m, w->val_raw, n, w->scratch, scores);
+    if ((knn = malloc(n * sizeof(*knn))) == NULL)
+        return -ENOMEM;
+    for (size_t start = 0; start < n; start += step) {
+        if (cancelled(run)) {
+            free(knn);
+            return TRAIN_E_CANCELLED;
+        }
+        model_score_parts(m, w->val_raw + start * f, n - start < step ? n - start : step,
+                          w->scratch, scores + start, knn + start);
+    }
+    log_moments(scores, n, &m->ref.m1, &m->ref.s1);
+    log_moments(knn, n, &m->ref.m2, &m->ref.s2);
+    for (size_t i = 0; i < n; i++)
+        scores[i] = model_combine(m, scores[i], knn[i]);
+    free(knn);
+    return 0;
+}
+
 /* Scores the validation rows with the finished model m and sets its percentile table and
  * threshold by p->threshold_method (F1 also scores ds's labelled anomalies). */
 static int set_threshold(const Work *w, const Run *run, const Dataset *ds, Model *m)
@@ -344,7 +426,7 @@ static int set_threshold(const Work *w, const Run *run, const Dataset *ds, Model
     size_t err_size = run->err_size;
     int r = 0;
 
-    r = score_rows(run, m, w->val_raw, n_val, scratch, val_scores);
+    r = validation_scores(w, run, m, val_scores);
     if (r != 0)
         return r;
     r = threshold_percentile_table(val_scores, n_val, m->percentiles, MODEL_PERCENTILES);
@@ -578,7 +660,9 @@ static int train_numeric(const Dataset *ds, size_t *normal, size_t n_normal, con
     m->meta.rows = n_normal;
     m->meta.seed = p->seed;
     m->meta.created = created;
-    r = set_threshold(&w, run, ds, m);
+    r = build_reference(&w, run, m);
+    if (r == 0)
+        r = set_threshold(&w, run, ds, m);
     if (r != 0)
         goto out;
     model_compute_id(m);
@@ -704,6 +788,10 @@ static uint64_t job_bytes(const Dataset *ds, const TrainParams *p, const Nn *nn,
     floats += (n_normal + n_val) * f + n_val;           /* z, val_raw, val_scores */
     floats += 4 * n_params;                             /* params, grads, Adam's m and v */
     floats += p->batch * f + scratch;
+    /* the reference (rows and their transpose) and the validation rows' distances; k-means
+     * adds its sums in double: twice the centres again */
+    floats +=
+        (p->reference != MODEL_REFERENCE_NONE ? 4 * (uint64_t) p->reference_size * f : 0) + n_val;
     if (encoded)
         floats += rows * f;
     bytes = floats * sizeof(float) + (rows + n_train) * sizeof(size_t); /* normal, train_idx */

@@ -63,6 +63,11 @@ const TrainParamDef train_param_table[] = {
      "train on a uniform random sample of at most N normal rows (and N labelled anomalies), "
      "drawn with the seed in one pass over the data, which is never held whole; 0 = every "
      "row"},
+    {"reference", TRAIN_PARAM_REFERENCE, F(reference), 0, 0, 0, "KIND",
+     "none | rows | centres: the neighbour term of the score (a sample of training rows, "
+     "k-means centres of them, or no term)"},
+    {"reference_size", TRAIN_PARAM_SIZE, F(reference_size), 1, MODEL_MAX_REFERENCE, 0, "N",
+     "training rows kept as the reference (rows), or k-means centres at most (centres)"},
 };
 
 const size_t train_param_count = sizeof(train_param_table) / sizeof(train_param_table[0]);
@@ -85,6 +90,8 @@ void train_params_default(TrainParams *p)
     p->threshold_method = THRESHOLD_QUANTILE;
     p->threshold_q = 0.99;
     p->min_category_rows = SCHEMA_DEFAULT_MIN_ROWS;
+    p->reference = TRAIN_DEFAULT_REFERENCE;
+    p->reference_size = TRAIN_DEFAULT_REFERENCE_SIZE;
 }
 
 const TrainParamDef *train_param_find(const char *name)
@@ -119,6 +126,8 @@ static const char *form_words(const TrainParamDef *def, char *buf, size_t size)
         return "true or false";
     case TRAIN_PARAM_ACTIVATION:
         return "relu, tanh or sigmoid";
+    case TRAIN_PARAM_REFERENCE:
+        return "none, rows or centres";
     case TRAIN_PARAM_HIDDEN:
         snprintf(buf, size, "'auto' or up to %d sizes %.0f..%.0f like 64,16,64", NN_MAX_LAYERS - 1,
                  def->min, def->max);
@@ -320,9 +329,15 @@ static int set_words(TrainParams *p, const TrainParamDef *def, const TrainValue 
                      size_t err_size)
 {
     size_t sizes[NN_MAX_LAYERS - 1], n;
+    ModelReferenceKind kind;
     NnActivation act;
 
     switch (def->type) {
+    case TRAIN_PARAM_REFERENCE:
+        if (v->form != TRAIN_VALUE_TEXT || model_reference_parse(v->text, &kind) < 0)
+            return refuse(def, v, err, err_size);
+        p->reference = kind;
+        return 0;
     case TRAIN_PARAM_ACTIVATION:
         if (v->form != TRAIN_VALUE_TEXT || nn_activation_parse(v->text, &act) < 0 ||
             act == NN_LINEAR)
@@ -399,6 +414,8 @@ static bool field_ok(const TrainParams *p, const TrainParamDef *def)
         return p->threshold_method != THRESHOLD_EXPLICIT || in_bounds(def, p->threshold_value);
     case TRAIN_PARAM_ACTIVATION:
         return (unsigned) p->activation <= NN_SIGMOID && p->activation != NN_LINEAR;
+    case TRAIN_PARAM_REFERENCE:
+        return (unsigned) p->reference <= MODEL_REFERENCE_CENTRES;
     case TRAIN_PARAM_HIDDEN:
         if (p->n_hidden >= NN_MAX_LAYERS)
             return false;
@@ -427,6 +444,8 @@ int train_params_check(const TrainParams *p, char *err, size_t err_size)
                          NN_MAX_LAYERS - 1, def->min, def->max);
         } else if (def->type == TRAIN_PARAM_ACTIVATION) {
             util_set_err(err, err_size, "activation: must be relu, tanh or sigmoid");
+        } else if (def->type == TRAIN_PARAM_REFERENCE) {
+            util_set_err(err, err_size, "reference: must be none, rows or centres");
         } else {
             bound_words(def, bounds, sizeof(bounds));
             util_set_err(err, err_size, "%s: must be %s", def->name, bounds);
@@ -480,6 +499,9 @@ void train_params_format(const TrainParams *p, const TrainParamDef *def, char *b
         break;
     case TRAIN_PARAM_COLUMNS:
         snprintf(buf, size, "%s", p->ignore_columns);
+        break;
+    case TRAIN_PARAM_REFERENCE:
+        snprintf(buf, size, "%s", model_reference_name(p->reference));
         break;
     }
 }

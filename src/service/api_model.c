@@ -58,6 +58,32 @@ static void put_schema_fields(JsonBuf *b, const Model *m)
     }
 }
 
+/* How the score is made (model.h "The score"): {"parts":["reconstruction"],"reference":
+ * "none"}, or with the neighbour term its reference and the validation moments of each
+ * log part, "reconstruction":{"mean":m1,"std":s1} and "neighbours":{"mean":m2,"std":s2}. */
+static void put_score(JsonBuf *b, const Model *m)
+{
+    const ModelReference *ref = &m->ref;
+
+    if (ref->kind == MODEL_REFERENCE_NONE) {
+        json_buf_puts(b, "{\"parts\":[\"reconstruction\"],\"reference\":\"none\"}");
+        return;
+    }
+    json_buf_printf(b,
+                    "{\"parts\":[\"reconstruction\",\"neighbours\"],\"reference\":\"%s\","
+                    "\"reference_rows\":%zu,\"k\":%zu,\"reconstruction\":{\"mean\":",
+                    model_reference_name(ref->kind), ref->n,
+                    ref->n < MODEL_KNN_K ? ref->n : (size_t) MODEL_KNN_K);
+    json_buf_float(b, ref->m1);
+    json_buf_puts(b, ",\"std\":");
+    json_buf_float(b, ref->s1);
+    json_buf_puts(b, "},\"neighbours\":{\"mean\":");
+    json_buf_float(b, ref->m2);
+    json_buf_puts(b, ",\"std\":");
+    json_buf_float(b, ref->s2);
+    json_buf_puts(b, "}}");
+}
+
 enum MHD_Result api_model_get(HttpRequest *req)
 {
     HttpServer *s = req->server;
@@ -108,7 +134,9 @@ enum MHD_Result api_model_get(HttpRequest *req)
         json_buf_float(&b, meta->threshold_q);
     else
         json_buf_puts(&b, "null");
-    json_buf_puts(&b, "}}\n");
+    json_buf_puts(&b, "},\"score\":");
+    put_score(&b, m);
+    json_buf_puts(&b, "}\n");
     model_unref(m);
     return http_reply_json(req, 200, &b);
 }

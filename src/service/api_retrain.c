@@ -50,7 +50,7 @@ static TrainValue json_value(const cJSON *c, const TrainParamDef *def, double *l
 {
     TrainValue v = {.form = TRAIN_VALUE_OTHER};
     bool words = def->type == TRAIN_PARAM_ACTIVATION || def->type == TRAIN_PARAM_HIDDEN ||
-                 def->type == TRAIN_PARAM_COLUMNS;
+                 def->type == TRAIN_PARAM_COLUMNS || def->type == TRAIN_PARAM_REFERENCE;
     const cJSON *e;
 
     if (cJSON_IsNumber(c))

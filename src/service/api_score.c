@@ -154,6 +154,13 @@ static enum MHD_Result score_reply(HttpRequest *req, const Model *m, uint64_t ve
     json_buf_puts(&b, sc.anomaly ? ",\"anomaly\":true,\"percentile\":"
                                  : ",\"anomaly\":false,\"percentile\":");
     json_buf_float(&b, sc.percentile);
+    if (m->ref.kind != MODEL_REFERENCE_NONE) { /* the combined score's parts (model.h) */
+        json_buf_puts(&b, ",\"parts\":{\"reconstruction\":");
+        json_buf_float(&b, sc.reconstruction);
+        json_buf_puts(&b, ",\"neighbours\":");
+        json_buf_float(&b, sc.neighbours);
+        json_buf_put(&b, "}", 1);
+    }
     json_buf_puts(&b, ",\"model_version\":");
     json_buf_uint(&b, version);
     json_buf_puts(&b, ",\"model_id\":\"");

@@ -7,6 +7,7 @@ both the status and the envelope's code.
 
 import http.client
 import json
+import math
 import os
 import random
 import socket
@@ -284,6 +285,34 @@ def test_health_live_model_and_metrics(daemon):
         assert name in text, name
     for line in text.splitlines():
         assert line.startswith("#") or len(line.split(" ")) == 2, line
+
+
+def test_model_and_score_describe_the_parts_of_the_score(daemon, tmp_path):
+    # the defaults: no neighbour term, the score is the reconstruction error
+    _, m = daemon.get_json("/model")
+    assert m["score"] == {"parts": ["reconstruction"], "reference": "none"}
+    status, r = daemon.post_json("/score", record(seed=1))
+    assert status == 200 and "parts" not in r
+    # with --reference rows: GET /model says how the score is made
+    model = train_model(tmp_path, name="rows.aes", extra=["--reference", "rows"])
+    with Daemon(model) as d:
+        _, m = d.get_json("/model")
+        sc = m["score"]
+        assert sc["parts"] == ["reconstruction", "neighbours"] and sc["reference"] == "rows"
+        # 400 rows, 40 held out for validation: a sample of 256 of the 360 training rows
+        assert sc["reference_rows"] == 256 and sc["k"] == 5
+        assert sc["reconstruction"]["std"] > 0 and sc["neighbours"]["std"] > 0
+        # /score gives both parts; the score is their standardised logs, summed (model.h)
+        for seed in (1, 2, 3):
+            status, r = d.post_json("/score", record(seed=seed))
+            assert status == 200, r
+            rec, nb = r["parts"]["reconstruction"], r["parts"]["neighbours"]
+            assert rec > 0 and nb > 0
+            rs, ns = sc["reconstruction"], sc["neighbours"]
+            want = ((math.log(rec + 1e-6) - rs["mean"]) / rs["std"]
+                    + (math.log(nb + 1e-6) - ns["mean"]) / ns["std"])
+            assert abs(r["score"] - want) <= 1e-4 * (1 + abs(want))
+            assert r["anomaly"] == (r["score"] > r["threshold"])
 
 
 def test_head_is_get_without_a_body(daemon):

@@ -79,6 +79,8 @@ def taken_as_text(row, s):
         return s in ("true", "false", "1", "0", "")
     if t == "activation":
         return s in ("relu", "tanh", "sigmoid")
+    if t == "reference":
+        return s in ("none", "rows", "centres")
     if t == "hidden":
         if s == "auto":
             return True
@@ -93,7 +95,7 @@ def taken_as_text(row, s):
 def taken_as_json(row, v):
     """Whether the row takes the JSON value v (a number, a string or a list)."""
     t = row["type"]
-    words = t in ("activation", "hidden", "columns")
+    words = t in ("activation", "hidden", "columns", "reference")
     if isinstance(v, str):
         return words and taken_as_text(row, v)
     if isinstance(v, bool):
@@ -133,6 +135,8 @@ def candidates(row):
         return ["true", "false", "1", "0", "", "yes", "TRUE"]
     if t == "activation":
         return ["relu", "tanh", "sigmoid", "linear", "softmax", "", "Relu"]
+    if t == "reference":
+        return ["none", "rows", "centres", "centers", "", "Rows", "0", "1"]
     if t == "hidden":
         n = row["max_layers"]
         return ["auto", "8", "8,4,8", "0", fmt(hi), fmt(hi + 1), "8,,4", "8,", ",8", "a", "",
@@ -210,7 +214,8 @@ def test_the_table_has_every_documented_parameter():
     names = {r["name"] for r in TABLE}
     for name in ("epochs", "batch", "lr", "hidden", "activation", "patience", "validation_split",
                  "seed", "threshold_quantile", "threshold", "threshold_f1", "ensemble",
-                 "weight_decay", "ignore_columns", "min_category_rows"):
+                 "weight_decay", "ignore_columns", "min_category_rows", "reference",
+                 "reference_size"):
         assert name in names
 
 

@@ -15,6 +15,7 @@ static const char *const type_names[] = {
     [TRAIN_PARAM_ACTIVATION] = "activation",
     [TRAIN_PARAM_HIDDEN] = "hidden",
     [TRAIN_PARAM_COLUMNS] = "columns",
+    [TRAIN_PARAM_REFERENCE] = "reference",
 };
 
 int main(void)

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "../../src/core/nn_kernels.h" /* NN_KNN_PANEL_FLOATS */
 #include "aescore/model_file.h"
 
 #define N_FEATURES 5
@@ -36,7 +37,9 @@
 #define OFF_P       24
 #define OFF_N       28
 #define OFF_S       32 /* schema_bytes */
-#define OFF_SIZES   36
+#define OFF_R       36 /* reference_rows (version 4) */
+#define OFF_SIZES   40
+#define REF_HEAD    20 /* the reference section without rows: kind, m1, s1, m2, s2 */
 #define OFF_ACT     (OFF_SIZES + 4 * 3)
 #define OFF_NAMES   (OFF_ACT + 4 * 2 + 48 + MODEL_ID_LEN)
 
@@ -137,6 +140,17 @@ static void assert_models_equal(const Model *a, const Model *b)
     assert_memory_equal(b->params, a->params, a->n_members * a->nn.n_params * sizeof(float));
     assert_memory_equal(b->percentiles, a->percentiles, MODEL_PERCENTILES * sizeof(float));
     assert_memory_equal(&b->threshold, &a->threshold, sizeof(float));
+    assert_int_equal(b->ref.kind, a->ref.kind);
+    assert_int_equal(b->ref.n, a->ref.n);
+    if (a->ref.n > 0) {
+        assert_memory_equal(b->ref.rows, a->ref.rows, a->ref.n * a->n_features * sizeof(float));
+        assert_memory_equal(b->ref.panels, a->ref.panels,
+                            NN_KNN_PANEL_FLOATS(a->ref.n, a->n_features) * sizeof(float));
+        assert_memory_equal(&b->ref.m1, &a->ref.m1, sizeof(float));
+        assert_memory_equal(&b->ref.s1, &a->ref.s1, sizeof(float));
+        assert_memory_equal(&b->ref.m2, &a->ref.m2, sizeof(float));
+        assert_memory_equal(&b->ref.s2, &a->ref.s2, sizeof(float));
+    }
     assert_true(b->meta.rows == a->meta.rows);
     assert_true(b->meta.seed == a->meta.seed);
     assert_true(b->meta.created == a->meta.created);
@@ -188,7 +202,25 @@ static uint32_t get_le32(const unsigned char *p);
 /* Offset of member 0's first parameter in an encoded test model buf of length len. */
 static size_t params_offset_of(const unsigned char *buf, size_t len)
 {
-    return len - 4 - get_le32(buf + OFF_S) - 4 * N_MEMBERS * hand_nn().n_params;
+    size_t ref = REF_HEAD + 4 * N_FEATURES * get_le32(buf + OFF_R);
+
+    return len - 4 - ref - get_le32(buf + OFF_S) - 4 * N_MEMBERS * hand_nn().n_params;
+}
+
+/* The version 3 file of a model without a reference, made from its version 4 encoding buf:
+ * without reference_rows in the header and the reference section. *out malloc'd. */
+static void to_version_3(const unsigned char *buf, size_t len, unsigned char **out, size_t *out_len)
+{
+    unsigned char *v3 = malloc(len - 4 - REF_HEAD);
+
+    assert_non_null(v3);
+    assert_int_equal(get_le32(buf + OFF_R), 0);
+    memcpy(v3, buf, OFF_R);
+    memcpy(v3 + OFF_R, buf + OFF_R + 4, len - 4 - REF_HEAD - 4 - OFF_R);
+    *out_len = len - 4 - REF_HEAD;
+    put_le32(v3 + OFF_VERSION, 3);
+    reseal(v3, *out_len);
+    *out = v3;
 }
 
 static char *path_in_tmpdir(const char *name)
@@ -297,7 +329,8 @@ static void test_encoding_is_little_endian_and_follows_the_documented_layout(voi
         names_bytes += strlen(feature_names[i]) + 1;
     encode_model(&buf, &len);
     assert_memory_equal(buf, "AESCORE\0", 8);
-    assert_memory_equal(buf + OFF_VERSION, "\x03\x00\x00\x00", 4);
+    assert_memory_equal(buf + OFF_VERSION, "\x04\x00\x00\x00", 4);
+    assert_int_equal(get_le32(buf + OFF_R), 0); /* no reference */
     assert_memory_equal(buf + OFF_F, "\x05\x00\x00\x00", 4);
     assert_int_equal(get_le32(buf + OFF_L), 2);
     assert_int_equal(get_le32(buf + OFF_M), N_MEMBERS);
@@ -312,12 +345,14 @@ static void test_encoding_is_little_endian_and_follows_the_documented_layout(voi
     size_t schema_bytes = 8 + 12 * N_FEATURES + names_bytes + 4;
     assert_int_equal(get_le32(buf + OFF_S), schema_bytes);
     assert_int_equal(len, OFF_NAMES + names_bytes + 4 * (2 * N_FEATURES) + 4 * MODEL_PERCENTILES +
-                              4 * N_MEMBERS * nn.n_params + schema_bytes + 4);
-    size_t schema_at = len - 4 - schema_bytes;
+                              4 * N_MEMBERS * nn.n_params + schema_bytes + REF_HEAD + 4);
+    size_t schema_at = len - 4 - REF_HEAD - schema_bytes;
     assert_int_equal(get_le32(buf + schema_at), N_FEATURES); /* n_fields */
     assert_int_equal(get_le32(buf + schema_at + 4), 0);      /* n_ignored */
     assert_memory_equal(buf + schema_at + 8, "\0\0\0\0", 4); /* numeric, no other */
-    assert_int_equal(get_le32(buf + len - 8), 0);            /* no profile */
+    assert_int_equal(get_le32(buf + len - 8 - REF_HEAD), 0); /* no profile */
+    for (size_t i = 0; i < REF_HEAD; i++)                    /* kind none, stats 0 */
+        assert_int_equal(buf[len - 4 - REF_HEAD + i], 0);
     assert_int_equal(get_le32(buf + len - 4), (uint32_t) crc32(0L, buf, (uInt) (len - 4)));
     free(buf);
 }
@@ -405,14 +440,14 @@ static void test_wrong_magic_is_rejected_as_magic(void **state)
     free(buf);
 }
 
-static void test_version_4_is_rejected_even_with_a_valid_checksum(void **state)
+static void test_version_5_is_rejected_even_with_a_valid_checksum(void **state)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
 
     (void) state;
     encode_model(&buf, &len);
-    put_le32(buf + OFF_VERSION, 4);
+    put_le32(buf + OFF_VERSION, 5);
     reseal(buf, len);
     assert_decode_fails(buf, len, MODEL_FILE_E_VERSION);
     free(buf);
@@ -442,6 +477,10 @@ static void test_huge_counts_are_rejected_before_allocating(void **state)
         {OFF_S, 0xffffffffu},
         {OFF_S, (16u << 20) + 1},
         {OFF_S, 7},
+        {OFF_R, 0xffffffffu},
+        {OFF_R, MODEL_MAX_REFERENCE + 1},
+        {OFF_R, MODEL_MAX_REFERENCE},
+        {OFF_R, 1},
         {OFF_SIZES + 4, 0xffffffffu},
         {OFF_SIZES + 4, NN_MAX_WIDTH + 1},
         {OFF_SIZES + 4, NN_MAX_WIDTH},
@@ -477,7 +516,8 @@ static void test_a_maximal_header_alone_is_truncated_not_allocated(void **state)
 
     (void) state;
     memcpy(hdr, "AESCORE\0", 8);
-    put_le32(hdr + OFF_VERSION, 2);
+    put_le32(hdr + OFF_VERSION, 4);
+    put_le32(hdr + OFF_R, MODEL_MAX_REFERENCE);
     put_le32(hdr + OFF_F, MODEL_MAX_FEATURES);
     put_le32(hdr + OFF_L, NN_MAX_LAYERS);
     put_le32(hdr + OFF_M, MODEL_MAX_MEMBERS);
@@ -592,7 +632,7 @@ static void test_a_schema_field_cut_short_is_shape_and_leaks_nothing(void **stat
 
     (void) state;
     assert_int_equal(model_file_encode(a, &buf, &len), 0);
-    at = len - 4 - get_le32(buf + OFF_S);
+    at = len - 4 - REF_HEAD - get_le32(buf + OFF_S);
     /* block header 8, field "bytes_in" 12 + 9, then kind's flags 4: its n_categories */
     assert_int_equal(get_le32(buf + at + 8 + 21 + 4), 2);
     put_le32(buf + at + 8 + 21 + 4, 200);
@@ -653,13 +693,15 @@ static void test_a_training_distribution_round_trips_exactly(void **state)
 static void test_a_version_2_file_still_loads_without_a_distribution(void **state)
 {
     Model *a = make_model_with_profile(), *b = NULL;
-    unsigned char *buf = NULL, *v2;
-    size_t len = 0, profile_bytes = 4, v2_len;
+    unsigned char *v4 = NULL, *buf = NULL, *v2;
+    size_t v4_len = 0, len = 0, profile_bytes = 4, v2_len;
 
     (void) state;
     for (size_t f = 0; f < 3; f++)
         profile_bytes += 4 * schema_profile_len(&a->schema->fields[f]);
-    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    assert_int_equal(model_file_encode(a, &v4, &v4_len), 0);
+    to_version_3(v4, v4_len, &buf, &len);
+    free(v4);
     v2_len = len - profile_bytes;
     v2 = malloc(v2_len);
     assert_non_null(v2);
@@ -681,11 +723,13 @@ static void test_a_version_2_file_still_loads_without_a_distribution(void **stat
 static void test_a_version_1_file_still_loads_as_numeric_fields(void **state)
 {
     Model *a = make_model(), *b = NULL;
-    unsigned char *buf = NULL, *v1;
-    size_t len = 0, schema_bytes, v1_len;
+    unsigned char *v4 = NULL, *buf = NULL, *v1;
+    size_t v4_len = 0, len = 0, schema_bytes, v1_len;
 
     (void) state;
-    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    assert_int_equal(model_file_encode(a, &v4, &v4_len), 0);
+    to_version_3(v4, v4_len, &buf, &len);
+    free(v4);
     schema_bytes = get_le32(buf + OFF_S);
     v1_len = len - 4 - schema_bytes;
     v1 = malloc(v1_len);
@@ -844,6 +888,157 @@ static void test_a_non_hex_model_id_is_rejected_as_shape(void **state)
     reseal(buf, len);
     assert_decode_fails(buf, len, MODEL_FILE_E_SHAPE);
     free(buf);
+}
+
+/* ---------------------------------------------------------------- the neighbour reference */
+
+#define N_REF 7
+
+/* The test model with a reference of N_REF rows and a negative threshold (a combined score
+ * can be below 0). */
+static Model *make_model_with_reference(void)
+{
+    Model *m = make_model();
+    float rows[N_REF * N_FEATURES];
+    uint64_t seed = 5;
+
+    for (size_t i = 0; i < N_REF * N_FEATURES; i++)
+        rows[i] = uniform(&seed, -3, 3);
+    assert_int_equal(model_set_reference(m, MODEL_REFERENCE_ROWS, rows, N_REF), 0);
+    m->ref.m1 = -1.25f;
+    m->ref.s1 = 0.75f;
+    m->ref.m2 = 0.5f;
+    m->ref.s2 = 0.3f;
+    for (size_t k = 0; k < MODEL_PERCENTILES; k++)
+        m->percentiles[k] -= 10.0f;
+    m->threshold = m->percentiles[990];
+    assert_true(m->threshold < 0);
+    model_compute_id(m);
+    assert_int_equal(model_validate(m), 0);
+    return m;
+}
+
+static float score_of(const Model *m, const float *x)
+{
+    float *scratch = malloc(model_scratch_size(m) * sizeof(float));
+    ModelScore s;
+
+    assert_non_null(scratch);
+    model_score(m, x, scratch, NULL, &s);
+    free(scratch);
+    return s.score;
+}
+
+static void test_a_reference_round_trips_exactly(void **state)
+{
+    Model *a = make_model_with_reference(), *b = NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0, at;
+    float x[N_FEATURES], sa, sb;
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    assert_int_equal(get_le32(buf + OFF_R), N_REF);
+    at = len - 4 - REF_HEAD - 4 * N_REF * N_FEATURES;
+    assert_int_equal(get_le32(buf + at), MODEL_REFERENCE_ROWS);
+    assert_int_equal(model_file_decode(buf, len, &b), 0);
+    assert_models_equal(a, b);
+    for (size_t i = 0; i < N_FEATURES; i++)
+        x[i] = a->mean[i] + a->std[i];
+    sa = score_of(a, x);
+    sb = score_of(b, x);
+    assert_memory_equal(&sa, &sb, sizeof(float));
+    free(buf);
+    model_unref(a);
+    model_unref(b);
+}
+
+/* Each edit of the reference section, resealed so only it is wrong, is refused as SHAPE;
+ * unsealed, as CHECKSUM. */
+static void test_a_corrupt_reference_is_refused_precisely(void **state)
+{
+    Model *a = make_model_with_reference();
+    unsigned char *buf = NULL;
+    size_t len = 0, at;
+    static const struct {
+        size_t off; /* from the start of the section */
+        uint32_t value;
+    } cases[] = {
+        {0, 3},           /* an unknown kind */
+        {0, 0},           /* none, with rows */
+        {8, 0},           /* s1 = 0 */
+        {16, 0xbf800000}, /* s2 = -1 */
+        {4, 0x7f800000},  /* m1 = inf */
+        {20, 0x7fc00000}, /* a NaN reference cell */
+    };
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &buf, &len), 0);
+    at = len - 4 - REF_HEAD - 4 * N_REF * N_FEATURES;
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        unsigned char *bad = malloc(len);
+
+        assert_non_null(bad);
+        memcpy(bad, buf, len);
+        put_le32(bad + at + cases[k].off, cases[k].value);
+        reseal(bad, len);
+        assert_decode_fails(bad, len, MODEL_FILE_E_SHAPE);
+        put_le32(bad + at + cases[k].off, cases[k].value ^ 0x100); /* unsealed */
+        assert_decode_fails(bad, len, MODEL_FILE_E_CHECKSUM);
+        free(bad);
+    }
+    /* a kind "rows" with no rows: the header says 0, the section says 1 */
+    {
+        Model *none = make_model();
+        unsigned char *nb = NULL;
+        size_t nlen = 0;
+
+        assert_int_equal(model_file_encode(none, &nb, &nlen), 0);
+        put_le32(nb + nlen - 4 - REF_HEAD, MODEL_REFERENCE_ROWS);
+        reseal(nb, nlen);
+        assert_decode_fails(nb, nlen, MODEL_FILE_E_SHAPE);
+        free(nb);
+        model_unref(none);
+    }
+    /* one row more in the header than in the file */
+    put_le32(buf + OFF_R, N_REF + 1);
+    reseal(buf, len);
+    assert_decode_fails(buf, len, MODEL_FILE_E_TRUNCATED);
+    free(buf);
+    model_unref(a);
+}
+
+/* A model file of the previous version (3) loads without a reference and scores exactly as
+ * the model it was written from: the reconstruction error, bit for bit. */
+static void test_a_version_3_file_loads_and_scores_as_before(void **state)
+{
+    Model *a = make_model(), *b = NULL;
+    unsigned char *v4 = NULL, *v3 = NULL;
+    size_t v4_len = 0, v3_len = 0;
+    float x[N_FEATURES], sa, sb;
+    float *scratch;
+    ModelScore s;
+
+    (void) state;
+    assert_int_equal(model_file_encode(a, &v4, &v4_len), 0);
+    to_version_3(v4, v4_len, &v3, &v3_len);
+    assert_int_equal(model_file_decode(v3, v3_len, &b), 0);
+    assert_models_equal(a, b);
+    assert_int_equal(b->ref.kind, MODEL_REFERENCE_NONE);
+    for (size_t i = 0; i < N_FEATURES; i++)
+        x[i] = a->mean[i] + 2 * a->std[i];
+    sa = score_of(a, x);
+    sb = score_of(b, x);
+    assert_memory_equal(&sa, &sb, sizeof(float));
+    scratch = malloc(model_scratch_size(b) * sizeof(float));
+    model_score(b, x, scratch, NULL, &s);
+    assert_memory_equal(&s.score, &s.reconstruction, sizeof(float));
+    assert_true(s.neighbours == 0);
+    free(scratch);
+    free(v4);
+    free(v3);
+    model_unref(a);
+    model_unref(b);
 }
 
 /* ---------------------------------------------------------------- saving and loading files */
@@ -1027,7 +1222,7 @@ int main(void)
         cmocka_unit_test(test_a_short_prefix_that_is_not_the_magic_is_reported_as_magic),
         cmocka_unit_test(test_trailing_bytes_are_rejected_as_shape),
         cmocka_unit_test(test_wrong_magic_is_rejected_as_magic),
-        cmocka_unit_test(test_version_4_is_rejected_even_with_a_valid_checksum),
+        cmocka_unit_test(test_version_5_is_rejected_even_with_a_valid_checksum),
         cmocka_unit_test(test_a_training_distribution_round_trips_exactly),
         cmocka_unit_test(test_a_version_2_file_still_loads_without_a_distribution),
         cmocka_unit_test(test_a_schema_round_trips_exactly),
@@ -1044,6 +1239,9 @@ int main(void)
         cmocka_unit_test(test_sizes_that_disagree_with_the_feature_count_are_rejected_as_shape),
         cmocka_unit_test(test_names_that_do_not_fill_their_block_are_rejected_as_shape),
         cmocka_unit_test(test_a_non_hex_model_id_is_rejected_as_shape),
+        cmocka_unit_test(test_a_reference_round_trips_exactly),
+        cmocka_unit_test(test_a_corrupt_reference_is_refused_precisely),
+        cmocka_unit_test(test_a_version_3_file_loads_and_scores_as_before),
         cmocka_unit_test(test_keep_prev_keeps_the_replaced_file_as_prev),
         cmocka_unit_test(test_saving_without_keep_prev_replaces_the_file_and_makes_no_prev),
         cmocka_unit_test(

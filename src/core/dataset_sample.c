@@ -243,7 +243,8 @@ int dataset_sample_finish(DatasetSample *s, Dataset **out)
         r = -ENOMEM;
     if (r == 0) {
         for (size_t j = 0; j < 2; j++) {
-            memcpy(all + k, s->res[j].slots, s->res[j].n * sizeof(*all));
+            if (s->res[j].n > 0) /* an empty reservoir has no slots (NULL) */
+                memcpy(all + k, s->res[j].slots, s->res[j].n * sizeof(*all));
             k += s->res[j].n;
             s->res[j].n = 0; /* the blocks belong to all now */
         }

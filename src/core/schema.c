@@ -306,10 +306,21 @@ char *schema_column_name(const Schema *s, size_t c)
     return NULL;
 }
 
+/* word (NUL-terminated) is name[len]. Bytes inline, not strncmp: the scoring path looks up
+ * every field and category of every record here, and they are short. Never reads past word's NUL.
+ */
+static bool name_is(const char *word, const char *name, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (word[i] != name[i] || word[i] == '\0')
+            return false;
+    return word[len] == '\0';
+}
+
 long schema_field_index(const Schema *s, const char *name, size_t len)
 {
     for (size_t f = 0; f < s->n_fields; f++)
-        if (strncmp(s->fields[f].name, name, len) == 0 && s->fields[f].name[len] == '\0')
+        if (name_is(s->fields[f].name, name, len))
             return (long) f;
     return -1;
 }
@@ -325,7 +336,7 @@ bool schema_is_plain(const Schema *s)
 long schema_category_index(const SchemaField *fd, const char *text, size_t len)
 {
     for (size_t k = 0; k < fd->n_categories; k++)
-        if (strncmp(fd->categories[k], text, len) == 0 && fd->categories[k][len] == '\0')
+        if (name_is(fd->categories[k], text, len))
             return (long) k;
     return -1;
 }

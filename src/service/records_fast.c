@@ -130,14 +130,13 @@ static bool fast_field_value(const char **pp, const char *end, const SchemaField
 /* The field called key[len], schema order first as read_features does, or -1. */
 static long fast_field(const Schema *s, const char *key, size_t len, size_t *hint)
 {
+    long f;
+
     if (*hint < s->n_fields && text_is(key, len, s->fields[*hint].name))
         return (long) (*hint)++;
-    for (size_t j = 0; j < s->n_fields; j++)
-        if (text_is(key, len, s->fields[j].name)) {
-            *hint = j + 1;
-            return (long) j;
-        }
-    return -1;
+    if ((f = schema_field_index(s, key, len)) >= 0)
+        *hint = (size_t) f + 1;
+    return f;
 }
 
 /* "features": {name: value, ...} into v[n_fields] (absent fields stay missing). */
@@ -182,17 +181,21 @@ static bool fast_features(const char **pp, const char *end, const Schema *s, Sch
     return true;
 }
 
-/* "values": [v0, ...], one per field in field order, into v[n_fields]. */
-static bool fast_field_values(const char **pp, const char *end, const Schema *s, SchemaValue *v)
+/* '[' n elements ']', element i read by one(pp, end, ctx, i); the OIP tensor's rows and a
+ * record's "values" alike. Inline, so `one` is a known call at both sites. */
+typedef bool FastElement(const char **pp, const char *end, void *ctx, size_t i);
+
+static inline bool fast_array(const char **pp, const char *end, size_t n, FastElement *one,
+                              void *ctx)
 {
     const char *p = skip_ws(*pp, end);
-    size_t count = 0, n = s->n_fields;
+    size_t count = 0;
 
     if (p >= end || *p != '[')
         return false;
     p = skip_ws(p + 1, end);
     for (;;) {
-        if (count == n || !fast_field_value(&p, end, &s->fields[count], &v[count]))
+        if (count == n || !one(&p, end, ctx, count))
             return false;
         count++;
         p = skip_ws(p, end);
@@ -209,30 +212,35 @@ static bool fast_field_values(const char **pp, const char *end, const Schema *s,
     return true;
 }
 
+typedef struct FieldValues {
+    const Schema *s;
+    SchemaValue *v;
+} FieldValues;
+
+static bool field_element(const char **pp, const char *end, void *ctx, size_t i)
+{
+    FieldValues *fv = ctx;
+
+    return fast_field_value(pp, end, &fv->s->fields[i], &fv->v[i]);
+}
+
+static bool float_element(const char **pp, const char *end, void *ctx, size_t i)
+{
+    return fast_value(pp, end, (float *) ctx + i);
+}
+
+/* "values": [v0, ...], one per field in field order, into v[n_fields]. */
+static bool fast_field_values(const char **pp, const char *end, const Schema *s, SchemaValue *v)
+{
+    FieldValues fv = {s, v};
+
+    return fast_array(pp, end, s->n_fields, field_element, &fv);
+}
+
+/* [n numbers] into x (the tensor's data). */
 static bool fast_values(const char **pp, const char *end, size_t n, float *x)
 {
-    const char *p = skip_ws(*pp, end);
-    size_t count = 0;
-
-    if (p >= end || *p != '[')
-        return false;
-    p = skip_ws(p + 1, end);
-    for (;;) {
-        if (count == n || !fast_value(&p, end, &x[count]))
-            return false;
-        count++;
-        p = skip_ws(p, end);
-        int more = next_member(&p, end, ']');
-        if (more > 0)
-            continue;
-        if (more == 0)
-            break;
-        return false;
-    }
-    if (count != n)
-        return false;
-    *pp = p + 1;
-    return true;
+    return fast_array(pp, end, n, float_element, x);
 }
 
 static bool fast_id(const char **pp, const char *end, RecordId *id)

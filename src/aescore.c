@@ -23,6 +23,7 @@
 #include "aescore/train.h"
 #include "aescore/train_params.h"
 #include "report.h"
+#include "cli.h"
 #include "stream.h"
 
 #define EXIT_USAGE 2
@@ -53,19 +54,6 @@ static void usage_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputs("\nTry 'aescore --help'.\n", stderr);
-}
-
-static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void fail_msg(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("aescore: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
 }
 
 static void help_main(FILE *out)
@@ -297,7 +285,7 @@ static int load_model(const char *path, Model **out)
     int r = model_file_load(path, out);
 
     if (r != 0) {
-        fail_msg("%s: %s", path, model_file_strerror(r));
+        cli_error("%s: %s", path, model_file_strerror(r));
         return 1;
     }
     return 0;
@@ -317,7 +305,7 @@ static int load_data(const char *path, const char *label_column, size_t max_rows
     else
         r = dataset_read_csv(path, &opts, out, err, sizeof(err));
     if (r != 0) {
-        fail_msg("%s", err);
+        cli_error("%s", err);
         return 1;
     }
     return 0;
@@ -333,7 +321,7 @@ static int encode_for_model(const Model *m, Dataset **ds, const char *path)
     int r = schema_encode_dataset(m->schema, *ds, &enc, err, sizeof(err));
 
     if (r != 0) {
-        fail_msg("%s:%s", path, r == -ENOMEM ? " out of memory" : err);
+        cli_error("%s:%s", path, r == -ENOMEM ? " out of memory" : err);
         return 1;
     }
     dataset_free(*ds);
@@ -349,7 +337,7 @@ static float *score_all(const Model *m, const Dataset *ds)
     if (scores == NULL || scratch == NULL) {
         free(scores);
         scores = NULL;
-        fail_msg("out of memory");
+        cli_error("out of memory");
     } else {
         model_score_batch(m, ds->x, ds->n_rows, scratch, scores);
     }
@@ -392,7 +380,7 @@ static int64_t creation_time(void)
         long long v = strtoll(sde, &end, 10);
         if (errno == 0 && *end == '\0' && v >= 0)
             return v;
-        fail_msg("ignoring SOURCE_DATE_EPOCH='%s': not a unix time", sde);
+        cli_error("ignoring SOURCE_DATE_EPOCH='%s': not a unix time", sde);
     }
     return (int64_t) time(NULL);
 }
@@ -507,11 +495,11 @@ static int check_budget(const TrainArgs *a, const Dataset *ds)
     if (r == 0)
         return 0;
     if (r == TRAIN_E_BUDGET)
-        fail_msg("%s: %s (--max-train-parameters and --max-train-memory raise the limits; 0 "
-                 "lifts one)",
-                 a->data, err);
+        cli_error("%s: %s (--max-train-parameters and --max-train-memory raise the limits; 0 "
+                  "lifts one)",
+                  a->data, err);
     else
-        fail_msg("%s: %s", a->data, r == -ENOMEM ? "out of memory" : err);
+        cli_error("%s: %s", a->data, r == -ENOMEM ? "out of memory" : err);
     return 1;
 }
 
@@ -537,13 +525,13 @@ static int cmd_train(int argc, char **argv)
     r = train_model(ds, &a.params, creation_time(), NULL, a.quiet ? NULL : print_progress, &tty, &m,
                     err, sizeof(err));
     if (r != 0) {
-        fail_msg("%s: %s", a.data, r == -ENOMEM ? "out of memory" : err);
+        cli_error("%s: %s", a.data, r == -ENOMEM ? "out of memory" : err);
         r = 1;
         goto done;
     }
     r = model_file_save(m, a.out, false);
     if (r != 0) {
-        fail_msg("%s: %s", a.out, model_file_strerror(r));
+        cli_error("%s: %s", a.out, model_file_strerror(r));
         r = 1;
         goto done;
     }
@@ -652,7 +640,7 @@ static int load_and_evaluate(const ModelDataArgs *a, const char *cmd, Model **m,
     if (r == 0)
         r = load_data(a->data, a->label, 0, 0, ds);
     if (r == 0 && (*ds)->label == NULL) {
-        fail_msg("%s:1: no label column '%s': %s needs labelled rows", a->data, a->label, cmd);
+        cli_error("%s:1: no label column '%s': %s needs labelled rows", a->data, a->label, cmd);
         r = 1;
     }
     if (r == 0)
@@ -663,10 +651,10 @@ static int load_and_evaluate(const ModelDataArgs *a, const char *cmd, Model **m,
         return r;
     r = evaluate(*scores, (*ds)->label, (*ds)->n_rows, (*m)->threshold, rep);
     if (r != 0) {
-        fail_msg("%s: %s", a->data,
-                 r == EVALUATE_E_SINGLE_CLASS
-                     ? "labels hold one class only: ROC and PR AUC need normal and anomalous rows"
-                     : "cannot evaluate");
+        cli_error("%s: %s", a->data,
+                  r == EVALUATE_E_SINGLE_CLASS
+                      ? "labels hold one class only: ROC and PR AUC need normal and anomalous rows"
+                      : "cannot evaluate");
         return 1;
     }
     return 0;
@@ -689,7 +677,7 @@ static int cmd_report(int argc, char **argv)
         ReportInput in = {m, ds, scores, &rep, a.model, a.data};
 
         if (report_write(&in, a.out, err, sizeof(err)) != 0) {
-            fail_msg("%s: %s", a.out, err);
+            cli_error("%s: %s", a.out, err);
             r = 1;
         }
     }
@@ -742,10 +730,10 @@ static int cmd_eval(int argc, char **argv)
     if (r == 0)
         r = stream_eval(m, &(StreamArgs){.data = a.data, .label = a.label}, &scores, &labels, &n);
     if (r == 0 && (r = evaluate(scores, labels, n, m->threshold, &rep)) != 0) {
-        fail_msg("%s: %s", a.data,
-                 r == EVALUATE_E_SINGLE_CLASS
-                     ? "labels hold one class only: ROC and PR AUC need normal and anomalous rows"
-                     : "cannot evaluate");
+        cli_error("%s: %s", a.data,
+                  r == EVALUATE_E_SINGLE_CLASS
+                      ? "labels hold one class only: ROC and PR AUC need normal and anomalous rows"
+                      : "cannot evaluate");
         r = 1;
     }
     if (r == 0)

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "aescore/dataset.h"
 #include "aescore/schema.h"
+#include "cli.h"
 
 #define BATCH  256
 #define ID_MAX (DATASET_TEXT_MAX + 1)
@@ -43,19 +43,6 @@ typedef struct Batch {
     bool end;
 } Batch;
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("aescore: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 static void stream_close(Stream *st)
 {
     dataset_reader_free(st->rd);
@@ -78,7 +65,7 @@ static int find_id_column(Stream *st, const char *id_column)
             st->id_col = c;
     if (st->id_col != SIZE_MAX)
         return 0;
-    fail("%s:1: no id column '%s'", st->source, id_column);
+    cli_error("%s:1: no id column '%s'", st->source, id_column);
     return 1;
 }
 
@@ -93,18 +80,18 @@ static int stream_open(Stream *st, const Model *m, const StreamArgs *a, bool nee
     if (strcmp(a->data, "-") != 0) {
         st->source = a->data;
         if ((st->fd = open(a->data, O_RDONLY | O_CLOEXEC)) < 0) {
-            fail("%s: %s", a->data, strerror(errno));
+            cli_error("%s: %s", a->data, strerror(errno));
             return 1;
         }
     }
     r = dataset_reader_new(&st->rd, dataset_read_fd, &st->fd, st->source, &opts, st->err,
                            sizeof(st->err));
     if (r != 0) {
-        fail("%s", st->err);
+        cli_error("%s", st->err);
         return 1;
     }
     if (need_label && !dataset_reader_has_label(st->rd)) {
-        fail("%s:1: no label column '%s': eval needs labelled rows", st->source, a->label);
+        cli_error("%s:1: no label column '%s': eval needs labelled rows", st->source, a->label);
         return 1;
     }
     if (find_id_column(st, a->id_column) != 0)
@@ -112,13 +99,13 @@ static int stream_open(Stream *st, const Model *m, const StreamArgs *a, bool nee
     st->col = malloc((nf + 1) * sizeof(*st->col));
     st->values = malloc((nf + 1) * sizeof(*st->values));
     if (st->col == NULL || st->values == NULL) {
-        fail("out of memory");
+        cli_error("out of memory");
         return 1;
     }
     r = schema_match_names(m->schema, dataset_reader_names(st->rd), dataset_reader_n_cols(st->rd),
                            st->id_col, st->col, st->err, sizeof(st->err));
     if (r != 0) {
-        fail("%s:%s", st->source, r == -ENOMEM ? " out of memory" : st->err);
+        cli_error("%s:%s", st->source, r == -ENOMEM ? " out of memory" : st->err);
         return 1;
     }
     return 0;
@@ -151,13 +138,13 @@ static int read_batch(Stream *st, Batch *b)
             break;
         }
         if (r != 0) {
-            fail("%s", st->err);
+            cli_error("%s", st->err);
             return 1;
         }
         r = schema_encode_cells(st->m->schema, st->col, row.cells, row.line, st->values,
                                 b->x + b->n * nx, NULL, err, sizeof(err));
         if (r != 0) {
-            fail("%s:%s", st->source, err);
+            cli_error("%s:%s", st->source, err);
             return 1;
         }
         b->label[b->n] = row.label;
@@ -175,7 +162,7 @@ static int batch_init(Batch *b, const Stream *st)
     if (st->id_col != SIZE_MAX)
         b->ids = malloc(BATCH * ID_MAX);
     if (b->x == NULL || (st->id_col != SIZE_MAX && b->ids == NULL)) {
-        fail("out of memory");
+        cli_error("out of memory");
         return 1;
     }
     return 0;
@@ -287,7 +274,7 @@ int stream_score(const Model *m, const StreamArgs *a, FILE *out)
     sc.scores = malloc(BATCH * sizeof(float));
     sc.feature_err = malloc(m->n_features * sizeof(float));
     if (r == 0 && (sc.scratch == NULL || sc.scores == NULL || sc.feature_err == NULL)) {
-        fail("out of memory");
+        cli_error("out of memory");
         r = 1;
     }
     if (r == 0)
@@ -296,7 +283,7 @@ int stream_score(const Model *m, const StreamArgs *a, FILE *out)
         r = read_batch(&st, &b);
         write_batch(&st, &b, &sc, out); /* the rows before a bad one, too */
         if (fflush(out) != 0 || ferror(out)) {
-            fail("writing the scores: %s", strerror(errno));
+            cli_error("writing the scores: %s", strerror(errno));
             r = 1;
         }
     }
@@ -343,13 +330,13 @@ int stream_eval(const Model *m, const StreamArgs *a, float **scores, unsigned ch
     if (r == 0)
         r = batch_init(&b, &st);
     if (r == 0 && scratch == NULL) {
-        fail("out of memory");
+        cli_error("out of memory");
         r = 1;
     }
     while (r == 0 && !b.end) {
         r = read_batch(&st, &b);
         if (r == 0 && grow(scores, labels, &cap, *n + b.n) < 0) {
-            fail("out of memory");
+            cli_error("out of memory");
             r = 1;
         }
         if (r != 0)

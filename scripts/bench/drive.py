@@ -641,6 +641,16 @@ def main():
     report(res)
 
 
+def print_targets(res, names):
+    """A table of alternated targets' summaries: req/s, latency, errors, CPU per request."""
+    print("%-22s %10s %9s %9s %7s %12s" % ("target", "req/s", "p50 ms", "p99 ms", "errors",
+                                          "CPU us/req"))
+    for name in names:
+        s = res[name]
+        print("%-22s %10.0f %9.2f %9.2f %7d %12.1f" % (name, s["rps"], s["p50_ms"], s["p99_ms"],
+                                                      s["errors"], s["cpu_us_per_req"]))
+
+
 def report(res):
     print("arrangement: " + res["arrangement"])
     others = [s["others_cpu_pct"] for k in ("single", "credit", "batch", "oip")
@@ -663,13 +673,7 @@ def report(res):
         c = res["credit"]
         print("\nPOST /score, the README's credit record (3 text fields) against the numeric "
               "record, alternating, %d connections" % ARGS.conns)
-        print("%-22s %10s %9s %9s %7s %12s" % ("target", "req/s", "p50 ms", "p99 ms", "errors",
-                                              "CPU us/req"))
-        for name in ("numeric", "credit"):
-            s = c[name]
-            print("%-22s %10.0f %9.2f %9.2f %7d %12.1f" % (name, s["rps"], s["p50_ms"],
-                                                          s["p99_ms"], s["errors"],
-                                                          s["cpu_us_per_req"]))
+        print_targets(c, ("numeric", "credit"))
         print("credit / numeric: %.2f req/s, %.2f CPU per request (numeric / credit; at least "
               "0.9)" % (c["ratio"], c["cpu_ratio"]))
     if "batch" in res:
@@ -689,13 +693,7 @@ def report(res):
         o = res["oip"]
         print("\nPOST /v2/models/aescore/infer vs /score/batch, the same 1,000 records, %d "
               "connections" % ARGS.batch_conns)
-        print("%-22s %10s %9s %9s %7s %12s" % ("target", "req/s", "p50 ms", "p99 ms", "errors",
-                                              "CPU us/req"))
-        for name in ("score/batch", "v2 infer"):
-            s = o[name]
-            print("%-22s %10.0f %9.2f %9.2f %7d %12.1f" % (name, s["rps"], s["p50_ms"],
-                                                          s["p99_ms"], s["errors"],
-                                                          s["cpu_us_per_req"]))
+        print_targets(o, ("score/batch", "v2 infer"))
         print("infer / batch time per request %6.2f (at most 1.3)" % o["time_ratio"])
     if "training" in res:
         t = res["training"]

@@ -139,27 +139,29 @@ static bool served_model(HttpRequest *req, bool probe, Model **m, uint64_t *vers
 
 /* ---- health and metadata ---- */
 
-enum MHD_Result api_oip_server(HttpRequest *req)
+/* A 200 with a fixed JSON body. */
+static enum MHD_Result reply_text(HttpRequest *req, const char *json)
 {
     JsonBuf b = JSON_BUF_INIT;
 
-    json_buf_puts(&b, "{\"name\":\"aescored\",\"version\":\"" AESCORE_VERSION
-                      "\",\"extensions\":[]}\n");
+    json_buf_puts(&b, json);
     return http_reply_json(req, 200, &b);
+}
+
+enum MHD_Result api_oip_server(HttpRequest *req)
+{
+    return reply_text(req, "{\"name\":\"aescored\",\"version\":\"" AESCORE_VERSION
+                           "\",\"extensions\":[]}\n");
 }
 
 /* Compatible clients look only at the status; the body says the same for people. */
 enum MHD_Result api_oip_live(HttpRequest *req)
 {
-    JsonBuf b = JSON_BUF_INIT;
-
-    json_buf_puts(&b, "{\"live\":true}\n");
-    return http_reply_json(req, 200, &b);
+    return reply_text(req, "{\"live\":true}\n");
 }
 
 enum MHD_Result api_oip_ready(HttpRequest *req)
 {
-    JsonBuf b = JSON_BUF_INIT;
     uint64_t version;
     Model *m;
     enum MHD_Result ret;
@@ -167,8 +169,7 @@ enum MHD_Result api_oip_ready(HttpRequest *req)
     if (!served_model(req, true, &m, &version, &ret))
         return ret;
     model_unref(m);
-    json_buf_puts(&b, "{\"ready\":true}\n");
-    return http_reply_json(req, 200, &b);
+    return reply_text(req, "{\"ready\":true}\n");
 }
 
 enum MHD_Result api_oip_model_ready(HttpRequest *req)

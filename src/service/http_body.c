@@ -399,3 +399,25 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
     *out = root;
     return HTTP_BODY_READY;
 }
+
+cJSON *http_json_body(const char *body, size_t len)
+{
+    char *copy = malloc(len + 1);
+    const char *why;
+    size_t at, n = len;
+    cJSON *root = NULL;
+    int err = 0;
+
+    if (copy == NULL)
+        return NULL;
+    if (len > 0)
+        memcpy(copy, body, len);
+    copy[len] = '\0';
+    if (http_json_read(copy, &n, &root, &at, &why) == 0 &&
+        (http_json_duplicate_key(root, &err) != NULL || err != 0)) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    free(copy);
+    return root;
+}

@@ -37,6 +37,11 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret);
  * are not checked here. */
 int http_json_read(char *s, size_t *n, cJSON **out, size_t *offset, const char **why);
 
+/* body[len] as http_body_parse_json accepts it (http_json_read on a copy, then no duplicate
+ * key), or NULL where it would reply 400 or cannot allocate: the server's reading of a body
+ * for the tests and fuzzers that compare other readers with it. Caller cJSON_Deletes. */
+cJSON *http_json_body(const char *body, size_t len);
+
 /* The first object key that occurs twice in root (not counting members of a "features"
  * object), or NULL; *err = -ENOMEM when it could not tell. The key is borrowed from root. */
 const char *http_json_duplicate_key(const cJSON *root, int *err);

@@ -69,28 +69,6 @@ static Model *make_model(void)
     return &m;
 }
 
-/* The body as http_body_parse_json reads it, or NULL where it replies 400. */
-static cJSON *parse_body(const uint8_t *body, size_t len)
-{
-    char *copy = malloc(len + 1);
-    const char *why;
-    size_t at, n = len;
-    cJSON *root = NULL;
-    int err;
-
-    FUZZ_CHECK(copy != NULL);
-    if (len > 0)
-        memcpy(copy, body, len);
-    copy[len] = '\0';
-    if (http_json_read(copy, &n, &root, &at, &why) == 0 &&
-        (http_json_duplicate_key(root, &err) != NULL || err != 0)) {
-        cJSON_Delete(root);
-        root = NULL;
-    }
-    free(copy);
-    return root;
-}
-
 static bool same_buf(const JsonBuf *a, const JsonBuf *b)
 {
     return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
@@ -134,7 +112,7 @@ static void check_single(const Model *m, const RecordPolicy *policy, const uint8
 
     records_notes_init(&notes);
     if (records_fast_single((const char *) body, len, &fr, x, &id, &notes)) {
-        root = parse_body(body, len);
+        root = http_json_body((const char *) body, len);
         FUZZ_CHECK(cJSON_IsObject(root));
         check_record(m, policy, root, x, &id, &notes);
         cJSON_Delete(root);
@@ -154,7 +132,7 @@ static void check_batch(const Model *m, const RecordPolicy *policy, const uint8_
     if (!records_fast_batch((const char *) body, len, &fr, FUZZ_MAX_BATCH, &b))
         return;
     FUZZ_CHECK(b.n >= 1 && b.n <= FUZZ_MAX_BATCH);
-    root = parse_body(body, len);
+    root = http_json_body((const char *) body, len);
     FUZZ_CHECK(cJSON_IsObject(root) && cJSON_GetArraySize(root) == 1);
     records = cJSON_GetObjectItemCaseSensitive(root, "records");
     FUZZ_CHECK(cJSON_IsArray(records) && (size_t) cJSON_GetArraySize(records) == b.n);

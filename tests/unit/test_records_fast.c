@@ -235,29 +235,6 @@ static const char *shown(const char *s, size_t n)
 
 /* ---- the cJSON path ---- */
 
-/* The body as http_body_parse_json reads it (through the same http_json_read and
- * duplicate-key check), or NULL where it replies 400. The reader rewrites its bytes, so it
- * reads a copy. */
-static cJSON *parse_body(const char *body, size_t len)
-{
-    char *copy = malloc(len + 1);
-    const char *why;
-    size_t at, n = len;
-    cJSON *root = NULL;
-    int err;
-
-    assert_non_null(copy);
-    memcpy(copy, body, len);
-    copy[len] = '\0';
-    if (http_json_read(copy, &n, &root, &at, &why) == 0 &&
-        (http_json_duplicate_key(root, &err) != NULL || err != 0)) {
-        cJSON_Delete(root);
-        root = NULL;
-    }
-    free(copy);
-    return root;
-}
-
 /* The policies tried: the strictest, then missing fields imputed and numbers as strings. */
 static const RecordPolicy policies[] = {
     {.max_missing_percent = 0, .lenient_numbers = false},
@@ -288,7 +265,7 @@ static bool cjson_record(const cJSON *rec, const Model *m, float *x, JsonBuf *id
 static bool cjson_single(const char *body, size_t len, const Model *m, float *x, JsonBuf *id,
                          RecordNotes *notes)
 {
-    cJSON *root = parse_body(body, len);
+    cJSON *root = http_json_body(body, len); /* as the server reads it */
     bool ok = root != NULL && cJSON_IsObject(root) && cjson_record(root, m, x, id, notes);
 
     cJSON_Delete(root);
@@ -300,7 +277,7 @@ static bool cjson_single(const char *body, size_t len, const Model *m, float *x,
 static bool cjson_batch(const char *body, size_t len, const Model *m, size_t max, float **xs,
                         JsonBuf **ids, RecordNotes **notes, size_t *n)
 {
-    cJSON *root = parse_body(body, len);
+    cJSON *root = http_json_body(body, len); /* as the server reads it */
     const cJSON *records = NULL, *rec;
     size_t f = m->n_features, i = 0;
     bool ok = false;

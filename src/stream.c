@@ -194,24 +194,14 @@ static void put_field(FILE *out, const char *s, size_t len)
     fputc('"', out);
 }
 
-/* The k fields of the largest errors, largest first (ties: the first field), as /score's
- * top_features picks them: a categorical field's error is the sum over its columns. */
+/* The k fields of the largest errors, largest first, as /score's top_features picks them
+ * (schema.h); err is marked in the process. */
 static void put_top(FILE *out, const Schema *sc, float *err, unsigned k)
 {
-    /* per-field sums, in place: field f's columns start at or after f */
-    for (size_t f = 0; f < sc->n_fields; f++) {
-        float sum = 0;
-
-        for (size_t c = 0; c < sc->fields[f].n_columns; c++)
-            sum += err[sc->fields[f].column + c];
-        err[f] = sum;
-    }
+    schema_field_errors(sc, err, err);
     for (unsigned j = 0; j < k; j++) {
-        size_t best = 0;
+        size_t best = schema_worst_field(err, sc->n_fields);
 
-        for (size_t i = 1; i < sc->n_fields; i++)
-            if (err[i] > err[best])
-                best = i;
         fputc(',', out);
         put_field(out, sc->fields[best].name, strlen(sc->fields[best].name));
         err[best] = -1;

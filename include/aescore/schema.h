@@ -189,6 +189,17 @@ typedef struct SchemaDiff {
 int schema_diff(const Schema *a, const Schema *b, SchemaDiff *d);
 void schema_diff_deinit(SchemaDiff *d);
 
+/* ---- the fields that explain a score ----
+ * field_err[f] = the error of field f from the per-column errors: a numeric field's own
+ * column, a categorical field's sum over its one-hot columns (so an explanation names
+ * "purpose", never "purpose=used_car"). field_err may be column_err itself (field f's
+ * columns start at or after f). */
+void schema_field_errors(const Schema *s, const float *column_err, float *field_err);
+/* The index of the largest of err[0..n-1] (n >= 1), the first of equals. Explanations take
+ * k of them by k calls, setting each one found to -1 (errors are >= 0): for the small k
+ * asked, cheaper than sorting. */
+size_t schema_worst_field(const float *err, size_t n);
+
 /* Checks invariants a loader must guarantee: distinct non-empty names, column ranges that
  * tile [0, n_columns), finite fills, category indexes in range. 0 or -EINVAL. */
 int schema_validate(const Schema *s);

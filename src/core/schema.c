@@ -325,6 +325,28 @@ long schema_field_index(const Schema *s, const char *name, size_t len)
     return -1;
 }
 
+void schema_field_errors(const Schema *s, const float *column_err, float *field_err)
+{
+    for (size_t f = 0; f < s->n_fields; f++) {
+        const SchemaField *fd = &s->fields[f];
+        float sum = 0;
+
+        for (size_t c = 0; c < fd->n_columns; c++)
+            sum += column_err[fd->column + c];
+        field_err[f] = sum;
+    }
+}
+
+size_t schema_worst_field(const float *err, size_t n)
+{
+    size_t best = 0;
+
+    for (size_t i = 1; i < n; i++)
+        if (err[i] > err[best])
+            best = i;
+    return best;
+}
+
 bool schema_is_plain(const Schema *s)
 {
     for (size_t f = 0; f < s->n_fields; f++)

@@ -82,29 +82,19 @@ static enum MHD_Result reply_schema(HttpRequest *req, RecordIssues *iss, const c
     return r;
 }
 
-/* The k fields with the largest errors; a categorical field's error is the sum over its
- * one-hot columns, so the reply names "purpose", never "purpose=used_car". */
+/* The k fields with the largest errors (schema.h), in place in err. */
 static void put_top_features(JsonBuf *b, const Model *m, float *err, unsigned k)
 {
     const Schema *sc = m->schema;
     size_t n = sc->n_fields;
 
-    /* per-field sums, in place: field f's columns start at or after f */
-    for (size_t f = 0; f < n; f++) {
-        float sum = 0;
-        for (size_t c = 0; c < sc->fields[f].n_columns; c++)
-            sum += err[sc->fields[f].column + c];
-        err[f] = sum;
-    }
+    schema_field_errors(sc, err, err);
     if (k > n)
         k = (unsigned) n;
     json_buf_puts(b, ",\"top_features\":[");
-    /* k is small: k passes of selection beat sorting n indices; err is ours to mark */
     for (unsigned j = 0; j < k; j++) {
-        size_t best = 0;
-        for (size_t i = 1; i < n; i++)
-            if (err[i] > err[best])
-                best = i;
+        size_t best = schema_worst_field(err, n);
+
         if (j > 0)
             json_buf_put(b, ",", 1);
         json_buf_puts(b, "{\"name\":");
@@ -264,8 +254,7 @@ int api_score_rows(HttpRequest *req, const Model *m, const float *x, size_t n, f
 
 int api_score_field_errors(const Model *m, const float *x, size_t n, float *err)
 {
-    const Schema *sc = m->schema;
-    size_t f = m->n_features, nf = sc->n_fields;
+    size_t f = m->n_features, nf = m->schema->n_fields;
     float *buf = thread_scratch(f + model_scratch_size(m));
     ModelScore unused;
 
@@ -273,13 +262,7 @@ int api_score_field_errors(const Model *m, const float *x, size_t n, float *err)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         model_score(m, x + i * f, buf + f, buf, &unused);
-        /* per-field sums as put_top_features makes them */
-        for (size_t k = 0; k < nf; k++) {
-            float sum = 0;
-            for (size_t c = 0; c < sc->fields[k].n_columns; c++)
-                sum += buf[sc->fields[k].column + c];
-            err[i * nf + k] = sum;
-        }
+        schema_field_errors(m->schema, buf, err + i * nf); /* as put_top_features sums them */
     }
     return 0;
 }

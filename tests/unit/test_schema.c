@@ -405,8 +405,41 @@ static void test_numeric_schema_and_field_lookup(void **state)
     assert_int_equal(schema_field_index(s, "bb", 2), 1);
     assert_int_equal(schema_field_index(s, "bbx", 2), 1);
     assert_int_equal(schema_field_index(s, "b", 1), -1);
+    assert_int_equal(schema_field_index(s, "b\0b", 3), -1); /* a NUL inside is another name */
+    assert_int_equal(schema_field_index(s, "a\0", 2), -1);
     schema_free(s);
     assert_null(schema_free(NULL));
+}
+
+/* A field's error is its columns' sum, told apart by the column names ("housing=..."); in
+ * place too; the worst field is the largest, the first of equals. */
+static void test_field_errors_sum_a_fields_columns_and_the_worst_comes_first(void **state)
+{
+    Dataset *ds = parse_mixed(FIXTURE);
+    SchemaOptions opts = {.min_category_rows = 2};
+    Schema *s = learn_all(ds, &opts);
+    float col[16], fields[16], want[16] = {0};
+    (void) state;
+
+    assert_true(s->n_columns <= 16 && s->n_fields == 2);
+    for (size_t c = 0; c < s->n_columns; c++) {
+        char *name = schema_column_name(s, c);
+
+        assert_non_null(name);
+        col[c] = 0.25f * (float) (c + 1);
+        want[strncmp(name, "housing", 7) == 0] += col[c];
+        free(name);
+    }
+    schema_field_errors(s, col, fields);
+    assert_float_equal(fields[0], want[0], 0);
+    assert_float_equal(fields[1], want[1], 1e-6);
+    schema_field_errors(s, col, col); /* in place */
+    assert_memory_equal(col, fields, 2 * sizeof(float));
+    assert_int_equal(schema_worst_field(fields, 2), fields[1] > fields[0]);
+    fields[0] = fields[1];
+    assert_int_equal(schema_worst_field(fields, 2), 0);
+    schema_free(s);
+    dataset_free(ds);
 }
 
 int main(void)
@@ -426,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_encode_cells_matches_encode_dataset_row_by_row),
         cmocka_unit_test(test_validate_rejects_broken_schemas),
         cmocka_unit_test(test_numeric_schema_and_field_lookup),
+        cmocka_unit_test(test_field_errors_sum_a_fields_columns_and_the_worst_comes_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,6 +88,10 @@ int model_file_decode(const unsigned char *buf, size_t len, Model **out);
  * -errno when it cannot be read. */
 int model_file_load(const char *path, Model **out);
 
+/* model_file_load on an open descriptor (not closed), for a caller that must know which
+ * file it read (it fstat()s the same descriptor). */
+int model_file_load_fd(int fd, Model **out);
+
 /* Atomically writes m to path as described above (keep_prev: keep the replaced file as
  * PATH.prev). Returns 0 or -errno; on failure no temp file is left and path is untouched,
  * except when only the final directory fsync fails (path then holds the new model, which

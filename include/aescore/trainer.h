@@ -120,14 +120,17 @@ const char *trainer_state_name(TrainerState s);
  * with "PATH: reason" in err (the served model is unchanged). */
 int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size);
 
-/* Follow mode: like trainer_reload, but publishes only when the file holds a different model
- * than the served one (meta.id differs), so the watcher seeing this process's own save (a
- * finished job, a rollback) or a rewrite of the same file changes nothing: no version bump.
+/* Follow mode: like trainer_reload, but reads the model from fd (the model file, opened by
+ * the caller, which then knows which file it handed over; not closed) and publishes only
+ * when it holds a different model than the served one (meta.id differs), so the watcher
+ * seeing this process's own save (a finished job, a rollback) or a rewrite of the same file
+ * changes nothing: no version bump.
  * The compare and the publish happen under the same lock as the job's save-and-publish.
  * A file that fails to load leaves the served model unchanged (the watcher counts it). Returns 0
  * with *changed (may be NULL) and *version (the served version either way; may be NULL), or
  * TRAINER_E_MODEL with "PATH: reason" in err. */
-int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size_t err_size);
+int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *err,
+                   size_t err_size);
 
 /* Serves model id of the history (NULL: the one served before the current one): written to
  * the model file (the replaced one kept as PATH.prev), then published. Returns 0 and

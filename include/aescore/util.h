@@ -23,6 +23,10 @@ double util_now_wall(void);
  * given up while growing, is wiped here). */
 int util_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* util_read_file on an open descriptor (read from where it stands; not closed): the -errno
+ * of fstat or read, and the rest as above. */
+int util_read_fd(int fd, size_t max, char **out, size_t *len);
+
 /* Formats a one-line message into err (err_size bytes; nothing when err is NULL or
  * err_size 0). Control characters that came in through the arguments (a column name with
  * a line end inside its quotes, say) become '?', so a message is always one line. */

@@ -14,8 +14,9 @@
  *     ctime): the whole mechanism when inotify is unavailable (inotify_init1 or
  *     inotify_add_watch fails, or poll_only), and a safety net where inotify misses
  *     changes made by other hosts (NFS and other network filesystems).
- * Every change triggers one trainer_follow, whatever its outcome, and the stat signature
- * is taken before loading: a bad file is reported once, not every interval, and a file
+ * Every change triggers one trainer_follow, whatever its outcome: the watcher opens the
+ * file it hands over and keeps the signature of that descriptor, so a bad file is reported
+ * once (not every interval, nor again when a stat got ahead of its own event), and a file
  * replaced again while it was being loaded is seen on the next look.
  *
  * Ownership: the watcher borrows the Trainer (which must outlive it) and copies the path.

@@ -690,19 +690,31 @@ fail:
 
 /* ---------------------------------------------------------------- files */
 
-int model_file_load(const char *path, Model **out)
+int model_file_load_fd(int fd, Model **out)
 {
     char *buf = NULL;
     size_t len;
     int r;
 
-    r = util_read_file(path, MAX_LOAD_BYTES, &buf, &len);
+    r = util_read_fd(fd, MAX_LOAD_BYTES, &buf, &len);
     if (r == -EFBIG)
         return MODEL_FILE_E_SHAPE;
     if (r < 0)
         return r;
     r = model_file_decode((const unsigned char *) buf, len, out);
     free(buf);
+    return r;
+}
+
+int model_file_load(const char *path, Model **out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    r = model_file_load_fd(fd, out);
+    close(fd);
     return r;
 }
 

@@ -80,19 +80,16 @@ static ssize_t read_to_end(int fd, char **buf, size_t *cap, size_t limit)
     }
 }
 
-int util_read_file(const char *path, size_t max, char **out, size_t *len)
+int util_read_fd(int fd, size_t max, char **out, size_t *len)
 {
     char *buf = NULL;
     struct stat st;
     size_t cap = 0;
     ssize_t n;
-    int fd, r;
+    int r;
 
     if (max >= (size_t) SSIZE_MAX)
         max = (size_t) SSIZE_MAX - 1;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
     if (fstat(fd, &st) != 0) {
         r = -errno;
         goto fail;
@@ -118,7 +115,6 @@ int util_read_file(const char *path, size_t max, char **out, size_t *len)
         r = (int) n;
         goto fail;
     }
-    close(fd);
     buf[n] = '\0';
     *out = buf;
     if (len != NULL)
@@ -129,6 +125,17 @@ fail:
     if (buf != NULL)
         explicit_bzero(buf, cap); /* it may have held part of a secret */
     free(buf);
+    return r;
+}
+
+int util_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int r;
+
+    if (fd < 0)
+        return -errno;
+    r = util_read_fd(fd, max, out, len);
     close(fd);
     return r;
 }

@@ -579,7 +579,8 @@ fail:
     return TRAINER_E_MODEL;
 }
 
-int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size_t err_size)
+int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *err,
+                   size_t err_size)
 {
     Model *m = NULL, *cur;
     uint64_t v = 0;
@@ -587,9 +588,11 @@ int trainer_follow(Trainer *t, bool *changed, uint64_t *version, char *err, size
     int r;
 
     pthread_mutex_lock(&t->file_lock);
-    r = load_model_file(t, &m, err, err_size);
-    if (r != 0)
+    r = model_file_load_fd(fd, &m);
+    if (r != 0) {
+        snprintf(err, err_size, "%s: %s", t->path, model_file_strerror(r));
         goto fail;
+    }
     cur = model_slot_acquire(t->slot, &v);
     same = cur != NULL && strcmp(cur->meta.id, m->meta.id) == 0;
     model_unref(cur);

@@ -8,6 +8,14 @@
  * one interval (inotify's IN_CLOSE_WRITE says "finished" sooner where it works). A new
  * inode is a rename, complete by construction, and is loaded at once.
  *
+ * A look can come after the change it reports was already tried: the watch is in place
+ * before the initial check, and an event for another name can wake the thread just before
+ * a rename lands, so the stat finds the new file ahead of its own event. The watcher opens
+ * the file it hands to trainer_follow and keeps that descriptor's signature; a look that
+ * finds the same file again is skipped, so one bad file is tried, logged and counted once.
+ * IN_CLOSE_WRITE is never skipped: the writer says it has only now finished, and a file
+ * rewritten in place within one timestamp tick keeps its signature.
+ *
  * The thread also follows once when it starts (when the file exists): the daemon loaded
  * the model before the watch existed, and a file replaced in between would otherwise go
  * unnoticed. Reloading the same file publishes nothing (trainer_follow compares model ids).
@@ -18,6 +26,7 @@
 #include "aescore/watcher.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -51,26 +60,31 @@ struct Watcher {
     int inotify_fd; /* -1: polling only */
     pthread_t thread;
 
-    Signature seen; /* thread only: signature at the last look */
-    bool pending;   /* thread only: an in-place rewrite waits to stand still */
+    Signature seen;     /* thread only: signature at the last look */
+    Signature followed; /* thread only: the file last handed to trainer_follow */
+    bool pending;       /* thread only: an in-place rewrite waits to stand still */
 
     pthread_mutex_t lock;
     WatcherStatus status; /* under lock */
 };
+
+static void signature_of(const struct stat *st, Signature *sig)
+{
+    sig->exists = true;
+    sig->dev = st->st_dev;
+    sig->ino = st->st_ino;
+    sig->size = st->st_size;
+    sig->mtime = st->st_mtim;
+    sig->ctime = st->st_ctim;
+}
 
 static void take_signature(const char *path, Signature *sig)
 {
     struct stat st;
 
     memset(sig, 0, sizeof(*sig));
-    if (stat(path, &st) != 0)
-        return; /* missing (or unreadable): a change like any other, trainer_follow says why */
-    sig->exists = true;
-    sig->dev = st.st_dev;
-    sig->ino = st.st_ino;
-    sig->size = st.st_size;
-    sig->mtime = st.st_mtim;
-    sig->ctime = st.st_ctim;
+    if (stat(path, &st) == 0) /* else missing (or unreadable): a change like any other */
+        signature_of(&st, sig);
 }
 
 static bool signature_equal(const Signature *a, const Signature *b)
@@ -80,17 +94,39 @@ static bool signature_equal(const Signature *a, const Signature *b)
            a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
-static void follow(Watcher *w, const char *why)
+/* Hands the file now at the path to trainer_follow, unless it is the one handed over last
+ * and `again` is false. A path that cannot be opened is an error like a bad file. */
+static void follow(Watcher *w, const char *why, bool again)
 {
     char err[512] = "";
     bool changed = false;
     uint64_t version = 0;
+    Signature sig = {0};
+    struct stat st;
+    int fd = open(w->path, O_RDONLY | O_CLOEXEC);
+    int r = -1, open_errno = 0;
 
+    if (fd >= 0 && fstat(fd, &st) == 0)
+        signature_of(&st, &sig);
+    else
+        open_errno = errno;
+    if (sig.exists && !again && signature_equal(&sig, &w->followed)) {
+        log_debug("watch", "%s: %s, a file already followed", w->path, why);
+        close(fd);
+        return;
+    }
+    w->followed = sig;
     pthread_mutex_lock(&w->lock);
     w->status.changes++;
     pthread_mutex_unlock(&w->lock);
     log_debug("watch", "%s: %s", w->path, why);
-    if (trainer_follow(w->trainer, &changed, &version, err, sizeof(err)) != 0) {
+    if (sig.exists)
+        r = trainer_follow(w->trainer, fd, &changed, &version, err, sizeof(err));
+    else
+        snprintf(err, sizeof(err), "%s: %s", w->path, strerror(open_errno));
+    if (fd >= 0)
+        close(fd);
+    if (r != 0) {
         pthread_mutex_lock(&w->lock);
         w->status.errors++;
         w->status.error_time = util_now_wall();
@@ -117,11 +153,12 @@ static void drop_inotify(Watcher *w, const char *why)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Reads every queued event; true when one concerns the model file (or events were lost). */
-static bool drain_events(Watcher *w)
+/* Reads every queued event; returns the IN_* bits of those naming the model file
+ * (IN_Q_OVERFLOW when events were lost, IN_IGNORED when the watch is gone), 0 for none. */
+static uint32_t drain_events(Watcher *w)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    bool hit = false;
+    uint32_t hit = 0;
 
     for (;;) {
         ssize_t n = read(w->inotify_fd, buf, sizeof(buf));
@@ -134,13 +171,13 @@ static bool drain_events(Watcher *w)
             const struct inotify_event *ev = (const struct inotify_event *) p;
 
             if (ev->mask & IN_Q_OVERFLOW)
-                hit = true;
+                hit |= IN_Q_OVERFLOW;
             else if (ev->len > 0 && strcmp(ev->name, w->base) == 0)
-                hit = true;
+                hit |= ev->mask;
             if (ev->mask & IN_IGNORED) {
                 /* the directory went away (deleted, unmounted): nothing more will come */
                 drop_inotify(w, "the model directory is no longer watched");
-                return true;
+                return hit | IN_IGNORED;
             }
             p += sizeof(*ev) + ev->len;
         }
@@ -158,12 +195,12 @@ static void *watch_main(void *arg)
     /* Closes the gap between the daemon's own load and the watch being in place. */
     take_signature(w->path, &w->seen);
     if (w->seen.exists) /* a missing file is no error yet: a replica waits for it to land */
-        follow(w, "initial check");
+        follow(w, "initial check", false);
 
     for (;;) {
         struct pollfd fds[2] = {{.fd = w->stop_fd, .events = POLLIN},
                                 {.fd = w->inotify_fd, .events = POLLIN}};
-        bool event = false;
+        uint32_t event = 0;
         int n = poll(fds, w->inotify_fd >= 0 ? 2 : 1, (int) w->poll_ms);
 
         if (n < 0 && errno != EINTR) {
@@ -179,7 +216,7 @@ static void *watch_main(void *arg)
         if (event) {
             w->seen = now;
             w->pending = false;
-            follow(w, "inotify event");
+            follow(w, "inotify event", (event & IN_CLOSE_WRITE) != 0);
         } else if (!signature_equal(&now, &w->seen)) {
             bool in_place =
                 now.exists && w->seen.exists && now.dev == w->seen.dev && now.ino == w->seen.ino;
@@ -187,10 +224,10 @@ static void *watch_main(void *arg)
             w->seen = now;
             w->pending = in_place;
             if (!in_place)
-                follow(w, "replaced (stat)");
+                follow(w, "replaced (stat)", false);
         } else if (w->pending) {
             w->pending = false;
-            follow(w, "rewritten in place and unchanged for one interval (stat)");
+            follow(w, "rewritten in place and unchanged for one interval (stat)", false);
         }
     }
     return NULL;

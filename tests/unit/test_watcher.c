@@ -1,6 +1,7 @@
 /* Tests for watcher (follow mode) against a real trainer, slot and directory: an atomic
  * replacement is served within the deadline (inotify, and polling alone); the process's
- * own save is not published twice; a corrupt file is kept out and reported; an in-place
+ * own save is not published twice; a corrupt file is kept out and reported, once per file
+ * even when the first stat gets ahead of its event; an in-place
  * rewrite is loaded once it stands still; a file that appears later is picked up; free
  * joins promptly. In the 'concurrency' suite, so the ThreadSanitizer build watches the
  * watcher thread against the trainer's job thread and the readers. */
@@ -277,6 +278,38 @@ static void test_corrupt_file_is_kept_out_and_reported(void **state)
     assert_string_equal(before, after);
 }
 
+/* The watch is in place before the thread's first stat: a bad file renamed in between is
+ * seen by that stat and again by its queued event. It must be tried and counted once. */
+static void test_a_bad_file_at_startup_is_counted_once(void **state)
+{
+    enum { TRIES = 40 };
+    Fixture *f = *state;
+    Model *good = make_model(1);
+
+    for (int i = 0; i < TRIES; i++) {
+        struct timespec pause = {0, (i % 20) * 10000}; /* 0-190 us: around the first stat */
+        FILE *out;
+        WatcherStatus st;
+
+        assert_int_equal(model_file_save(good, f->path, false), 0); /* the served model */
+        out = fopen(f->staging, "w");
+        assert_non_null(out);
+        fprintf(out, "bad model file %d\n", i);
+        assert_int_equal(fclose(out), 0);
+        start(f, false, 60000); /* no timed polls */
+        nanosleep(&pause, NULL);
+        assert_int_equal(rename(f->staging, f->path), 0);
+        for (int t = 0; t < 400 && status(f).errors == 0; t++)
+            sleep_ms(5);
+        sleep_ms(30); /* a duplicate would land here */
+        st = status(f);
+        assert_int_equal(st.errors, 1);
+        assert_int_equal(served(f, NULL), 1);
+        f->watcher = watcher_free(f->watcher);
+    }
+    model_unref(good);
+}
+
 static void test_in_place_rewrite_is_loaded_once_complete(void **state)
 {
     Fixture *f = *state;
@@ -336,6 +369,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_own_save_is_not_published_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_file_is_kept_out_and_reported, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_bad_file_at_startup_is_counted_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_in_place_rewrite_is_loaded_once_complete, setup,
                                         teardown),

@@ -195,16 +195,16 @@ static void put_field(FILE *out, const char *s, size_t len)
 }
 
 /* The k fields of the largest errors, largest first, as /score's top_features picks them
- * (schema.h); err is marked in the process. */
+ * (schema.h); err becomes the per-field errors. */
 static void put_top(FILE *out, const Schema *sc, float *err, unsigned k)
 {
-    schema_field_errors(sc, err, err);
-    for (unsigned j = 0; j < k; j++) {
-        size_t best = schema_worst_field(err, sc->n_fields);
+    size_t idx[MODEL_MAX_FEATURES], n;
 
+    schema_field_errors(sc, err, err);
+    n = schema_worst_fields(err, sc->n_fields, k, idx);
+    for (size_t j = 0; j < n; j++) {
         fputc(',', out);
-        put_field(out, sc->fields[best].name, strlen(sc->fields[best].name));
-        err[best] = -1;
+        put_field(out, sc->fields[idx[j]].name, strlen(sc->fields[idx[j]].name));
     }
 }
 

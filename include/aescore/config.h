@@ -22,7 +22,8 @@ enum {
     CONFIG_E_INVALID = 1,
 };
 
-#define CONFIG_PATH_MAX 4096
+#define CONFIG_PATH_MAX         4096
+#define CONFIG_TOP_FEATURES_MAX 100 /* top_features' bound */
 
 /* Which process trains: exactly one per model file (DESIGN section 4, follow mode). */
 typedef enum ConfigRole {

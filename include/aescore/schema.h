@@ -195,10 +195,10 @@ void schema_diff_deinit(SchemaDiff *d);
  * "purpose", never "purpose=used_car"). field_err may be column_err itself (field f's
  * columns start at or after f). */
 void schema_field_errors(const Schema *s, const float *column_err, float *field_err);
-/* The index of the largest of err[0..n-1] (n >= 1), the first of equals. Explanations take
- * k of them by k calls, setting each one found to -1 (errors are >= 0): for the small k
- * asked, cheaper than sorting. */
-size_t schema_worst_field(const float *err, size_t n);
+/* The min(k, n) largest of err[0..n-1] into idx (room for k), largest first, the first of
+ * equals first; returns how many. One pass, err unchanged: for the small k asked, most
+ * fields cost one compare. Errors are not NaN (a NaN never ranks). */
+size_t schema_worst_fields(const float *err, size_t n, size_t k, size_t *idx);
 
 /* Checks invariants a loader must guarantee: distinct non-empty names, column ranges that
  * tile [0, n_columns), finite fills, category indexes in range. 0 or -EINVAL. */

@@ -99,7 +99,7 @@ static const Key keys[] = {
      "Most records in one POST /score/batch."},
     {"min_retrain_rows", KEY_SIZE, NUM(min_retrain_rows), "100", 10, 100000000,
      "Fewest records POST /retrain accepts."},
-    {"top_features", KEY_UINT, NUM(top_features), "5", 0, 100,
+    {"top_features", KEY_UINT, NUM(top_features), "5", 0, CONFIG_TOP_FEATURES_MAX,
      "Features with the largest reconstruction error reported per score; 0 = none."},
     {"max_missing_percent", KEY_UINT, NUM(max_missing_percent), "0", 0, 100,
      "Percent of a scored record's fields that may be null or absent and are then imputed "

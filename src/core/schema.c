@@ -337,14 +337,24 @@ void schema_field_errors(const Schema *s, const float *column_err, float *field_
     }
 }
 
-size_t schema_worst_field(const float *err, size_t n)
+size_t schema_worst_fields(const float *err, size_t n, size_t k, size_t *idx)
 {
-    size_t best = 0;
+    size_t have = 0;
 
-    for (size_t i = 1; i < n; i++)
-        if (err[i] > err[best])
-            best = i;
-    return best;
+    if (k > n)
+        k = n;
+    /* insertion into the k kept so far; most fields lose to the k-th at the first compare */
+    for (size_t i = 0; i < n && k > 0; i++) {
+        size_t j;
+
+        if (have == k && !(err[i] > err[idx[k - 1]]))
+            continue;
+        j = have < k ? have++ : k - 1;
+        for (; j > 0 && err[i] > err[idx[j - 1]]; j--)
+            idx[j] = idx[j - 1];
+        idx[j] = i;
+    }
+    return have;
 }
 
 bool schema_is_plain(const Schema *s)

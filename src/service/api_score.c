@@ -82,27 +82,25 @@ static enum MHD_Result reply_schema(HttpRequest *req, RecordIssues *iss, const c
     return r;
 }
 
-/* The k fields with the largest errors (schema.h), in place in err. */
+/* The k fields with the largest errors (schema.h); err becomes the per-field errors. */
 static void put_top_features(JsonBuf *b, const Model *m, float *err, unsigned k)
 {
     const Schema *sc = m->schema;
-    size_t n = sc->n_fields;
+    size_t idx[CONFIG_TOP_FEATURES_MAX], n;
 
     schema_field_errors(sc, err, err);
-    if (k > n)
-        k = (unsigned) n;
+    n = schema_worst_fields(err, sc->n_fields, k, idx);
     json_buf_puts(b, ",\"top_features\":[");
-    for (unsigned j = 0; j < k; j++) {
-        size_t best = schema_worst_field(err, n);
+    for (size_t j = 0; j < n; j++) {
+        const SchemaField *fd = &sc->fields[idx[j]];
 
         if (j > 0)
             json_buf_put(b, ",", 1);
         json_buf_puts(b, "{\"name\":");
-        json_buf_string(b, sc->fields[best].name, strlen(sc->fields[best].name));
+        json_buf_string(b, fd->name, strlen(fd->name));
         json_buf_puts(b, ",\"error\":");
-        json_buf_float(b, err[best]);
+        json_buf_float(b, err[idx[j]]);
         json_buf_put(b, "}", 1);
-        err[best] = -1;
     }
     json_buf_put(b, "]", 1);
 }

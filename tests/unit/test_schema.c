@@ -435,11 +435,62 @@ static void test_field_errors_sum_a_fields_columns_and_the_worst_comes_first(voi
     assert_float_equal(fields[1], want[1], 1e-6);
     schema_field_errors(s, col, col); /* in place */
     assert_memory_equal(col, fields, 2 * sizeof(float));
-    assert_int_equal(schema_worst_field(fields, 2), fields[1] > fields[0]);
-    fields[0] = fields[1];
-    assert_int_equal(schema_worst_field(fields, 2), 0);
+    {
+        size_t idx[2];
+
+        assert_int_equal(schema_worst_fields(fields, 2, 1, idx), 1);
+        assert_int_equal(idx[0], fields[1] > fields[0]);
+        fields[0] = fields[1];
+        assert_int_equal(schema_worst_fields(fields, 2, 5, idx), 2); /* k > n: all of them */
+        assert_int_equal(idx[0], 0);                                 /* the first of equals */
+        assert_int_equal(idx[1], 1);
+    }
     schema_free(s);
     dataset_free(ds);
+}
+
+/* schema_worst_fields against a full sort (value down, index up) of random errors with many
+ * ties, for every k from 0 to past n. */
+typedef struct Ranked {
+    float err;
+    size_t i;
+} Ranked;
+
+static int by_error_then_index(const void *a, const void *b)
+{
+    const Ranked *x = a, *y = b;
+
+    if (x->err != y->err)
+        return x->err < y->err ? 1 : -1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static void test_worst_fields_are_a_sorts_first_k(void **state)
+{
+    enum { N = 40 };
+    float err[N];
+    Ranked want[N];
+    size_t idx[N + 3];
+    uint64_t seed = 12345;
+
+    (void) state;
+    for (int round = 0; round < 200; round++) {
+        size_t n = 1 + (size_t) round % N;
+
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            err[i] = (float) ((seed >> 33) % 7) * 0.5f; /* 7 values: ties everywhere */
+            want[i] = (Ranked){err[i], i};
+        }
+        qsort(want, n, sizeof(*want), by_error_then_index);
+        for (size_t k = 0; k <= n + 3; k++) {
+            size_t got = schema_worst_fields(err, n, k, idx);
+
+            assert_int_equal(got, k < n ? k : n);
+            for (size_t j = 0; j < got; j++)
+                assert_int_equal(idx[j], want[j].i);
+        }
+    }
 }
 
 int main(void)
@@ -460,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_validate_rejects_broken_schemas),
         cmocka_unit_test(test_numeric_schema_and_field_lookup),
         cmocka_unit_test(test_field_errors_sum_a_fields_columns_and_the_worst_comes_first),
+        cmocka_unit_test(test_worst_fields_are_a_sorts_first_k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

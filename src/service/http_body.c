@@ -35,7 +35,12 @@ int http_body_append(HttpRequest *req, const char *data, size_t *size)
         return HTTP_BODY_MORE;
     }
     if (req->body_len + n + 1 > req->body_cap) {
-        size_t cap = req->body_cap ? req->body_cap : 4096;
+        /* a small declared length is the size (MHD delivers no more): one small block for
+         * the single record most requests are; a large one is not trusted with memory
+         * before its bytes arrive */
+        size_t cap = req->body_cap                                         ? req->body_cap
+                     : req->body_declared > 0 && req->body_declared < 4096 ? req->body_declared + 1
+                                                                           : 4096;
         char *p;
 
         while (cap < req->body_len + n + 1)

@@ -102,10 +102,11 @@ struct HttpRequest {
     bool is_csv;        /* Content-Type was text/csv */
     char *body;         /* accumulated body, NUL after body_len */
     size_t body_len, body_cap, body_limit;
-    bool too_large;   /* a chunked body passed the cap: discard, 413 at the end */
-    bool replied;     /* a response was queued */
-    bool close_after; /* the reply closes the connection (framing the server cannot trust) */
-    unsigned status;  /* of the queued response */
-    bool oip;         /* a /v2 path: errors take the protocol's {"error": "..."} form */
+    size_t body_declared; /* its Content-Length (<= body_limit), 0 when none was given */
+    bool too_large;       /* a chunked body passed the cap: discard, 413 at the end */
+    bool replied;         /* a response was queued */
+    bool close_after;     /* the reply closes the connection (framing the server cannot trust) */
+    unsigned status;      /* of the queued response */
+    bool oip;             /* a /v2 path: errors take the protocol's {"error": "..."} form */
     char oip_version[API_OIP_VERSION_MAX]; /* {v} of /versions/{v}, "" without */
 };

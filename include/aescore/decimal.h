@@ -18,7 +18,9 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum {
     DECIMAL_E_SYNTAX = 1,
@@ -46,3 +48,50 @@ int decimal_parse(const char *s, size_t len, DecimalGrammar g, double *out);
 /* The same as the correctly rounded float (not a rounded double: the two differ on
  * midpoints). DECIMAL_E_RANGE when it overflows float. */
 int decimal_parse_float(const char *s, size_t len, DecimalGrammar g, float *out);
+
+/* The common JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 19 digits, no exponent
+ * and digits that fit 2^53: true with the double decimal_scan gives (Clinger's exact fast
+ * path: one division by an exact power of ten) and *used; false for everything else, which
+ * decimal_scan decides. Inline, for the scoring path that reads one per field; decimal_scan
+ * itself starts with it. Never reads past end. */
+extern const double decimal_exact_pow10[23]; /* 10^0 .. 10^22, exact doubles */
+
+static inline bool decimal_is_digit(char c)
+{
+    return (unsigned char) (c - '0') < 10;
+}
+
+static inline bool decimal_json_plain(const char *s, const char *end, double *out, size_t *used)
+{
+    const char *p = s, *digits;
+    uint64_t mant = 0; /* wraps past 19 digits, and is then not used */
+    size_t n_int, n_frac = 0;
+    bool neg = p < end && *p == '-';
+    double d;
+
+    p += neg;
+    digits = p;
+    if (p < end && *p == '0')
+        p++;
+    else
+        for (; p < end && decimal_is_digit(*p); p++)
+            mant = mant * 10 + (uint64_t) (*p - '0');
+    n_int = (size_t) (p - digits);
+    if (n_int == 0 || (p < end && decimal_is_digit(*p)))
+        return false;
+    if (p < end && *p == '.') {
+        const char *first = ++p;
+
+        for (; p < end && decimal_is_digit(*p); p++)
+            mant = mant * 10 + (uint64_t) (*p - '0');
+        n_frac = (size_t) (p - first);
+        if (n_frac == 0)
+            return false;
+    }
+    if ((p < end && (*p == 'e' || *p == 'E')) || n_int + n_frac > 19 || mant > (UINT64_C(1) << 53))
+        return false;
+    d = (double) mant / decimal_exact_pow10[n_frac];
+    *out = neg ? -d : d;
+    *used = (size_t) (p - s);
+    return true;
+}

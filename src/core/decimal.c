@@ -27,9 +27,9 @@ typedef struct Scan {
     size_t len; /* bytes of the number */
 } Scan;
 
-static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+const double decimal_exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 static locale_t c_locale = (locale_t) 0;
 static once_flag c_locale_once = ONCE_FLAG_INIT;
@@ -37,11 +37,6 @@ static once_flag c_locale_once = ONCE_FLAG_INIT;
 static void make_c_locale(void)
 {
     c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t) 0);
-}
-
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
 }
 
 /* Takes the digits of s[i..] into sc: the first 19 significant ones into the mantissa,
@@ -56,12 +51,12 @@ static size_t take_digits(const char *s, size_t i, size_t len, Scan *sc, int *n_
     int sig = *n_sig;
     bool truncated = false;
 
-    for (; i < len && is_digit(s[i]) && sig < 19; i++) {
+    for (; i < len && decimal_is_digit(s[i]) && sig < 19; i++) {
         mant = mant * 10 + (uint64_t) (s[i] - '0');
         sig += mant != 0;
     }
     kept = i - start;
-    for (; i < len && is_digit(s[i]); i++)
+    for (; i < len && decimal_is_digit(s[i]); i++)
         truncated |= s[i] != '0';
     /* a kept fraction digit scales the mantissa down; a dropped integer digit up */
     sc->e10 += fraction ? -(long) kept : (long) (i - start - kept);
@@ -93,7 +88,7 @@ static size_t scan_exponent(const char *s, size_t i, size_t len, Scan *sc)
     if (i < len && (s[i] == '+' || s[i] == '-'))
         neg = s[i++] == '-';
     start = i;
-    for (; i < len && is_digit(s[i]); i++)
+    for (; i < len && decimal_is_digit(s[i]); i++)
         if (e < 100000) /* far beyond double range either way; stops overflow */
             e = e * 10 + (s[i] - '0');
     if (i == start)
@@ -113,7 +108,8 @@ static int scan(const char *s, size_t len, DecimalGrammar g, Scan *sc)
     i = scan_integer(s, i, len, g, sc, &n_sig, &n_digits);
     if (g == DECIMAL_JSON && n_digits == 0)
         return DECIMAL_E_SYNTAX;
-    if (i < len && s[i] == '.' && (g == DECIMAL_TEXT || (i + 1 < len && is_digit(s[i + 1]))))
+    if (i < len && s[i] == '.' &&
+        (g == DECIMAL_TEXT || (i + 1 < len && decimal_is_digit(s[i + 1]))))
         i = take_digits(s, i + 1, len, sc, &n_sig, true, &frac_digits);
     if (n_digits + frac_digits == 0)
         return DECIMAL_E_SYNTAX;
@@ -171,7 +167,7 @@ static int to_double(const char *s, const Scan *sc, double *out)
     }
     if (!sc->truncated && sc->mant <= (UINT64_C(1) << 53) && sc->e10 >= -22 && sc->e10 <= 22) {
         d = (double) sc->mant;
-        d = sc->e10 < 0 ? d / exact_pow10[-sc->e10] : d * exact_pow10[sc->e10];
+        d = sc->e10 < 0 ? d / decimal_exact_pow10[-sc->e10] : d * decimal_exact_pow10[sc->e10];
         *out = sc->neg ? -d : d;
         return 0;
     }
@@ -196,7 +192,7 @@ static bool fast_to_float(uint64_t mant, long e10, float *out)
     if (mant > (UINT64_C(1) << 53) || e10 < -22 || e10 > 22)
         return false;
     d = (double) mant;
-    d = e10 >= 0 ? d * exact_pow10[e10] : d / exact_pow10[-e10];
+    d = e10 >= 0 ? d * decimal_exact_pow10[e10] : d / decimal_exact_pow10[-e10];
     if (d < FLT_MIN || d > FLT_MAX)
         return false;
     memcpy(&bits, &d, sizeof(bits));
@@ -236,45 +232,14 @@ static int to_float(const char *s, const Scan *sc, float *out)
     return 0;
 }
 
-/* The common JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)? of at most 19 digits with no
- * exponent, in one tight loop (the scoring path reads one per field): true with *sc as
- * scan would fill it; false leaves the number to scan, which decides everything else. */
-static bool scan_json_plain(const char *s, size_t len, Scan *sc)
-{
-    size_t i = 0, start, int_digits, frac_digits = 0;
-    uint64_t mant = 0; /* wraps past 19 digits, and is then not used */
-    bool neg = i < len && s[i] == '-';
-
-    i += neg;
-    start = i;
-    if (i < len && s[i] == '0')
-        i++;
-    else
-        for (; i < len && is_digit(s[i]); i++)
-            mant = mant * 10 + (uint64_t) (s[i] - '0');
-    int_digits = i - start;
-    if (int_digits == 0 || (i < len && is_digit(s[i])))
-        return false;
-    if (i < len && s[i] == '.') {
-        size_t first = ++i;
-
-        for (; i < len && is_digit(s[i]); i++)
-            mant = mant * 10 + (uint64_t) (s[i] - '0');
-        frac_digits = i - first;
-        if (frac_digits == 0)
-            return false;
-    }
-    if ((i < len && (s[i] == 'e' || s[i] == 'E')) || int_digits + frac_digits > 19)
-        return false;
-    *sc = (Scan){.mant = mant, .e10 = -(long) frac_digits, .neg = neg, .len = i};
-    return true;
-}
-
 int decimal_scan(const char *s, size_t len, DecimalGrammar g, double *out, size_t *used)
 {
     Scan sc;
-    int r = g == DECIMAL_JSON && scan_json_plain(s, len, &sc) ? 0 : scan(s, len, g, &sc);
+    int r;
 
+    if (g == DECIMAL_JSON && decimal_json_plain(s, s + len, out, used))
+        return 0;
+    r = scan(s, len, g, &sc);
     if (r != 0)
         return r;
     r = to_double(s, &sc, out);

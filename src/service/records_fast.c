@@ -25,7 +25,9 @@
 
 static const char *skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    /* one compare for the usual case, a byte above the space */
+    while (p < end && (unsigned char) *p <= ' ' &&
+           (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     return p;
 }
@@ -108,6 +110,8 @@ static bool fast_field_value(const char **pp, const char *end, const SchemaField
                              SchemaValue *out)
 {
     const char *p = *pp;
+    size_t used;
+    double d;
     float f;
 
     if (p < end && *p == 'n') {
@@ -121,6 +125,11 @@ static bool fast_field_value(const char **pp, const char *end, const SchemaField
         out->type = SCHEMA_TEXT;
         return fast_string(pp, end, &out->text, &out->len);
     }
+    if (decimal_json_plain(p, end, &d, &used)) { /* below 10^19: finite as a float too */
+        *out = (SchemaValue){.type = SCHEMA_NUMBER, .number = (float) d};
+        *pp = p + used;
+        return true;
+    }
     if (!fast_value(pp, end, &f))
         return false;
     *out = (SchemaValue){.type = SCHEMA_NUMBER, .number = f};
@@ -128,12 +137,37 @@ static bool fast_field_value(const char **pp, const char *end, const SchemaField
 }
 
 /* The field called key[len], schema order first as read_features does, or -1. */
-static long fast_field(const Schema *s, const char *key, size_t len, size_t *hint)
+/* A byte fast_string keeps in a key: printable ASCII but the quote and the backslash. One
+ * compare: (c - 0x20) as unsigned is below 0x5f for 0x20..0x7e. */
+static bool plain_char(char c)
 {
+    return (unsigned char) (c - 0x20) < 0x5f && c != '\\' && c != '"';
+}
+
+/* The member key at *pp as a field index, schema order first as read_features does: the
+ * next field's name is compared in place (one pass, the common case), else the key is read
+ * by fast_string and looked up. -1 declines: not a plain key, or no such field. */
+static long fast_member_field(const char **pp, const char *end, const Schema *s, size_t *hint)
+{
+    const char *p = *pp + 1, *key;
+    size_t len;
     long f;
 
-    if (*hint < s->n_fields && text_is(key, len, s->fields[*hint].name))
-        return (long) (*hint)++;
+    if (*pp >= end || **pp != '"')
+        return -1;
+    if (*hint < s->n_fields) {
+        const char *name = s->fields[*hint].name;
+        size_t i = 0;
+
+        while (p + i < end && name[i] != '\0' && name[i] == p[i] && plain_char(p[i]))
+            i++;
+        if (name[i] == '\0' && p + i < end && p[i] == '"') {
+            *pp = p + i + 1;
+            return (long) (*hint)++;
+        }
+    }
+    if (!fast_string(pp, end, &key, &len))
+        return -1;
     if ((f = schema_field_index(s, key, len)) >= 0)
         *hint = (size_t) f + 1;
     return f;
@@ -142,12 +176,13 @@ static long fast_field(const Schema *s, const char *key, size_t len, size_t *hin
 /* "features": {name: value, ...} into v[n_fields] (absent fields stay missing). */
 static bool fast_features(const char **pp, const char *end, const Schema *s, SchemaValue *v)
 {
-    const char *p = skip_ws(*pp, end), *key;
-    uint64_t seen[MODEL_MAX_FEATURES / 64] = {0}; /* fields <= columns <= MODEL_MAX_FEATURES */
-    size_t hint = 0, len;
+    const char *p = skip_ws(*pp, end);
+    uint64_t seen[MODEL_MAX_FEATURES / 64]; /* fields <= columns <= MODEL_MAX_FEATURES */
+    size_t hint = 0;
 
     if (p >= end || *p != '{' || s->n_fields > MODEL_MAX_FEATURES)
         return false;
+    memset(seen, 0, (s->n_fields + 63) / 64 * sizeof(*seen)); /* the words the fields use */
     p = skip_ws(p + 1, end);
     if (p < end && *p == '}') {
         *pp = p + 1;
@@ -156,9 +191,7 @@ static bool fast_features(const char **pp, const char *end, const Schema *s, Sch
     for (;;) {
         long f;
 
-        if (!fast_string(&p, end, &key, &len))
-            return false;
-        f = fast_field(s, key, len, &hint);
+        f = fast_member_field(&p, end, s, &hint);
         /* unknown or repeated: the 422 is the cJSON path's */
         if (f < 0 || (seen[f / 64] >> (f % 64) & 1))
             return false;

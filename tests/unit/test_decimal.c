@@ -376,6 +376,7 @@ static void test_random_numbers_match_strtod_and_strtof_bit_for_bit(void **state
 {
     uint64_t rng = 20261202;
     char buf[96];
+    int plain = 0;
 
     (void) state;
     for (int k = 0; k < N_RANDOM; k++) {
@@ -407,8 +408,54 @@ static void test_random_numbers_match_strtod_and_strtof_bit_for_bit(void **state
                 print_error("scan '%s': %d %a, used %zu; strtod %a\n", buf, rd, d, used, want_d);
                 fail();
             }
+            /* the inline reader records_fast calls first: where it answers, the same */
+            if (decimal_json_plain(buf, buf + strlen(buf), &d, &used)) {
+                plain++;
+                if (used != strlen(buf) || memcmp(&d, &want_d, sizeof(d)) != 0) {
+                    print_error("plain '%s': %a, used %zu; strtod %a\n", buf, d, used, want_d);
+                    fail();
+                }
+            }
         }
     }
+    assert_true(plain > 0);
+}
+
+/* Numbers of the shape decimal_json_plain takes, -?(0|[1-9]d*)(.d+)? with 1 to 21 digits:
+ * where it answers (up to 19 digits that fit 2^53) it gives strtod's bits and length, and
+ * it answers for every one of at most 15 digits. */
+static void test_plain_json_numbers_match_strtod(void **state)
+{
+    uint64_t rng = 20261203;
+    char buf[48];
+    int answered = 0;
+
+    (void) state;
+    for (int k = 0; k < N_RANDOM; k++) {
+        size_t n = 0, digits = 1 + next(&rng) % 21, n_int = 1 + next(&rng) % digits;
+        double d = 0, want;
+        size_t used = 0;
+        bool ok;
+
+        if (next(&rng) % 2)
+            buf[n++] = '-';
+        for (size_t i = 0; i < digits; i++) {
+            if (i == n_int)
+                buf[n++] = '.';
+            buf[n++] = (char) ('0' + next(&rng) % 10);
+        }
+        if (n_int > 1 && buf[n - digits - (digits > n_int)] == '0')
+            buf[n - digits - (digits > n_int)] = '7'; /* no leading zero before more digits */
+        buf[n] = '\0';
+        want = strtod_l(buf, NULL, c_locale);
+        ok = decimal_json_plain(buf, buf + n, &d, &used);
+        if ((ok && (used != n || memcmp(&d, &want, sizeof(d)) != 0)) || (!ok && digits <= 15)) {
+            print_error("plain '%s': %d %a, used %zu; strtod %a\n", buf, ok, d, used, want);
+            fail();
+        }
+        answered += ok;
+    }
+    print_message("%d of %d plain-shaped numbers answered inline\n", answered, N_RANDOM);
 }
 
 static void test_shortest_round_trips_of_random_doubles_and_floats(void **state)
@@ -662,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_parse_reads_len_bytes_only),
         cmocka_unit_test(test_scan_stops_where_the_json_grammar_stops),
         cmocka_unit_test(test_random_numbers_match_strtod_and_strtof_bit_for_bit),
+        cmocka_unit_test(test_plain_json_numbers_match_strtod),
         cmocka_unit_test(test_shortest_round_trips_of_random_doubles_and_floats),
         cmocka_unit_test(test_float_midpoints_round_to_even_and_their_neighbours_away),
         cmocka_unit_test(test_short_float_midpoints_that_fit_the_fast_path),

@@ -75,7 +75,9 @@ static const Key keys[] = {
     {"bootstrap_data", KEY_STRING, STR(bootstrap_data), "", 0, 0,
      "CSV of normal records to train the first model from when the model file is missing; "
      "empty = a missing model is a fatal error."},
-    {"threads", KEY_UINT, NUM(threads), "0", 0, 256, "HTTP worker threads; 0 = one per CPU core."},
+    {"threads", KEY_UINT, NUM(threads), "0", 0, 256,
+     "HTTP worker threads; 0 = one per CPU the daemon may run on (its CPU affinity: taskset, "
+     "a cpuset, CPUAffinity=)."},
     {"max_connections", KEY_UINT, NUM(max_connections), "1024", 1, 65536,
      "Concurrent HTTP connections, shared among the worker threads."},
     {"connection_timeout", KEY_UINT, NUM(connection_timeout), "15", 1, 3600,

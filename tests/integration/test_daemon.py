@@ -568,3 +568,32 @@ def test_log_uses_priority_prefixes_only_when_stderr_is_the_journal(model):
     assert len(date) == 24 and date.endswith("Z") and date[10] == "T"
     assert level == "notice"
     assert rest.startswith("main: listening on 127.0.0.1:")
+
+
+# ---------------------------------------------------------------------------------------
+# worker threads
+
+
+def tasks(pid):
+    """The threads of the process (each exists in /proc from its creation on)."""
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def test_threads_default_to_the_cpus_the_daemon_may_run_on(tmp, model, daemon_factory):
+    cpus = sorted(os.sched_getaffinity(0))
+    assert len(cpus) >= 2, "this test needs a machine with 2 CPUs or more"
+    conf3 = write(tmp / "threads.conf", "threads = 3\n")
+
+    def started(cpu_set, *extra):
+        os.sched_setaffinity(0, cpu_set)  # inherited by the daemon, as under taskset
+        try:
+            d = daemon_factory(["--listen", "127.0.0.1:0", "--model", str(model)] + list(extra))
+        finally:
+            os.sched_setaffinity(0, cpus)
+        assert d.json("GET", "/health")[0] == 200
+        return tasks(d.proc.pid)
+
+    # the same daemon but for its HTTP threads: one per CPU it may run on
+    pinned, whole = started({cpus[0]}), started(cpus)
+    assert whole - pinned == len(cpus) - 1
+    assert started({cpus[0]}, "--config", conf3) - pinned == 2  # an explicit count is kept

@@ -28,12 +28,7 @@ trap 'rm -rf "$work"' EXIT
 ours="$AE_ROOT/build-bench/src/aescore"
 base=""
 if [ -n "$baseline" ]; then
-    ae_say "building $baseline for the baseline"
-    mkdir "$work/base"
-    git -C "$AE_ROOT" archive "$baseline" | tar -x -C "$work/base"
-    (cd "$work/base" && meson setup build --buildtype=release >/dev/null &&
-        meson compile -C build src/aescore >/dev/null)
-    base="$work/base/build/src/aescore"
+    base="$(ae_build_rev "$baseline" "$work/base" src/aescore)"
 fi
 
 sample="$AE_ROOT/data/credit_default_sample.csv"

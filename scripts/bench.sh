@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # aescored over HTTP, measured beside the ceiling of its stack in the same run:
-#   scripts/bench.sh [--quick] [--no-callgrind] [--out FILE.json]
+#   scripts/bench.sh [--quick] [--no-callgrind] [--baseline REV] [--out FILE.json]
 #
 # Arrangement, the same for every target: the server pinned to CPU 1 (taskset -c 1), wrk
 # (Debian's) pinned to CPU 0 with one thread, keep-alive, a warm-up, then 3 runs of 15 s,
@@ -30,7 +30,9 @@
 #     the core and per POST /score in the whole daemon, from valgrind --tool=callgrind
 #     (stable on a noisy machine).
 # --quick: 3 s runs, 1 repetition, 1 s warm-up, fewer starts and retrains (for trying
-# things; the figures are rougher). The inputs come from scripts/bench/gen.py (the same
+# things; the figures are rougher). --baseline REV also builds REV (a commit, a tag, main)
+# in a scratch directory and alternates its daemon with the two of 1.: before and after
+# in the same run. The inputs come from scripts/bench/gen.py (the same
 # generator and seed as scripts/bench-core.sh); the HTTP driver is scripts/bench/drive.py.
 # Ports 18080 (nginx) and 18090 (aescored) on 127.0.0.1 must be free. The release build
 # is the portable one users install (no -march=native), in build-bench/.
@@ -41,10 +43,15 @@ set -euo pipefail
 quick=no
 callgrind=yes
 out=""
+baseline=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=yes ;;
     --no-callgrind) callgrind=no ;;
+    --baseline)
+        baseline="${2:?--baseline REV}"
+        shift
+        ;;
     --out)
         out="$2"
         shift
@@ -77,6 +84,10 @@ else
 fi
 [ "$callgrind" = yes ] || http_args+=(--only single,credit,batch,oip,train,swap,budget,ready)
 [ -n "$out" ] && http_args+=(--out "$out")
+if [ -n "$baseline" ]; then
+    http_args+=(--baseline-aescored "$(ae_build_rev "$baseline" "$work/base" src/aescored)"
+        --baseline-name "$(git -C "$AE_ROOT" rev-parse --short "$baseline")")
+fi
 
 ae_say "training the seed setup ($reps run(s))"
 : >"$work/train_s"

@@ -33,6 +33,18 @@ ae_die() {
     exit 1
 }
 
+# ae_build_rev REV DIR TARGET: REV's sources (git archive, so no work tree is touched) built
+# for release in DIR/build; prints the path of the built TARGET. For the bench scripts'
+# --baseline.
+ae_build_rev() {
+    ae_say "building $1 for the baseline"
+    mkdir -p "$2"
+    git -C "$AE_ROOT" archive "$1" | tar -x -C "$2"
+    (cd "$2" && meson setup build --buildtype=release >/dev/null &&
+        meson compile -C build "$3" >/dev/null) || ae_die "cannot build $1"
+    printf '%s\n' "$2/build/$3"
+}
+
 # ae_install PACKAGE...: install with apt-get whatever of PACKAGE... is not installed yet.
 ae_install() {
     local missing=() pkg

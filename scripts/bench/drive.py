@@ -38,6 +38,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 NGINX_PORT = 18080
 AE_PORT = 18090
+BASELINE_PORT = AE_PORT + 4
 CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -131,16 +132,25 @@ def start_nginx():
                             "-e", "stderr"], NGINX_PORT, stop_sig=signal.SIGQUIT)
 
 
-def aescored_conf(port):
-    path = os.path.join(ARGS.work, "aescored.conf")
+def aescored_conf(port, model=None, name="aescored"):
+    path = os.path.join(ARGS.work, name + ".conf")
     with open(path, "w") as f:
         f.write("listen = 127.0.0.1:%d\nmodel = %s\nlog_level = notice\n"
-                % (port, ARGS.served_model))
+                % (port, model or ARGS.served_model))
     return path
 
 
 def start_aescored(name="aescored", env=None):
     return Server(name, [ARGS.aescored, "--config", aescored_conf(AE_PORT)], AE_PORT, env=env)
+
+
+def start_baseline():
+    """--baseline-aescored: an earlier build serving its own copy of the bench model."""
+    model = os.path.join(ARGS.work, "baseline.aes")
+    with open(ARGS.model, "rb") as src, open(model, "wb") as dst:
+        dst.write(src.read())
+    conf = aescored_conf(BASELINE_PORT, model, "baseline")
+    return Server("baseline", [ARGS.baseline_aescored, "--config", conf], BASELINE_PORT)
 
 
 def credit_vs_numeric(ae):
@@ -575,6 +585,9 @@ def main():
     ap.add_argument("--only",
                     default="single,credit,batch,oip,train,swap,budget,ready,callgrind")
     ap.add_argument("--out", help="write every figure as JSON here")
+    ap.add_argument("--baseline-aescored",
+                    help="an earlier aescored, alternated with the others in section single")
+    ap.add_argument("--baseline-name", default="", help="how the report names it")
     ARGS = ap.parse_args()
     w = ARGS.work
     ARGS.single, ARGS.batch = os.path.join(w, "body_single.json"), os.path.join(w,
@@ -599,8 +612,15 @@ def main():
         check(AE_PORT, "/score/batch", ARGS.batch)
         if "single" in only:
             log("POST /score, 1 record, %d connections" % ARGS.conns)
-            res["single"] = alternate([("nginx", ngx, NGINX_PORT), ("aescored", ae, AE_PORT)],
-                                      "/score", ARGS.single, ARGS.conns)
+            targets = [("nginx", ngx, NGINX_PORT), ("aescored", ae, AE_PORT)]
+            base = start_baseline() if ARGS.baseline_aescored else None
+            try:
+                if base:
+                    targets.insert(1, ("baseline", base, BASELINE_PORT))
+                res["single"] = alternate(targets, "/score", ARGS.single, ARGS.conns)
+            finally:
+                if base:
+                    base.stop()
         if "credit" in only:
             log("POST /score of a credit record with text fields against the numeric record")
             res["credit"] = credit_vs_numeric(ae)
@@ -665,10 +685,15 @@ def report(res):
         print("\nPOST /score, one record of 50 named features, %d connections" % ARGS.conns)
         print("%-22s %10s %9s %9s %7s %12s %8s" % ("target", "req/s", "p50 ms", "p99 ms",
                                                    "errors", "CPU us/req", "/ nginx"))
-        for name, s in (("nginx (fixed reply)", n), ("aescored", a)):
+        rows = [("nginx (fixed reply)", n), ("aescored", a)]
+        if "baseline" in res["single"]:
+            rows.insert(1, ("baseline " + ARGS.baseline_name, res["single"]["baseline"]))
+        for name, s in rows:
             print("%-22s %10.0f %9.2f %9.2f %7d %12.1f %8.2f" % (
                 name, s["rps"], s["p50_ms"], s["p99_ms"], s["errors"], s["cpu_us_per_req"],
                 s["rps"] / n["rps"]))
+        print("CPU per request, nginx / aescored: %.2f (the ratio the speed target is set in)"
+              % (n["cpu_us_per_req"] / a["cpu_us_per_req"]))
     if "credit" in res:
         c = res["credit"]
         print("\nPOST /score, the README's credit record (3 text fields) against the numeric "

@@ -327,6 +327,11 @@ long schema_field_index(const Schema *s, const char *name, size_t len)
 
 void schema_field_errors(const Schema *s, const float *column_err, float *field_err)
 {
+    if (s->n_columns == s->n_fields) { /* one column per field, field f's is column f */
+        if (field_err != column_err)
+            memcpy(field_err, column_err, s->n_fields * sizeof(*field_err));
+        return;
+    }
     for (size_t f = 0; f < s->n_fields; f++) {
         const SchemaField *fd = &s->fields[f];
         float sum = 0;

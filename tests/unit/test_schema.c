@@ -407,6 +407,14 @@ static void test_numeric_schema_and_field_lookup(void **state)
     assert_int_equal(schema_field_index(s, "b", 1), -1);
     assert_int_equal(schema_field_index(s, "b\0b", 3), -1); /* a NUL inside is another name */
     assert_int_equal(schema_field_index(s, "a\0", 2), -1);
+    { /* a numeric field's error is its column's, copied or in place */
+        float col[2] = {0.25f, 3}, fields[2] = {-1, -1};
+
+        schema_field_errors(s, col, fields);
+        assert_memory_equal(fields, col, sizeof(col));
+        schema_field_errors(s, col, col);
+        assert_true(col[0] == 0.25f && col[1] == 3);
+    }
     schema_free(s);
     assert_null(schema_free(NULL));
 }

@@ -175,22 +175,27 @@ static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
 static bool nine_digits(double a, uint32_t *digits, int *e)
 {
     uint64_t bits;
+    long b;
     int k;
     double p, r;
 
     if (!(a >= 1e-14 && a < 1e30))
         return false;
-    /* floor(log10(a)) from the binary exponent (a is normal here): may be one off either
-     * way, which the loop fixes; log10 itself cost more than the rest of the function */
+    /* floor(log10(2^b)) for the binary exponent b (a is normal here), as floor(b * 78913 /
+     * 2^18): never above log10(a) and at most one below, so the loop only ever steps up (an
+     * estimate above could round 99999999.9 up to a wrong 10^8); log10 itself cost more than
+     * the rest of the function */
     memcpy(&bits, &a, sizeof(bits));
-    *e = (int) floor(((double) ((int) (bits >> 52 & 0x7ff) - 1023) + 0.5) * 0.30102999566398120);
+    b = (long) (bits >> 52 & 0x7ff) - 1023;
+    *e = (int) (b >= 0 ? b * 78913 / 262144 : -((-b * 78913 + 262143) / 262144));
     for (int tries = 0; tries < 3; tries++) {
         k = 8 - *e;
         if (k > 22 || k < -22)
             return false;
         p = k >= 0 ? a * pow10_exact[k] : a / pow10_exact[-k];
-        r = floor(p + 0.5);
-        if (fabs(p - floor(p) - 0.5) < 1e-6)
+        /* p > 0 and below 10^10 here: truncation is floor, and cheaper than calling it */
+        r = (double) (uint64_t) (p + 0.5);
+        if (fabs(p - (double) (uint64_t) p - 0.5) < 1e-6)
             return false; /* too near a half to round by the approximation */
         if (r < 1e8) {
             (*e)--;

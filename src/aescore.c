@@ -807,7 +807,10 @@ static int cmd_inspect(int argc, char **argv)
 
     printf("model        %s\n", argv[1]);
     printf("id           %s\n", m->meta.id);
-    printf("format       %d\n", MODEL_FILE_VERSION);
+    if (m->file_format < MODEL_FILE_VERSION)
+        printf("format       %u (this build writes %d)\n", m->file_format, MODEL_FILE_VERSION);
+    else
+        printf("format       %u\n", m->file_format);
     printf("created      %s\n", when);
     printf("network     ");
     for (size_t l = 0; l <= m->nn.n_layers; l++)

@@ -77,6 +77,8 @@ typedef struct Model {
     float threshold;
     float *percentiles; /* MODEL_PERCENTILES ascending validation scores */
     ModelMeta meta;
+    unsigned file_format; /* format version of the file it was decoded from (model_file.h);
+                             0 for a model made in this process */
 } Model;
 
 typedef struct ModelScore {

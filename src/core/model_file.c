@@ -680,6 +680,7 @@ int model_file_decode(const unsigned char *buf, size_t len, Model **out)
         r = MODEL_FILE_E_SHAPE;
         goto fail;
     }
+    m->file_format = c.version;
     *out = m;
     return 0;
 

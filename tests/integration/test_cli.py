@@ -88,6 +88,21 @@ def test_train_eval_score_inspect_on_the_bundled_sample(model):
     assert "limit_bal                numeric" in fields and "label" not in fields
     assert "education                categorical" in fields
     assert "0.99 quantile" in r.stdout
+    assert "\nformat       4\n" in r.stdout
+
+
+def test_inspect_names_the_files_format_not_the_builds():
+    corpus = os.path.join(REPO, "tests", "fuzz", "corpus", "model_file")
+    for name, version in (("v2_numeric.aes", 2), ("v4_rows_reference.aes", 4)):
+        path = os.path.join(corpus, name)
+        with open(path, "rb") as f:
+            head = f.read(12)
+        assert head[:8] == b"AESCORE\0"
+        assert int.from_bytes(head[8:12], "little") == version  # the file says so itself
+        r = run("inspect", path)
+        assert r.returncode == 0, r.stderr
+        want = "format       %d%s\n" % (version, " (this build writes 4)" if version < 4 else "")
+        assert "\n" + want in r.stdout, r.stdout
 
 
 def test_score_accepts_columns_in_any_order(model, tmp_path):

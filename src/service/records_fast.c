@@ -3,8 +3,9 @@
  * decline).
  *
  * Each reader takes *pp and end, returns false to decline, and on success leaves *pp after
- * what it read. Numbers go through decimal_scan in the JSON grammar, the one reader of
- * numbers, which gives the correctly rounded double cJSON stores. A record's fields are read
+ * what it read. Numbers go through decimal.h in the JSON grammar, the one reader of numbers
+ * (a feature's plain number through its inline decimal_json_plain, anything else through
+ * decimal_scan), which gives the correctly rounded double cJSON stores. A record's fields are read
  * into SchemaValues (categories borrow the body's bytes) and finished by the two steps
  * records.h shares with the cJSON path. Why the path
  * exists (scripts/bench.sh, POST /score with 50 named features): the server's CPU per
@@ -136,7 +137,6 @@ static bool fast_field_value(const char **pp, const char *end, const SchemaField
     return true;
 }
 
-/* The field called key[len], schema order first as read_features does, or -1. */
 /* A byte fast_string keeps in a key: printable ASCII but the quote and the backslash. One
  * compare: (c - 0x20) as unsigned is below 0x5f for 0x20..0x7e. */
 static bool plain_char(char c)

@@ -130,7 +130,7 @@ def load(variant):
     return rows
 
 rows = load("default")
-base = {r["data_set"]: r for r in load("alt")} if compare else {}
+alt = {r["data_set"]: r for r in load("alt")} if compare else {}
 
 def mean(key, items):
     vals = [r[key] for r in items]
@@ -140,22 +140,22 @@ def num(v, f="%.3f"):
     return "-" if v is None else f % v
 
 head = ["data set", "ROC AUC", "PR AUC", "F1", "train s", "us/rec"]
-if base:
+if alt:
     head += ["alt ROC AUC", "alt PR AUC", "alt train s", "alt us/rec"]
 head += [f"{t} ROC AUC" for _, t in peer_cols]
 table = []
 for r in rows + [None]:
     items = rows if r is None else [r]
-    b_items = [base[x["data_set"]] for x in items if x["data_set"] in base]
+    alt_items = [alt[x["data_set"]] for x in items if x["data_set"] in alt]
     cells = ["mean" if r is None else r["data_set"], num(mean("roc_auc", items)),
              num(mean("pr_auc", items)), num(mean("f1", items)),
              num(mean("train_seconds", items), "%.2f"), num(mean("us_per_record", items), "%.2f")]
-    if base:
-        ok = len(b_items) == len(items)
-        cells += [num(mean("roc_auc", b_items) if ok else None),
-                  num(mean("pr_auc", b_items) if ok else None),
-                  num(mean("train_seconds", b_items) if ok else None, "%.2f"),
-                  num(mean("us_per_record", b_items) if ok else None, "%.2f")]
+    if alt:
+        ok = len(alt_items) == len(items)
+        cells += [num(mean("roc_auc", alt_items) if ok else None),
+                  num(mean("pr_auc", alt_items) if ok else None),
+                  num(mean("train_seconds", alt_items) if ok else None, "%.2f"),
+                  num(mean("us_per_record", alt_items) if ok else None, "%.2f")]
     for k, _ in peer_cols:
         vals = [peers[x["data_set"]][k]["roc_auc"] for x in items
                 if k in peers.get(x["data_set"], {})]
@@ -169,13 +169,13 @@ with open(os.path.join(out_dir, "results.md"), "w") as f:
     f.write("\n".join(md) + "\n")
 with open(os.path.join(out_dir, "results.json"), "w") as f:
     json.dump({"train_options": extra, "data_sets": rows, "compare_options": compare,
-               "compare": list(base.values())}, f, indent=1)
+               "compare": list(alt.values())}, f, indent=1)
     f.write("\n")
 
 width = [max(len(h), *(len(c[i]) for c in table)) for i, h in enumerate(head)]
 fmt = lambda cs: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cs, width)))
 print("train options: defaults" + (" + " + extra if extra else "") +
-      ("; alt: defaults + " + compare + (" + " + extra if extra else "") if base else ""))
+      ("; alt: defaults + " + compare + (" + " + extra if extra else "") if alt else ""))
 print(fmt(head))
 print(fmt(["-" * w for w in width]))
 for c in table[:-1]:

@@ -26,6 +26,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -147,8 +148,7 @@ def start_aescored(name="aescored", env=None):
 def start_baseline():
     """--baseline-aescored: an earlier build serving its own copy of the bench model."""
     model = os.path.join(ARGS.work, "baseline.aes")
-    with open(ARGS.model, "rb") as src, open(model, "wb") as dst:
-        dst.write(src.read())
+    shutil.copyfile(ARGS.model, model)
     conf = aescored_conf(BASELINE_PORT, model, "baseline")
     return Server("baseline", [ARGS.baseline_aescored, "--config", conf], BASELINE_PORT)
 
@@ -158,11 +158,8 @@ def credit_vs_numeric(ae):
     daemon serving a model of the bundled credit sample, alternating with the numeric
     record to the first: the text fields' cost on the same machine in the same run."""
     port = AE_PORT + 2
-    path = os.path.join(ARGS.work, "credit.conf")
-    with open(path, "w") as f:
-        f.write("listen = 127.0.0.1:%d\nmodel = %s\nlog_level = notice\n"
-                % (port, ARGS.credit_model))
-    credit = Server("aescored-credit", [ARGS.aescored, "--config", path], port)
+    credit = Server("aescored-credit", [ARGS.aescored, "--config",
+                                        aescored_conf(port, ARGS.credit_model, "credit")], port)
     try:
         check(port, "/score", ARGS.credit_body)
         res = alternate([("numeric", ae, AE_PORT, ARGS.single),
@@ -601,8 +598,7 @@ def main():
            "%d x %d s after %d s warm-up, medians" % (ARGS.reps, ARGS.duration, ARGS.warmup)}
 
     def fresh_model():
-        with open(ARGS.model, "rb") as src, open(ARGS.served_model, "wb") as dst:
-            dst.write(src.read())
+        shutil.copyfile(ARGS.model, ARGS.served_model)
 
     fresh_model()
     ngx = start_nginx() if "single" in only or "batch" in only else None

@@ -365,33 +365,45 @@ const char *http_json_duplicate_key(const cJSON *root, int *err)
     return find_duplicate(root, err);
 }
 
+/* The reading both http_body_parse_json and http_json_body make: http_json_read, then no
+ * duplicate key. 0 with *out; -E2BIG and -EINVAL as http_json_read (*off, *why); -EEXIST
+ * with the key in *dup, which lives in *out until the caller deletes it; -ENOMEM. */
+static int read_json_body(char *s, size_t *n, cJSON **out, size_t *off, const char **why,
+                          const char **dup)
+{
+    int err = 0, r = http_json_read(s, n, out, off, why);
+
+    if (r != 0)
+        return r;
+    *dup = http_json_duplicate_key(*out, &err);
+    if (err) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return *dup != NULL ? -EEXIST : 0;
+}
+
 int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
 {
     static char empty[1];
-    const char *dup, *why = NULL;
+    const char *dup = NULL, *why = NULL;
     size_t off = 0;
     cJSON *root = NULL;
-    int err = 0, r;
+    int r;
 
     *out = NULL;
-    r = http_json_read(req->body ? req->body : empty, &req->body_len, &root, &off, &why);
+    r = read_json_body(req->body ? req->body : empty, &req->body_len, &root, &off, &why, &dup);
     if (r == -E2BIG) {
         *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "JSON nested deeper than %d levels",
                                 HTTP_JSON_MAX_DEPTH);
         return HTTP_BODY_REPLIED;
     }
-    if (r != 0) {
-        *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "invalid JSON at byte %zu: %s", off,
-                                why);
-        return HTTP_BODY_REPLIED;
-    }
-    dup = http_json_duplicate_key(root, &err);
-    if (err) {
-        cJSON_Delete(root);
+    if (r == -ENOMEM) {
         *ret = http_reply_error(req, HTTP_E_INTERNAL, NULL, "out of memory");
         return HTTP_BODY_REPLIED;
     }
-    if (dup != NULL) {
+    if (r == -EEXIST) {
         JsonBuf d = JSON_BUF_INIT;
         json_buf_puts(&d, "\"key\":");
         json_buf_string(&d, dup, strlen(dup));
@@ -401,6 +413,11 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
         cJSON_Delete(root);
         return HTTP_BODY_REPLIED;
     }
+    if (r != 0) { /* -EINVAL */
+        *ret = http_reply_error(req, HTTP_E_INVALID_JSON, NULL, "invalid JSON at byte %zu: %s", off,
+                                why);
+        return HTTP_BODY_REPLIED;
+    }
     *out = root;
     return HTTP_BODY_READY;
 }
@@ -408,19 +425,17 @@ int http_body_parse_json(HttpRequest *req, cJSON **out, enum MHD_Result *ret)
 cJSON *http_json_body(const char *body, size_t len)
 {
     char *copy = malloc(len + 1);
-    const char *why;
+    const char *why, *dup;
     size_t at, n = len;
     cJSON *root = NULL;
-    int err = 0;
 
     if (copy == NULL)
         return NULL;
     if (len > 0)
         memcpy(copy, body, len);
     copy[len] = '\0';
-    if (http_json_read(copy, &n, &root, &at, &why) == 0 &&
-        (http_json_duplicate_key(root, &err) != NULL || err != 0)) {
-        cJSON_Delete(root);
+    if (read_json_body(copy, &n, &root, &at, &why, &dup) != 0) {
+        cJSON_Delete(root); /* NULL, or the tree holding a duplicate key */
         root = NULL;
     }
     free(copy);

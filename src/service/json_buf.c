@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aescore/decimal.h"
+
 void json_buf_deinit(JsonBuf *b)
 {
     free(b->data);
@@ -162,11 +164,6 @@ void json_buf_string(JsonBuf *b, const char *s, size_t n)
     json_buf_put(b, "\"", 1);
 }
 
-/* 10^0 .. 10^22: exact doubles. */
-static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 /* a (finite, > 0) = *digits * 10^(e - 8) with *digits the 9 significant digits %.9g prints,
  * or false where that cannot be known cheaply. a * 10^k is one correctly rounded multiply or
  * divide (|k| <= 22: 10^|k| is exact), within 2^-53 relative, so 6e-8 absolute below 10^9;
@@ -192,7 +189,7 @@ static bool nine_digits(double a, uint32_t *digits, int *e)
         k = 8 - *e;
         if (k > 22 || k < -22)
             return false;
-        p = k >= 0 ? a * pow10_exact[k] : a / pow10_exact[-k];
+        p = k >= 0 ? a * decimal_exact_pow10[k] : a / decimal_exact_pow10[-k];
         /* p > 0 and below 10^10 here: truncation is floor, and cheaper than calling it */
         r = (double) (uint64_t) (p + 0.5);
         if (fabs(p - (double) (uint64_t) p - 0.5) < 1e-6)

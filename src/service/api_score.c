@@ -328,13 +328,14 @@ static bool fast_batch(HttpRequest *req, enum MHD_Result *ret)
     FastBatch b;
     bool done = false;
 
-    if (m != NULL && (fr.v = malloc(m->schema->n_fields * sizeof(*fr.v))) != NULL &&
+    /* the field values live in the thread's scratch only while the batch is read: the reply
+     * reuses that scratch for scoring */
+    if (m != NULL && thread_scratch_values(0, m->schema->n_fields, &fr.v) != NULL &&
         records_fast_batch(req->body, req->body_len, &fr, s->config->max_batch, &b)) {
         *ret = batch_reply(req, m, version, b.x, b.n, NULL, b.ids, b.notes);
         records_fast_batch_free(&b);
         done = true;
     }
-    free(fr.v);
     model_unref(m);
     return done;
 }

@@ -488,11 +488,12 @@ void trainer_get_status(Trainer *t, TrainerStatus *out)
     pthread_mutex_unlock(&t->lock);
 }
 
-/* Loads the model file (the caller holds file_lock); model_file_load validates what it
- * returns. 0, or TRAINER_E_MODEL with the reason in err naming the file. */
-static int load_model_file(Trainer *t, Model **out, char *err, size_t err_size)
+/* Loads the model file (the caller holds file_lock): by its path, or from fd >= 0 when the
+ * caller opened it; model_file_load validates what it returns. 0, or TRAINER_E_MODEL with
+ * the reason in err naming the file. */
+static int load_model_file(Trainer *t, int fd, Model **out, char *err, size_t err_size)
 {
-    int r = model_file_load(t->path, out);
+    int r = fd >= 0 ? model_file_load_fd(fd, out) : model_file_load(t->path, out);
 
     if (r != 0) {
         snprintf(err, err_size, "%s: %s", t->path, model_file_strerror(r));
@@ -553,7 +554,7 @@ int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size)
     int r;
 
     pthread_mutex_lock(&t->file_lock);
-    r = load_model_file(t, &m, err, err_size);
+    r = load_model_file(t, -1, &m, err, err_size);
     if (r != 0)
         goto fail;
     served_id(t, id, &v);
@@ -579,8 +580,7 @@ fail:
     return TRAINER_E_MODEL;
 }
 
-int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *err,
-                   size_t err_size)
+int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *err, size_t err_size)
 {
     Model *m = NULL, *cur;
     uint64_t v = 0;
@@ -588,11 +588,9 @@ int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *e
     int r;
 
     pthread_mutex_lock(&t->file_lock);
-    r = model_file_load_fd(fd, &m);
-    if (r != 0) {
-        snprintf(err, err_size, "%s: %s", t->path, model_file_strerror(r));
+    r = load_model_file(t, fd, &m, err, err_size);
+    if (r != 0)
         goto fail;
-    }
     cur = model_slot_acquire(t->slot, &v);
     same = cur != NULL && strcmp(cur->meta.id, m->meta.id) == 0;
     model_unref(cur);

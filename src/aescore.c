@@ -774,8 +774,7 @@ static void inspect_score(const Model *m)
         printf("score        reconstruction error (mse); reference none\n");
         return;
     }
-    printf("score        (log mse - m1)/s1 + (log knn%zu - m2)/s2\n",
-           ref->n < MODEL_KNN_K ? ref->n : (size_t) MODEL_KNN_K);
+    printf("score        (log mse - m1)/s1 + (log knn%zu - m2)/s2\n", model_knn_k(m));
     printf("reference    %s: %zu %s, standardised like the network's inputs\n",
            model_reference_name(ref->kind), ref->n,
            ref->kind == MODEL_REFERENCE_ROWS ? "normal training rows"

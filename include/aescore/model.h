@@ -140,6 +140,9 @@ void model_score_parts(const Model *m, const float *x, size_t n, float *scratch,
 /* The combined score of the parts (mse itself without a reference). */
 float model_combine(const Model *m, float mse, float knn);
 
+/* The neighbours the score averages: MODEL_KNN_K, or every reference row when fewer. */
+size_t model_knn_k(const Model *m);
+
 /* Checks what a loader or trainer must guarantee before serving: finite parameters, scaler,
  * threshold and table; std > 0; an ascending table; distinct non-empty names; a schema (when
  * set) that passes schema_validate and has n_features columns; a threshold >= 0 without a

@@ -301,9 +301,14 @@ static void block_parts(const Model *m, const float *x, size_t rows, float *scra
     for (size_t r = 0; r < rows; r++)
         mse[r] *= inv;
     if (m->ref.kind != MODEL_REFERENCE_NONE && knn != NULL) {
-        size_t k = m->ref.n < MODEL_KNN_K ? m->ref.n : MODEL_KNN_K;
+        size_t k = model_knn_k(m);
         nn_kernel_knn(z, rows, f, m->ref.panels, m->ref.n, k, knn_tmp, knn);
     }
+}
+
+size_t model_knn_k(const Model *m)
+{
+    return m->ref.n < MODEL_KNN_K ? m->ref.n : MODEL_KNN_K;
 }
 
 float model_combine(const Model *m, float mse, float knn)

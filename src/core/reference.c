@@ -56,7 +56,7 @@ typedef struct Kmeans {
     const float *z;
     size_t n, f, k; /* rows, columns, live centres */
     float *c;       /* k x f centres */
-    float *c_t;     /* f x k, transposed for the kernel */
+    float *c_t;     /* the centres packed in panels for the kernel (nn_kernel_knn_pack) */
     size_t *assign; /* n: centre of each row */
     size_t *count;  /* k */
     double *sum;    /* k x f */

@@ -72,8 +72,7 @@ static void put_score(JsonBuf *b, const Model *m)
     json_buf_printf(b,
                     "{\"parts\":[\"reconstruction\",\"neighbours\"],\"reference\":\"%s\","
                     "\"reference_rows\":%zu,\"k\":%zu,\"reconstruction\":{\"mean\":",
-                    model_reference_name(ref->kind), ref->n,
-                    ref->n < MODEL_KNN_K ? ref->n : (size_t) MODEL_KNN_K);
+                    model_reference_name(ref->kind), ref->n, model_knn_k(m));
     json_buf_float(b, ref->m1);
     json_buf_puts(b, ",\"std\":");
     json_buf_float(b, ref->s1);

@@ -297,13 +297,15 @@ static int load_data(const char *path, const char *label_column, size_t max_rows
 {
     DatasetOptions opts = {
         .label_column = label_column, .mixed = true, .max_rows = max_rows, .seed = seed};
+    const char *source;
     char err[512];
-    int fd = STDIN_FILENO, r;
+    int fd, r;
 
-    if (strcmp(path, "-") == 0)
-        r = dataset_read_stream(dataset_read_fd, &fd, "<stdin>", &opts, out, err, sizeof(err));
-    else
-        r = dataset_read_csv(path, &opts, out, err, sizeof(err));
+    if (cli_open_data(path, &fd, &source) != 0)
+        return 1;
+    r = dataset_read_stream(dataset_read_fd, &fd, source, &opts, out, err, sizeof(err));
+    if (fd != STDIN_FILENO)
+        close(fd);
     if (r != 0) {
         cli_error("%s", err);
         return 1;
@@ -630,17 +632,17 @@ static int parse_model_data(int argc, char **argv, const char *cmd, unsigned tak
     return 0;
 }
 
-/* eval and report: the model, the labelled data encoded for it, its scores and their
- * evaluation. 0, or 1 with the message printed (the caller frees what is set). */
-static int load_and_evaluate(const ModelDataArgs *a, const char *cmd, Model **m, Dataset **ds,
-                             float **scores, EvalReport *rep)
+/* report: the model, the labelled data encoded for it, its scores and their evaluation. 0,
+ * or 1 with the message printed (the caller frees what is set). (eval streams: stream.c.) */
+static int load_and_evaluate(const ModelDataArgs *a, Model **m, Dataset **ds, float **scores,
+                             EvalReport *rep)
 {
     int r = load_model(a->model, m);
 
     if (r == 0)
         r = load_data(a->data, a->label, 0, 0, ds);
     if (r == 0 && (*ds)->label == NULL) {
-        cli_error("%s:1: no label column '%s': %s needs labelled rows", a->data, a->label, cmd);
+        cli_error_no_label(a->data, a->label, "report");
         r = 1;
     }
     if (r == 0)
@@ -651,10 +653,7 @@ static int load_and_evaluate(const ModelDataArgs *a, const char *cmd, Model **m,
         return r;
     r = evaluate(*scores, (*ds)->label, (*ds)->n_rows, (*m)->threshold, rep);
     if (r != 0) {
-        cli_error("%s: %s", a->data,
-                  r == EVALUATE_E_SINGLE_CLASS
-                      ? "labels hold one class only: ROC and PR AUC need normal and anomalous rows"
-                      : "cannot evaluate");
+        cli_error_evaluate(a->data, r);
         return 1;
     }
     return 0;
@@ -672,7 +671,7 @@ static int cmd_report(int argc, char **argv)
 
     if (r != 0)
         return r < 0 ? 0 : r;
-    r = load_and_evaluate(&a, "report", &m, &ds, &scores, &rep);
+    r = load_and_evaluate(&a, &m, &ds, &scores, &rep);
     if (r == 0) {
         ReportInput in = {m, ds, scores, &rep, a.model, a.data};
 
@@ -730,10 +729,7 @@ static int cmd_eval(int argc, char **argv)
     if (r == 0)
         r = stream_eval(m, &(StreamArgs){.data = a.data, .label = a.label}, &scores, &labels, &n);
     if (r == 0 && (r = evaluate(scores, labels, n, m->threshold, &rep)) != 0) {
-        cli_error("%s: %s", a.data,
-                  r == EVALUATE_E_SINGLE_CLASS
-                      ? "labels hold one class only: ROC and PR AUC need normal and anomalous rows"
-                      : "cannot evaluate");
+        cli_error_evaluate(a.data, r);
         r = 1;
     }
     if (r == 0)

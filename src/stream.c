@@ -9,7 +9,6 @@
 #include "stream.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,8 +60,10 @@ static int find_id_column(Stream *st, const char *id_column)
     if (id_column == NULL)
         return 0;
     for (size_t c = 0; c < dataset_reader_n_cols(st->rd); c++)
-        if (strcmp(names[c], id_column) == 0)
+        if (strcmp(names[c], id_column) == 0) {
             st->id_col = c;
+            break;
+        }
     if (st->id_col != SIZE_MAX)
         return 0;
     cli_error("%s:1: no id column '%s'", st->source, id_column);
@@ -76,14 +77,9 @@ static int stream_open(Stream *st, const Model *m, const StreamArgs *a, bool nee
     size_t nf = m->schema->n_fields;
     int r;
 
-    *st = (Stream){.m = m, .fd = STDIN_FILENO, .source = "<stdin>", .id_col = SIZE_MAX};
-    if (strcmp(a->data, "-") != 0) {
-        st->source = a->data;
-        if ((st->fd = open(a->data, O_RDONLY | O_CLOEXEC)) < 0) {
-            cli_error("%s: %s", a->data, strerror(errno));
-            return 1;
-        }
-    }
+    *st = (Stream){.m = m, .fd = -1, .id_col = SIZE_MAX};
+    if (cli_open_data(a->data, &st->fd, &st->source) != 0)
+        return 1;
     r = dataset_reader_new(&st->rd, dataset_read_fd, &st->fd, st->source, &opts, st->err,
                            sizeof(st->err));
     if (r != 0) {
@@ -91,7 +87,7 @@ static int stream_open(Stream *st, const Model *m, const StreamArgs *a, bool nee
         return 1;
     }
     if (need_label && !dataset_reader_has_label(st->rd)) {
-        cli_error("%s:1: no label column '%s': eval needs labelled rows", st->source, a->label);
+        cli_error_no_label(st->source, a->label, "eval");
         return 1;
     }
     if (find_id_column(st, a->id_column) != 0)

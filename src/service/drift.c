@@ -157,6 +157,7 @@ static void window_free(Window *w)
 static int window_of(Drift *d, const Model *m, Window *w)
 {
     size_t n_bins;
+    bool same;
 
     memset(w, 0, sizeof(*w));
     w->offset = layout(m, &w->n_fields, &n_bins);
@@ -166,8 +167,9 @@ static int window_of(Drift *d, const Model *m, Window *w)
         return -ENOMEM;
     }
     pthread_mutex_lock(&d->lock);
-    for (size_t b = 0;
-         d->counts != NULL && strcmp(d->model_id, m->meta.id) == 0 && b < DRIFT_BLOCKS; b++) {
+    /* the counts are m's when they were kept for its id (a content hash: the same layout) */
+    same = d->counts != NULL && strcmp(d->model_id, m->meta.id) == 0 && d->n_bins == n_bins;
+    for (size_t b = 0; same && b < DRIFT_BLOCKS; b++) {
         if (d->block_records[b] == 0)
             continue;
         if (w->records == 0 || d->block_since[b] < w->since)
@@ -308,7 +310,6 @@ int drift_report(Drift *d, const Model *m, JsonBuf *b)
 {
     Window w;
     int r = window_of(d, m, &w);
-
     double score_psi;
 
     if (r != 0)

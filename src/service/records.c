@@ -318,25 +318,34 @@ static bool read_values(const cJSON *values, const Schema *s, const RecordPolicy
     return true;
 }
 
+/* The missing fields of v, and whether the policy lets that many be imputed. */
+static size_t missing_fields(const Schema *s, const SchemaValue *v)
+{
+    size_t missing = 0;
+
+    for (size_t f = 0; f < s->n_fields; f++)
+        missing += v[f].type == SCHEMA_MISSING;
+    return missing;
+}
+
+static bool missing_within(const RecordPolicy *policy, size_t missing, size_t n)
+{
+    return missing * 100 <= (size_t) policy->max_missing_percent * n;
+}
+
 bool records_missing_allowed(const Schema *s, const RecordPolicy *policy, const SchemaValue *v)
 {
-    size_t n = s->n_fields, missing = 0;
-
-    for (size_t f = 0; f < n; f++)
-        missing += v[f].type == SCHEMA_MISSING;
-    return missing * 100 <= (size_t) policy->max_missing_percent * n;
+    return missing_within(policy, missing_fields(s, v), s->n_fields);
 }
 
 /* More missing fields than max_missing_percent allows: each of them is reported. */
 static void check_missing(const Schema *s, const RecordPolicy *policy, const SchemaValue *v,
                           RecordIssues *iss)
 {
-    size_t n = s->n_fields, missing = 0;
+    size_t n = s->n_fields, missing = missing_fields(s, v);
 
-    if (records_missing_allowed(s, policy, v))
+    if (missing_within(policy, missing, n))
         return;
-    for (size_t f = 0; f < n; f++)
-        missing += v[f].type == SCHEMA_MISSING;
     for (size_t f = 0; f < n; f++)
         if (v[f].type == SCHEMA_MISSING) {
             add_name(&iss->missing, &iss->n_missing, s->fields[f].name, strlen(s->fields[f].name));

@@ -33,7 +33,6 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-/* '"' printable ASCII without escapes '"' -> text[len] */
 /* After a member or element at *pp (whitespace skipped): 1 and past a ',' when another
  * follows, 0 on the closing character (left in place), -1 for anything else. */
 static int next_member(const char **pp, const char *end, char close)
@@ -47,6 +46,14 @@ static int next_member(const char **pp, const char *end, char close)
     return p < end && *p == close ? 0 : -1;
 }
 
+/* A byte fast_string keeps in a string: printable ASCII but the quote and the backslash.
+ * One compare: (c - 0x20) as unsigned is below 0x5f for 0x20..0x7e. */
+static bool plain_char(char c)
+{
+    return (unsigned char) (c - 0x20) < 0x5f && c != '\\' && c != '"';
+}
+
+/* '"' plain bytes (no escapes) '"' -> text[len] */
 static bool fast_string(const char **pp, const char *end, const char **text, size_t *len)
 {
     const char *p = *pp, *start;
@@ -55,8 +62,7 @@ static bool fast_string(const char **pp, const char *end, const char **text, siz
         return false;
     start = ++p;
     while (p < end && *p != '"') {
-        unsigned char c = (unsigned char) *p;
-        if (c < 0x20 || c > 0x7e || c == '\\')
+        if (!plain_char(*p))
             return false;
         p++;
     }
@@ -135,13 +141,6 @@ static bool fast_field_value(const char **pp, const char *end, const SchemaField
         return false;
     *out = (SchemaValue){.type = SCHEMA_NUMBER, .number = f};
     return true;
-}
-
-/* A byte fast_string keeps in a key: printable ASCII but the quote and the backslash. One
- * compare: (c - 0x20) as unsigned is below 0x5f for 0x20..0x7e. */
-static bool plain_char(char c)
-{
-    return (unsigned char) (c - 0x20) < 0x5f && c != '\\' && c != '"';
 }
 
 /* The member key at *pp as a field index, schema order first as read_features does: the

@@ -107,8 +107,9 @@ fail:
     return -ENOMEM;
 }
 
-/* One block holding index, label, the cells and their texts. */
-static Kept *keep_row(const DatasetSample *s, const DatasetCell *cells, int label)
+/* One block holding index, label, the cells and their texts, into *out. 0, -EINVAL (a text
+ * longer than DATASET_TEXT_MAX), -EFBIG (past 4 GiB of text in the row), -ENOMEM. */
+static int keep_row(const DatasetSample *s, const DatasetCell *cells, int label, Kept **out)
 {
     size_t text = 0, head = offsetof(Kept, cells) + s->n_cols * sizeof(KeptCell);
     Kept *k;
@@ -116,12 +117,14 @@ static Kept *keep_row(const DatasetSample *s, const DatasetCell *cells, int labe
 
     for (size_t c = 0; c < s->n_cols; c++)
         if (cells[c].text != NULL) {
-            if (cells[c].len > DATASET_TEXT_MAX || text > UINT32_MAX - DATASET_TEXT_MAX)
-                return NULL;
+            if (cells[c].len > DATASET_TEXT_MAX)
+                return -EINVAL;
+            if (text > UINT32_MAX - DATASET_TEXT_MAX)
+                return -EFBIG;
             text += cells[c].len;
         }
     if ((k = malloc(head + text)) == NULL)
-        return NULL;
+        return -ENOMEM;
     k->index = s->offered;
     k->label = label;
     w = (char *) k + head;
@@ -137,7 +140,8 @@ static Kept *keep_row(const DatasetSample *s, const DatasetCell *cells, int labe
             text += cells[c].len;
         }
     }
-    return k;
+    *out = k;
+    return 0;
 }
 
 /* Cell c of a kept row, as it was offered. */
@@ -182,8 +186,8 @@ static int add_row(DatasetSample *s, const DatasetCell *cells, int label)
         return 0;
     if (slot == res->n && (r = grow_slots(res, s->max_rows)) < 0)
         return r;
-    if ((k = keep_row(s, cells, label)) == NULL)
-        return -ENOMEM;
+    if ((r = keep_row(s, cells, label, &k)) < 0)
+        return r;
     if (slot == res->n)
         res->n++;
     else

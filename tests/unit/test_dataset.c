@@ -989,6 +989,26 @@ static void test_sample_rows_keeps_the_rows_the_reader_keeps(void **state)
     free(text);
 }
 
+/* A text cell longer than DATASET_TEXT_MAX is a call out of contract (-EINVAL, as the
+ * header says), not an allocation failure; the error sticks to the sample. */
+static void test_sample_refuses_an_overlong_text_as_invalid(void **state)
+{
+    static const char *const names[] = {"name"};
+    static char long_text[DATASET_TEXT_MAX + 1];
+    DatasetCell ok = {.kind = DATASET_CELL_TEXT, .text = "ok", .len = 2};
+    DatasetCell too_long = {.kind = DATASET_CELL_TEXT, .text = long_text, .len = sizeof(long_text)};
+    DatasetSample *s = NULL;
+    Dataset *ds = NULL;
+
+    (void) state;
+    memset(long_text, 'a', sizeof(long_text));
+    assert_int_equal(dataset_sample_new(&s, 1, names, true, 10, 1), 0);
+    assert_int_equal(dataset_sample_add(s, &ok, 0), 0);
+    assert_int_equal(dataset_sample_add(s, &too_long, 0), -EINVAL);
+    assert_int_equal(dataset_sample_finish(s, &ds), -EINVAL);
+    assert_null(ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1042,6 +1062,7 @@ int main(void)
         cmocka_unit_test(test_sample_is_deterministic_and_in_input_order),
         cmocka_unit_test(test_sample_is_uniform),
         cmocka_unit_test(test_sample_rows_keeps_the_rows_the_reader_keeps),
+        cmocka_unit_test(test_sample_refuses_an_overlong_text_as_invalid),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

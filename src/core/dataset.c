@@ -213,7 +213,7 @@ static int take_cell_text(Parser *ps, size_t col, const char **s, size_t *len, b
         return r;
     *len = (size_t) (e - *s);
     if (escaped && *len <= DATASET_TEXT_MAX) {
-        char *w = ps->unq + ps->unq_len; /* unq_cap >= the record: reader_fill_record */
+        char *w = ps->unq + ps->unq_len; /* unq_cap >= the record: fill_record */
 
         *len = unescape(*s, e, w);
         ps->unq_len += *len;
@@ -1179,12 +1179,13 @@ int dataset_read_stream(DatasetReadFn read_fn, void *ctx, const char *source,
                         const DatasetOptions *opts, Dataset **out, char *err, size_t err_size)
 {
     DatasetReader *rd = NULL;
-    int r = dataset_reader_new(&rd, read_fn, ctx, source, opts, err, err_size);
+    int r;
 
-    if (r == 0 && out == NULL) {
+    if (out == NULL) { /* before anything is read from the stream */
         util_set_err(err, err_size, "%s: invalid argument", source != NULL ? source : "<input>");
-        r = -EINVAL;
+        return -EINVAL;
     }
+    r = dataset_reader_new(&rd, read_fn, ctx, source, opts, err, err_size);
     if (r == 0)
         r = read_rows(rd, opts, NULL, 0, out);
     dataset_reader_free(rd);

@@ -780,6 +780,7 @@ static uint64_t job_bytes(const Dataset *ds, const TrainParams *p, const Nn *nn,
 {
     uint64_t f = nn->sizes[0], n_params = nn->n_params, rows = ds->n_rows;
     uint64_t n_val = validation_rows(n_normal, p), n_train = n_normal - n_val;
+    uint64_t indexes = rows + n_train; /* normal, train_idx */
     size_t pass_rows, val_rows, scratch;
     uint64_t floats, bytes;
 
@@ -788,13 +789,16 @@ static uint64_t job_bytes(const Dataset *ds, const TrainParams *p, const Nn *nn,
     floats += (n_normal + n_val) * f + n_val;           /* z, val_raw, val_scores */
     floats += 4 * n_params;                             /* params, grads, Adam's m and v */
     floats += p->batch * f + scratch;
-    /* the reference (rows and their transpose) and the validation rows' distances; k-means
-     * adds its sums in double: twice the centres again */
-    floats +=
-        (p->reference != MODEL_REFERENCE_NONE ? 4 * (uint64_t) p->reference_size * f : 0) + n_val;
+    if (p->reference != MODEL_REFERENCE_NONE) {
+        /* the reference (rows and panels), k-means' sums in double (twice the centres again)
+         * and the validation rows' distances; the sample's shuffled index of the training
+         * rows, and k-means' assignment of each */
+        floats += 4 * (uint64_t) p->reference_size * f + n_val;
+        indexes += (p->reference == MODEL_REFERENCE_CENTRES ? 2 : 1) * n_train;
+    }
     if (encoded)
         floats += rows * f;
-    bytes = floats * sizeof(float) + (rows + n_train) * sizeof(size_t); /* normal, train_idx */
+    bytes = floats * sizeof(float) + indexes * sizeof(size_t);
     /* the data set itself: values, labels, and a cell pointer per text column cell */
     bytes += rows * ds->n_cols * sizeof(float) + (ds->label != NULL ? rows : 0);
     if (ds->is_text != NULL)

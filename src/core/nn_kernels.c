@@ -159,21 +159,33 @@ static inline void gemm_tile(const Gemm *g, size_t m, size_t n)
     store8(c + 3 * g->ldc + 8, c31);
 }
 
-/* One row of C, 16 columns: the rows left below the last full tile. */
-static inline void gemm_row(const Gemm *g, size_t m, size_t n)
+/* One row of C over `count` (1..3) consecutive tiles in one k loop: the rows left below the
+ * last full tile (a record scored alone is one). A lone row is bound by the latency of its
+ * accumulator chains (K dependent adds each), not by arithmetic: run side by side, the
+ * chains of several tiles overlap. Each entry still adds its terms in order k = 0, 1, ...
+ * count is a constant at each call (always_inline), so the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void gemm_row_tiles(const Gemm *g, size_t m, size_t n,
+                                                                 size_t count)
 {
     const float *a = g->a + m * g->am, *b = g->b + n;
     float *c = g->c + m * g->ldc + n;
     const float *c0 = g->init ? g->init + n : c;
-    Vec8 c00 = load8(c0), c01 = load8(c0 + 8);
+    Vec8 acc[6];
 
+#pragma GCC unroll 6
+    for (size_t t = 0; t < 2 * count; t++)
+        acc[t] = load8(c0 + 8 * t);
     for (size_t k = 0; k < g->k_len; k++) {
+        const float *bk = b + k * g->ldb;
         float a0 = a[k * g->ak];
-        c00 += load8(b + k * g->ldb) * a0;
-        c01 += load8(b + k * g->ldb + 8) * a0;
+
+#pragma GCC unroll 6
+        for (size_t t = 0; t < 2 * count; t++)
+            acc[t] += load8(bk + 8 * t) * a0;
     }
-    store8(c, c00);
-    store8(c + 8, c01);
+#pragma GCC unroll 6
+    for (size_t t = 0; t < 2 * count; t++)
+        store8(c + 8 * t, acc[t]);
 }
 
 /* Scalar entries: the columns right of the last full tile. */
@@ -190,16 +202,24 @@ static inline void gemm_entries(const Gemm *g, size_t m_end, size_t n, size_t n_
         }
 }
 
-static inline void gemm(const Gemm *g, size_t m_len, size_t n_len)
+/* always_inline: an out-of-line copy would be the baseline one, with no AVX */
+static inline __attribute__((always_inline)) void gemm(const Gemm *g, size_t m_len, size_t n_len)
 {
     size_t n_full = n_len - n_len % TILE_N, m = 0;
 
     for (; m + TILE_M <= m_len; m += TILE_M)
         for (size_t n = 0; n < n_full; n += TILE_N)
             gemm_tile(g, m, n);
-    for (; m < m_len; m++)
-        for (size_t n = 0; n < n_full; n += TILE_N)
-            gemm_row(g, m, n);
+    for (; m < m_len; m++) {
+        size_t n = 0;
+
+        for (; n + 3 * TILE_N <= n_full; n += 3 * TILE_N)
+            gemm_row_tiles(g, m, n, 3);
+        if (n + 2 * TILE_N <= n_full)
+            gemm_row_tiles(g, m, n, 2);
+        else if (n < n_full)
+            gemm_row_tiles(g, m, n, 1);
+    }
     gemm_entries(g, m_len, n_full, n_len);
 }
 

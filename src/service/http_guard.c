@@ -321,7 +321,7 @@ static HttpConn *conn_of(struct MHD_Connection *conn)
     return info != NULL ? info->socket_context : NULL;
 }
 
-void http_guard_request_started(HttpGuard *g, struct MHD_Connection *conn)
+void http_guard_request_started(HttpGuard *g, struct MHD_Connection *conn, double now)
 {
     HttpConn *c = conn_of(conn);
 
@@ -329,7 +329,7 @@ void http_guard_request_started(HttpGuard *g, struct MHD_Connection *conn)
         return;
     pthread_mutex_lock(&g->lock);
     c->phase = CONN_BODY;
-    c->deadline = util_now_mono() + g->timeout;
+    c->deadline = now + g->timeout;
     c->eof_ticks = 0;
     pthread_mutex_unlock(&g->lock);
 }
@@ -357,7 +357,7 @@ void http_guard_request_received(HttpGuard *g, struct MHD_Connection *conn)
     pthread_mutex_unlock(&g->lock);
 }
 
-void http_guard_request_done(HttpGuard *g, struct MHD_Connection *conn)
+void http_guard_request_done(HttpGuard *g, struct MHD_Connection *conn, double now)
 {
     HttpConn *c = conn_of(conn);
 
@@ -365,7 +365,7 @@ void http_guard_request_done(HttpGuard *g, struct MHD_Connection *conn)
         return;
     pthread_mutex_lock(&g->lock);
     c->phase = CONN_IDLE;
-    c->since = util_now_mono();
+    c->since = now;
     c->eof_ticks = 0;
     if (!c->dead) {
         list_remove(g, c);

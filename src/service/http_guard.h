@@ -32,8 +32,9 @@ void http_guard_counts(HttpGuard *g, HttpGuardCounts *out);
 void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                        enum MHD_ConnectionNotificationCode code);
 /* The request's life on its connection: headers in, n body bytes in, body complete,
- * reply done (the connection is idle again). Each accepts g == NULL. */
-void http_guard_request_started(HttpGuard *g, struct MHD_Connection *conn);
+ * reply done (the connection is idle again); `now` is util_now_mono() at that moment, which
+ * the caller reads anyway. Each accepts g == NULL. */
+void http_guard_request_started(HttpGuard *g, struct MHD_Connection *conn, double now);
 void http_guard_body(HttpGuard *g, struct MHD_Connection *conn, size_t n);
 void http_guard_request_received(HttpGuard *g, struct MHD_Connection *conn);
-void http_guard_request_done(HttpGuard *g, struct MHD_Connection *conn);
+void http_guard_request_done(HttpGuard *g, struct MHD_Connection *conn, double now);

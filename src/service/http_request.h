@@ -97,7 +97,6 @@ struct HttpRequest {
     const HttpRoute *route; /* NULL for 404/405 */
     HttpEndpoint endpoint;
     const char *method; /* MHD's, valid for the request */
-    char *path;         /* a bounded copy for the request log */
     double start;       /* util_now_mono() at the first callback */
     bool is_csv;        /* Content-Type was text/csv */
     char *body;         /* accumulated body, NUL after body_len */
@@ -109,4 +108,5 @@ struct HttpRequest {
     unsigned status;      /* of the queued response */
     bool oip;             /* a /v2 path: errors take the protocol's {"error": "..."} form */
     char oip_version[API_OIP_VERSION_MAX]; /* {v} of /versions/{v}, "" without */
+    char path[];                           /* a bounded copy for the request log */
 };

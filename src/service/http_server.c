@@ -368,15 +368,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     size_t plen;
 
     if (req == NULL) {
-        req = calloc(1, sizeof(*req));
+        plen = strnlen(url, LOG_PATH_MAX);
+        req = calloc(1, sizeof(*req) + plen + 1); /* one block with its path */
         if (req == NULL)
             return MHD_NO;
-        plen = strnlen(url, LOG_PATH_MAX);
-        req->path = strndup(url, plen);
-        if (req->path == NULL) {
-            free(req);
-            return MHD_NO;
-        }
+        memcpy(req->path, url, plen);
         req->server = s;
         req->conn = conn;
         req->method = method;
@@ -385,7 +381,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->start = util_now_mono();
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = req;
-        http_guard_request_started(s->guard, conn);
+        http_guard_request_started(s->guard, conn, req->start);
         return first_call(req, url, version);
     }
     if (req->replied) {
@@ -410,18 +406,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     HttpServer *s = cls;
     HttpRequest *req = *con_cls;
-    double seconds;
+    double now, seconds;
 
     if (req == NULL)
         return;
-    http_guard_request_done(s->guard, conn);
-    seconds = util_now_mono() - req->start;
+    now = util_now_mono();
+    http_guard_request_done(s->guard, conn, now);
+    seconds = now - req->start;
     metrics_observe_request(s->metrics, req->endpoint, req->status, seconds);
     /* method, path, status, duration: never a header value or a byte of the body */
     log_debug("http", "%s %s %u %.3f ms%s", req->method, req->path, req->status, seconds * 1e3,
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     free(req->body);
-    free(req->path);
     free(req);
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);

@@ -207,38 +207,42 @@ static cJSON *fuzz_read_json(const uint8_t *data, size_t size)
  * the parsed reply (caller cJSON_Deletes). */
 static cJSON *fuzz_service_request(FuzzService *fs, const uint8_t *data, size_t size)
 {
-    HttpRequest req;
-    char path[64];
+    size_t plen = strlen(fs->route.path);
+    HttpRequest *req = calloc(1, sizeof(*req) + plen + 1); /* as http_server makes it */
     cJSON *reply, *err, *code, *msg;
+    unsigned status;
+    bool replied;
 
+    FUZZ_CHECK(req != NULL);
     fuzz_reply_reset();
-    memset(&req, 0, sizeof(req));
-    snprintf(path, sizeof(path), "%s", fs->route.path);
-    req.server = &fs->server;
-    req.route = &fs->route;
-    req.endpoint = fs->route.endpoint;
-    req.method = "POST";
-    req.path = path;
-    req.oip = fs->oip;
-    req.body_limit = fs->config.max_body_bytes;
+    memcpy(req->path, fs->route.path, plen);
+    req->server = &fs->server;
+    req->route = &fs->route;
+    req->endpoint = fs->route.endpoint;
+    req->method = "POST";
+    req->oip = fs->oip;
+    req->body_limit = fs->config.max_body_bytes;
     /* as http_body_append leaves it: exactly len bytes plus a NUL, so ASan sees any read
      * past the terminator */
-    req.body = malloc(size + 1);
-    FUZZ_CHECK(req.body != NULL);
+    req->body = malloc(size + 1);
+    FUZZ_CHECK(req->body != NULL);
     if (size > 0)
-        memcpy(req.body, data, size);
-    req.body[size] = '\0';
-    req.body_len = size;
-    req.body_cap = size + 1;
+        memcpy(req->body, data, size);
+    req->body[size] = '\0';
+    req->body_len = size;
+    req->body_cap = size + 1;
 
-    fs->route.handler(&req);
-    free(req.body);
+    fs->route.handler(req);
+    replied = req->replied;
+    status = req->status;
+    free(req->body);
+    free(req);
 
     if (getenv("FUZZ_VERBOSE") != NULL) /* replaying a reproducer: show the reply */
         fprintf(stderr, "reply %u: %.*s", fuzz_reply.status, (int) fuzz_reply.len,
                 fuzz_reply.body ? fuzz_reply.body : "");
-    FUZZ_CHECK(req.replied && fuzz_reply.queued);
-    FUZZ_CHECK(req.status == fuzz_reply.status);
+    FUZZ_CHECK(replied && fuzz_reply.queued);
+    FUZZ_CHECK(status == fuzz_reply.status);
     FUZZ_CHECK(strcmp(fuzz_reply.content_type, "application/json") == 0);
     reply = cJSON_ParseWithLength(fuzz_reply.body, fuzz_reply.len);
     if (reply == NULL) {

@@ -206,7 +206,23 @@ static bool nine_digits(double a, uint32_t *digits, int *e)
     return false;
 }
 
-/* %.9g of finite v into out (at least 24 bytes), or 0 when nine_digits cannot say. */
+/* The nine digits of digits (< 10^9, leading zeros kept) into d[9], two at a time. */
+static void nine_chars(uint32_t digits, char *d)
+{
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+
+    for (int i = 7; i >= 1; i -= 2, digits /= 100) {
+        d[i] = pairs[2 * (digits % 100)];
+        d[i + 1] = pairs[2 * (digits % 100) + 1];
+    }
+    d[0] = (char) ('0' + digits);
+}
+
+/* %.9g of finite v into out (at least 24 bytes), or 0 when nine_digits cannot say. Bytes
+ * are copied in short loops: a memcpy of a length known only here is a library call. */
 static size_t format_g9(double v, char *out)
 {
     char d[9];
@@ -222,35 +238,35 @@ static size_t format_g9(double v, char *out)
     }
     if (!nine_digits(fabs(v), &digits, &e))
         return 0;
-    for (int i = 8; i >= 0; i--, digits /= 10)
-        d[i] = (char) ('0' + digits % 10);
+    nine_chars(digits, d);
     for (last = 8; last > 0 && d[last] == '0'; last--)
         ; /* %g drops trailing zeros */
     if (v < 0)
         out[n++] = '-';
     if (e < -4 || e >= 9) { /* d.ddde+XX */
         out[n++] = d[0];
-        if (last > 0) {
+        if (last > 0)
             out[n++] = '.';
-            memcpy(out + n, d + 1, last);
-            n += last;
-        }
+        for (size_t i = 1; i <= last; i++)
+            out[n++] = d[i];
         n += (size_t) sprintf(out + n, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
         return n;
     }
     if (e < 0) { /* 0.000ddd */
-        memcpy(out + n, "0.000", (size_t) (1 - e));
-        n += (size_t) (1 - e);
-        memcpy(out + n, d, last + 1);
-        return n + last + 1;
-    }
-    memcpy(out + n, d, (size_t) e + 1); /* ddd[.ddd] */
-    n += (size_t) e + 1;
-    if (last > (size_t) e) {
+        out[n++] = '0';
         out[n++] = '.';
-        memcpy(out + n, d + e + 1, last - (size_t) e);
-        n += last - (size_t) e;
+        for (int i = -1; i > e; i--)
+            out[n++] = '0';
+        for (size_t i = 0; i <= last; i++)
+            out[n++] = d[i];
+        return n;
     }
+    for (size_t i = 0; i <= (size_t) e; i++) /* ddd[.ddd] */
+        out[n++] = d[i];
+    if (last > (size_t) e)
+        out[n++] = '.';
+    for (size_t i = (size_t) e + 1; i <= last; i++)
+        out[n++] = d[i];
     return n;
 }
 

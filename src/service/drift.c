@@ -23,7 +23,7 @@ typedef struct Binning {
     size_t *first;  /* n_numeric: where the field's bins start in a block's counts */
     float *edges;   /* SCORE_EDGES * n_numeric: [k * n_numeric + i] is field i's k-th edge */
     float *values;  /* n_numeric: one record's, scratch under the lock */
-    unsigned char *bins;
+    int32_t *bins;
     size_t n_categorical;
     size_t *categorical; /* their field indexes */
 } Binning;
@@ -71,7 +71,7 @@ static int binning_new(Binning *bn, const Schema *s, size_t n_fields, const size
     bn->first = malloc((n + 1) * sizeof(*bn->first));
     bn->edges = malloc((SCORE_EDGES * n + 1) * sizeof(*bn->edges));
     bn->values = malloc((n + 1) * sizeof(*bn->values));
-    bn->bins = malloc(n + 1);
+    bn->bins = malloc((n + 1) * sizeof(*bn->bins));
     bn->categorical = malloc((n_fields - n + 1) * sizeof(*bn->categorical));
     if (bn->column == NULL || bn->first == NULL || bn->edges == NULL || bn->values == NULL ||
         bn->bins == NULL || bn->categorical == NULL) {
@@ -101,12 +101,12 @@ static void binning_count(const Binning *bn, const Model *m, const size_t *offse
     size_t n = bn->n_numeric;
     const float *restrict edges = bn->edges;
     float *restrict values = bn->values;
-    unsigned char *restrict bins = bn->bins;
+    int32_t *restrict bins = bn->bins;
 
     for (size_t i = 0; i < n; i++)
         values[i] = x[bn->column[i]];
     for (size_t i = 0; i < n; i++) {
-        unsigned char b = 0;
+        int32_t b = 0; /* as wide as a float: the compares vectorise lane for lane */
 
         for (size_t k = 0; k < SCORE_EDGES; k++)
             b += edges[k * n + i] <= values[i];

@@ -387,12 +387,15 @@ int schema_encode(const Schema *s, const SchemaValue *values, float *x, SchemaEn
         const SchemaValue *v = &values[f];
         float *col = x + fd->column;
 
+        if (fd->kind == SCHEMA_NUMERIC && v->type == SCHEMA_NUMBER) { /* the common case first */
+            col[0] = (float) v->number;
+            continue;
+        }
         if (fd->kind == SCHEMA_NUMERIC) {
             if (v->type == SCHEMA_TEXT)
                 return -EINVAL;
-            if (v->type == SCHEMA_MISSING)
-                local.n_imputed++;
-            col[0] = v->type == SCHEMA_NUMBER ? (float) v->number : fd->fill;
+            local.n_imputed++;
+            col[0] = fd->fill;
             continue;
         }
         if (v->type == SCHEMA_NUMBER)

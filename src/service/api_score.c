@@ -23,7 +23,8 @@
 #include "aescore/threshold.h"
 
 typedef struct Scratch {
-    size_t cap; /* bytes */
+    size_t cap;                     /* bytes of data */
+    char keys_of[MODEL_ID_LEN + 1]; /* the model whose keys lead data ("" none) */
     _Alignas(max_align_t) unsigned char data[];
 } Scratch;
 
@@ -36,24 +37,23 @@ static void scratch_key_make(void)
     scratch_key_err = pthread_key_create(&scratch_key, free);
 }
 
-/* n floats owned by the calling thread (freed when it exits), or NULL; with values not
- * NULL, room for n_values field values too, in *values. */
-static float *thread_scratch_values(size_t n, size_t n_values, SchemaValue **values)
+/* The calling thread's scratch with room for `need` bytes of data (freed when the thread
+ * exits), or NULL. Growing keeps the data. */
+static Scratch *thread_scratch_of(size_t need)
 {
-    size_t lead = n_values * sizeof(SchemaValue), need; /* n_values <= MODEL_MAX_FEATURES */
     Scratch *s;
 
-    _Static_assert(sizeof(SchemaValue) % sizeof(float) == 0, "floats follow the values");
     pthread_once(&scratch_once, scratch_key_make);
-    if (scratch_key_err != 0 || n > (SIZE_MAX - sizeof(*s) - lead) / sizeof(float))
+    if (scratch_key_err != 0 || need > SIZE_MAX - sizeof(*s))
         return NULL;
-    need = lead + n * sizeof(float);
     s = pthread_getspecific(scratch_key);
     if (s == NULL || s->cap < need) {
         Scratch *p = realloc(s, sizeof(*p) + need);
 
         if (p == NULL)
             return NULL;
+        if (s == NULL)
+            p->keys_of[0] = '\0';
         p->cap = need;
         if (pthread_setspecific(scratch_key, p) != 0) {
             free(p);
@@ -61,14 +61,44 @@ static float *thread_scratch_values(size_t n, size_t n_values, SchemaValue **val
         }
         s = p;
     }
-    if (values != NULL)
-        *values = (SchemaValue *) (void *) s->data;
-    return (float *) (void *) (s->data + lead);
+    return s;
 }
 
+/* n floats owned by the calling thread, or NULL. They overwrite any keys kept there. */
 static float *thread_scratch(size_t n)
 {
-    return thread_scratch_values(n, 0, NULL);
+    Scratch *s = n <= SIZE_MAX / sizeof(float) ? thread_scratch_of(n * sizeof(float)) : NULL;
+
+    if (s == NULL)
+        return NULL;
+    s->keys_of[0] = '\0';
+    return (float *) (void *) s->data;
+}
+
+/* What reading m's records takes, in the calling thread's scratch: fr (m, policy, the keys
+ * of m's schema, room for its field values), then n floats, returned (NULL: no memory). The
+ * keys are made again only when the thread last read another model. */
+static float *thread_scratch_record(const Model *m, const RecordPolicy *policy, size_t n,
+                                    FastRecord *fr)
+{
+    size_t n_fields = m->schema->n_fields; /* <= MODEL_MAX_FEATURES */
+    size_t lead = n_fields * (sizeof(FastKey) + sizeof(SchemaValue));
+    Scratch *s;
+
+    _Static_assert(sizeof(FastKey) % _Alignof(SchemaValue) == 0, "values follow the keys");
+    _Static_assert(sizeof(SchemaValue) % sizeof(float) == 0, "floats follow the values");
+    if (n > (SIZE_MAX - lead) / sizeof(float) ||
+        (s = thread_scratch_of(lead + n * sizeof(float))) == NULL)
+        return NULL;
+    *fr = (FastRecord){.m = m,
+                       .policy = policy,
+                       .keys = (FastKey *) (void *) s->data,
+                       .v = (SchemaValue *) (void *) (s->data + n_fields * sizeof(FastKey))};
+    if (strcmp(s->keys_of, m->meta.id) != 0) { /* the id is a content hash: same id, same keys */
+        records_fast_keys(m->schema, (FastKey *) (void *) s->data);
+        memcpy(s->keys_of, m->meta.id, sizeof(s->keys_of));
+    }
+    return (float *) (void *) (s->data + lead);
 }
 
 static enum MHD_Result reply_schema(HttpRequest *req, RecordIssues *iss, const char *prefix)
@@ -184,10 +214,9 @@ enum MHD_Result api_score(HttpRequest *req)
     records_notes_init(&notes);
     m = model_slot_acquire(s->slot, &version);
     if (m != NULL) {
-        FastRecord fr = {m, &policy, NULL};
+        FastRecord fr;
 
-        buf = thread_scratch_values(2 * m->n_features + model_scratch_size(m), m->schema->n_fields,
-                                    &fr.v);
+        buf = thread_scratch_record(m, &policy, 2 * m->n_features + model_scratch_size(m), &fr);
         if (buf != NULL && records_fast_single(req->body, req->body_len, &fr, buf, &id, &notes)) {
             ret = score_reply(req, m, version, buf, NULL, &id, &notes);
             records_notes_deinit(&notes);
@@ -324,13 +353,13 @@ static bool fast_batch(HttpRequest *req, enum MHD_Result *ret)
     RecordPolicy policy = policy_of(s);
     uint64_t version = 0;
     Model *m = model_slot_acquire(s->slot, &version);
-    FastRecord fr = {m, &policy, NULL};
+    FastRecord fr;
     FastBatch b;
     bool done = false;
 
-    /* the field values live in the thread's scratch only while the batch is read: the reply
-     * reuses that scratch for scoring */
-    if (m != NULL && thread_scratch_values(0, m->schema->n_fields, &fr.v) != NULL &&
+    /* the keys and field values live in the thread's scratch only while the batch is read:
+     * the reply reuses that scratch for scoring */
+    if (m != NULL && thread_scratch_record(m, &policy, 0, &fr) != NULL &&
         records_fast_batch(req->body, req->body_len, &fr, s->config->max_batch, &b)) {
         *ret = batch_reply(req, m, version, b.x, b.n, NULL, b.ids, b.notes);
         records_fast_batch_free(&b);

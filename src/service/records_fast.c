@@ -149,10 +149,52 @@ static bool fast_field_value(const char **pp, const char *end, const SchemaField
     return true;
 }
 
+void records_fast_keys(const Schema *s, FastKey *keys)
+{
+    for (size_t f = 0; f < s->n_fields; f++) {
+        const char *name = s->fields[f].name;
+        size_t len = strlen(name);
+        unsigned char bytes[16] = {0}, mask[16] = {0};
+        bool plain = len < sizeof(bytes);
+
+        for (size_t i = 0; plain && i < len; i++)
+            plain = plain_char(name[i]);
+        keys[f] = (FastKey){.len = 0};
+        if (!plain)
+            continue;
+        memcpy(bytes, name, len);
+        bytes[len] = '"';
+        memset(mask, 0xff, len + 1);
+        memcpy(keys[f].word, bytes, sizeof(bytes));
+        memcpy(keys[f].mask, mask, sizeof(mask));
+        keys[f].len = len + 1;
+    }
+}
+
+/* Whether the next field's key (name and closing quote) is at p: two masked word compares
+ * where 16 bytes remain, byte by byte otherwise. *used is its length. */
+static bool key_at(const char *p, const char *end, const FastKey *k, const char *name, size_t *used)
+{
+    size_t i = 0;
+
+    if (k->len != 0 && end - p >= 16) {
+        uint64_t w[2];
+
+        memcpy(w, p, sizeof(w));
+        *used = k->len;
+        return ((w[0] & k->mask[0]) ^ k->word[0]) == 0 && ((w[1] & k->mask[1]) ^ k->word[1]) == 0;
+    }
+    while (p + i < end && name[i] == p[i] && plain_char(p[i])) /* a NUL is not plain */
+        i++;
+    *used = i + 1;
+    return name[i] == '\0' && p + i < end && p[i] == '"';
+}
+
 /* The member key at *pp as a field index, schema order first as read_features does: the
- * next field's name is compared in place (one pass, the common case), else the key is read
- * by fast_string and looked up. -1 declines: not a plain key, or no such field. */
-static long fast_member_field(const char **pp, const char *end, const Schema *s, size_t *hint)
+ * next field's key is compared in place (the common case), else the key is read by
+ * fast_string and looked up. -1 declines: not a plain key, or no such field. */
+static long fast_member_field(const char **pp, const char *end, const Schema *s,
+                              const FastKey *keys, size_t *hint)
 {
     const char *p = *pp + 1, *key;
     size_t len;
@@ -160,16 +202,9 @@ static long fast_member_field(const char **pp, const char *end, const Schema *s,
 
     if (*pp >= end || **pp != '"')
         return -1;
-    if (*hint < s->n_fields) {
-        const char *name = s->fields[*hint].name;
-        size_t i = 0;
-
-        while (p + i < end && name[i] == p[i] && plain_char(p[i])) /* a NUL is not plain */
-            i++;
-        if (name[i] == '\0' && p + i < end && p[i] == '"') {
-            *pp = p + i + 1;
-            return (long) (*hint)++;
-        }
+    if (*hint < s->n_fields && key_at(p, end, &keys[*hint], s->fields[*hint].name, &len)) {
+        *pp = p + len;
+        return (long) (*hint)++;
     }
     if (!fast_string(pp, end, &key, &len))
         return -1;
@@ -181,7 +216,8 @@ static long fast_member_field(const char **pp, const char *end, const Schema *s,
 /* "features": {name: value, ...} into v[n_fields] (absent fields stay missing). Each
  * separator is looked for first where compact JSON has it (one compare), skip_ws only when
  * it is not there (the bench record read in a tenth less time than with skip_ws around each). */
-static bool fast_features(const char **pp, const char *end, const Schema *s, SchemaValue *v)
+static bool fast_features(const char **pp, const char *end, const Schema *s, const FastKey *keys,
+                          SchemaValue *v)
 {
     const char *p = skip_ws(*pp, end);
     uint64_t seen[MODEL_MAX_FEATURES / 64]; /* fields <= columns <= MODEL_MAX_FEATURES */
@@ -196,7 +232,7 @@ static bool fast_features(const char **pp, const char *end, const Schema *s, Sch
         return true;
     }
     for (;;) {
-        long found = fast_member_field(&p, end, s, &hint);
+        long found = fast_member_field(&p, end, s, keys, &hint);
         size_t f = (size_t) found;
 
         /* unknown or repeated: the 422 is the cJSON path's */
@@ -311,9 +347,8 @@ static bool fast_id(const char **pp, const char *end, RecordId *id)
     return fast_number(pp, end, &id->number) && isfinite(id->number);
 }
 
-/* One record's members: its data into v, its id into *id. */
-static bool fast_members(const char **pp, const char *end, const Schema *s, SchemaValue *v,
-                         RecordId *id)
+/* One record's members: its data into r->v, its id into *id. */
+static bool fast_members(const char **pp, const char *end, const FastRecord *r, RecordId *id)
 {
     const char *p = *pp, *key;
     bool have_data = false;
@@ -327,11 +362,11 @@ static bool fast_members(const char **pp, const char *end, const Schema *s, Sche
             return false;
         p = skip_ws(p + 1, end);
         if (text_is(key, len, "features") && !have_data) {
-            if (!fast_features(&p, end, s, v))
+            if (!fast_features(&p, end, r->m->schema, r->keys, r->v))
                 return false;
             have_data = true;
         } else if (text_is(key, len, "values") && !have_data) {
-            if (!fast_field_values(&p, end, s, v))
+            if (!fast_field_values(&p, end, r->m->schema, r->v))
                 return false;
             have_data = true;
         } else if (text_is(key, len, "id") && id->kind == RECORD_ID_ABSENT) {
@@ -365,7 +400,7 @@ static bool fast_record(const char **pp, const char *end, const FastRecord *r, f
     for (size_t f = 0; f < s->n_fields; f++)
         r->v[f] = (SchemaValue){.type = SCHEMA_MISSING};
     p = skip_ws(p + 1, end);
-    if (!fast_members(&p, end, s, r->v, id) || !records_missing_allowed(s, r->policy, r->v) ||
+    if (!fast_members(&p, end, r, id) || !records_missing_allowed(s, r->policy, r->v) ||
         records_encode(s, r->v, x, notes) != 0)
         return false;
     *pp = p;

@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "aescore/model.h"
 #include "json_buf.h"
@@ -44,11 +45,25 @@ typedef struct RecordId {
     double number;
 } RecordId;
 
-/* What reading a record needs beside the body: the model, the policy, and room for one
- * record's field values (v[m->schema->n_fields], the caller's scratch). */
+/* A field's key as the in-order match reads it: the name and its closing quote as up to 16
+ * bytes in two words (the body's bytes loaded the same way), with masks for the bytes that
+ * count, so a record's keys in field order cost two compares each. len 0: the name is
+ * matched byte by byte (longer than 15 bytes, or not plain ASCII, which no key read here
+ * can equal). */
+typedef struct FastKey {
+    uint64_t word[2], mask[2];
+    size_t len; /* the bytes matched: the name and its quote */
+} FastKey;
+
+/* keys[s->n_fields] for s: made once per model by whoever reads many of its records. */
+void records_fast_keys(const Schema *s, FastKey *keys);
+
+/* What reading a record needs beside the body: the model, the policy, its schema's keys,
+ * and room for one record's field values (v[m->schema->n_fields], the caller's scratch). */
 typedef struct FastRecord {
     const Model *m;
     const RecordPolicy *policy;
+    const FastKey *keys; /* records_fast_keys of m->schema */
     SchemaValue *v;
 } FastRecord;
 

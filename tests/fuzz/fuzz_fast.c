@@ -102,9 +102,9 @@ static void check_record(const Model *m, const RecordPolicy *policy, const cJSON
 }
 
 static void check_single(const Model *m, const RecordPolicy *policy, const uint8_t *body,
-                         size_t len, SchemaValue *v)
+                         size_t len, const FastKey *keys, SchemaValue *v)
 {
-    FastRecord fr = {m, policy, v};
+    FastRecord fr = {m, policy, keys, v};
     float x[7];
     RecordId id;
     RecordNotes notes;
@@ -121,9 +121,9 @@ static void check_single(const Model *m, const RecordPolicy *policy, const uint8
 }
 
 static void check_batch(const Model *m, const RecordPolicy *policy, const uint8_t *body, size_t len,
-                        SchemaValue *v)
+                        const FastKey *keys, SchemaValue *v)
 {
-    FastRecord fr = {m, policy, v};
+    FastRecord fr = {m, policy, keys, v};
     FastBatch b;
     const cJSON *records, *rec;
     cJSON *root;
@@ -148,10 +148,13 @@ static void check_batch(const Model *m, const RecordPolicy *policy, const uint8_
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static Model *m;
+    static FastKey keys[4];
     SchemaValue v[4];
 
-    if (m == NULL)
+    if (m == NULL) {
         m = make_model();
+        records_fast_keys(m->schema, keys);
+    }
     if (size == 0)
         return 0;
     const RecordPolicy *policy = &policies[(data[0] & 3) % 3];
@@ -160,9 +163,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(body != NULL);
     memcpy(body, data + 1, size - 1);
     if (data[0] & 4)
-        check_batch(m, policy, body, size - 1, v);
+        check_batch(m, policy, body, size - 1, keys, v);
     else
-        check_single(m, policy, body, size - 1, v);
+        check_single(m, policy, body, size - 1, keys, v);
     free(body);
     return 0;
 }

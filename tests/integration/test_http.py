@@ -10,13 +10,16 @@ import json
 import math
 import os
 import random
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
-from daemon_util import FEATURES, N_FEATURES, Daemon, normal_row, train_model, write_csv
+from daemon_util import (AESCORE, FEATURES, N_FEATURES, Daemon, normal_row, train_model,
+                         write_csv)
 
 TOKEN = "s3cret-token-for-tests"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -937,3 +940,39 @@ def test_what_libmicrohttpd_answers_itself_is_the_status_the_readme_names(daemon
     assert got == status
     assert headers.get("connection", "").lower() == "close"
     assert daemon.get_json("/health")[0] == 200
+
+
+def test_a_served_model_with_its_fields_in_another_order_is_read_by_name(tmp_path):
+    """The fast reader keeps each thread's key table for the model it last read (by id).
+    After a reload to a model of the same field names in the reverse order, a record that
+    names its fields in the old order lands each value in the field of its name (as the
+    same values given by position in the new order), on one connection (one pool thread);
+    a rollback brings the old order back."""
+    a = train_model(tmp_path, name="a.aes", seed=7)
+    reversed_names = list(reversed(FEATURES))
+    csv = write_csv(str(tmp_path / "b.csv"), seed=8, features=reversed_names)
+    b = str(tmp_path / "b.aes")
+    subprocess.run([AESCORE, "train", "--data", csv, "--out", b, "--quiet", "--epochs", "5",
+                    "--ensemble", "1", "--seed", "8"], check=True, timeout=120)
+    served = str(tmp_path / "served.aes")
+    shutil.copyfile(a, served)
+    by_name = dict(zip(FEATURES, normal_row(random.Random(3))))  # in the first model's order
+    with Daemon(served) as d:
+        conn = d.connection()
+        status, first = d.post_json("/score", {"features": by_name}, conn=conn)
+        _, first_values = d.post_json("/score", {"values": [by_name[f] for f in FEATURES]},
+                                      conn=conn)
+        assert status == 200 and first["score"] == first_values["score"]
+        shutil.copyfile(b, served + ".new")
+        os.replace(served + ".new", served)
+        status, _ = d.post_json("/model/reload", b"", conn=conn)
+        assert status == 200
+        status, named = d.post_json("/score", {"features": by_name}, conn=conn)
+        _, positional = d.post_json(
+            "/score", {"values": [by_name[f] for f in reversed_names]}, conn=conn)
+        assert status == 200 and named["score"] == positional["score"]
+        assert named["model_id"] != first["model_id"]
+        status, _ = d.post_json("/model/rollback", b"", conn=conn)
+        assert status == 200
+        status, again = d.post_json("/score", {"features": by_name}, conn=conn)
+        assert status == 200 and again["score"] == first["score"]

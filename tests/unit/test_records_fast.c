@@ -60,9 +60,22 @@ typedef struct TestModel {
 
 static const char *const fuzz_names[] = {"amount", "age", "limit", "pay_0"}; /* the corpus's */
 static const char *const one_name[] = {"x"};
-/* names that are member names, prefixes and case variants of one another */
-static const char *const tricky_names[] = {"a",          "ab", "id",  "values", "features",
-                                           "with space", "A",  "a.b", "records"};
+/* names that are member names, prefixes and case variants of one another, and around the
+ * 15 bytes a key word of records_fast_keys holds (two of them alike in their first eight) */
+static const char *const tricky_names[] = {"a",
+                                           "ab",
+                                           "id",
+                                           "values",
+                                           "features",
+                                           "with space",
+                                           "A",
+                                           "a.b",
+                                           "records",
+                                           "fifteen_bytes_x",
+                                           "fifteen_bytes_y",
+                                           "sixteen_bytes_xx",
+                                           "a name longer than two key words"};
+#define N_TRICKY (sizeof(tricky_names) / sizeof(tricky_names[0]))
 
 /* A numeric model of n fields named names[] (only the schema matters to the readers). */
 static Model *numeric_model(const char *const *names, size_t n)
@@ -150,7 +163,7 @@ static void models_init(Models *ms)
     }
     ms->tm[ms->n++] = (TestModel){"corpus schema", numeric_model(fuzz_names, 4), true};
     ms->tm[ms->n++] = (TestModel){"one field", numeric_model(one_name, 1), true};
-    ms->tm[ms->n++] = (TestModel){"tricky names", numeric_model(tricky_names, 9), true};
+    ms->tm[ms->n++] = (TestModel){"tricky names", numeric_model(tricky_names, N_TRICKY), true};
     ms->tm[ms->n++] = (TestModel){"64 fields", numeric_model(wide, 64), true};
     ms->tm[ms->n++] = (TestModel){"categorical", categorical_model(), false};
 }
@@ -410,13 +423,16 @@ static void check_single(const TestModel *tm, const char *text, size_t len, Expe
     JsonBuf id_cjson = JSON_BUF_INIT;
     RecordNotes notes_fast, notes_cjson;
     SchemaValue *v = malloc(m->schema->n_fields * sizeof(*v));
-    FastRecord fr = {m, policy, v};
+    FastKey *keys = malloc(m->schema->n_fields * sizeof(*keys));
+    FastRecord fr = {m, policy, keys, v};
     RecordId id_fast;
     bool fast, cjson;
 
     assert_non_null(x_fast);
     assert_non_null(x_cjson);
     assert_non_null(v);
+    assert_non_null(keys);
+    records_fast_keys(m->schema, keys);
     records_notes_init(&notes_fast);
     records_notes_init(&notes_cjson);
     copies(text, len, &exact, &with_nul);
@@ -447,6 +463,7 @@ static void check_single(const TestModel *tm, const char *text, size_t len, Expe
     records_notes_deinit(&notes_fast);
     records_notes_deinit(&notes_cjson);
     free(v);
+    free(keys);
     free(exact);
     free(with_nul);
     free(x_fast);
@@ -463,12 +480,15 @@ static void check_batch(const TestModel *tm, const char *text, size_t len, size_
     JsonBuf *id_cjson = NULL;
     RecordNotes *notes_cjson = NULL;
     SchemaValue *v = malloc(m->schema->n_fields * sizeof(*v));
-    FastRecord fr = {m, policy, v};
+    FastKey *keys = malloc(m->schema->n_fields * sizeof(*keys));
+    FastRecord fr = {m, policy, keys, v};
     FastBatch b;
     char *exact, *with_nul;
     bool fast, cjson;
 
     assert_non_null(v);
+    assert_non_null(keys);
+    records_fast_keys(m->schema, keys);
     copies(text, len, &exact, &with_nul);
     fast = records_fast_batch(exact, len, &fr, max, &b);
     cjson = cjson_batch(with_nul, len, m, max, &x_cjson, &id_cjson, &notes_cjson, &n_cjson);
@@ -501,6 +521,7 @@ static void check_batch(const TestModel *tm, const char *text, size_t len, size_
     if (fast)
         records_fast_batch_free(&b);
     free(v);
+    free(keys);
     free(x_cjson);
     free_ids(id_cjson, notes_cjson, n_cjson);
     free(exact);
@@ -1267,6 +1288,45 @@ static void test_fast_paths_read_every_listed_number_as_cjson_does(void **state)
     models_free(&ms);
 }
 
+/* The in-place key match (records_fast_keys) takes a key only when the whole name and its
+ * quote are there: the tricky names in schema order (each hinted name matches), reversed
+ * (none does), in pairs swapped (a name followed by one it is a prefix of, or shares its
+ * first eight bytes with), compact and spaced, and reversed to the body's last bytes
+ * (compared byte by byte there): every field lands where its name says. */
+static void test_fast_keys_take_whole_names_only(void **state)
+{
+    Models ms;
+    Text text = {0};
+    Tally t = {0};
+    float want[N_TRICKY];
+    (void) state;
+
+    models_init(&ms);
+    policy = &policies[0];
+    const TestModel *tricky = &ms.tm[2];
+    for (size_t order = 0; order < 3; order++)
+        for (size_t l = 0; l < 2; l++) {
+            text.len = 0;
+            puts_(&text, "{\"features\":{");
+            for (size_t k = 0; k < N_TRICKY; k++) {
+                size_t f = order == 0 ? k : order == 1 ? N_TRICKY - 1 - k : k ^ 1;
+
+                if (f >= N_TRICKY) /* an odd count: the last one stays */
+                    f = k;
+                if (k > 0)
+                    putc_(&text, ',');
+                putf(&text, "\"%s\"%s:%s%zu", tricky_names[f], l ? " " : "", l ? " " : "", f + 1);
+                want[f] = (float) (f + 1);
+            }
+            puts_(&text, "}}");
+            check_single(tricky, text.p, text.len, EXPECT_FAST, want, &t);
+        }
+    report("key match", &t);
+    assert_int_equal(t.fast, t.inputs);
+    free(text.p);
+    models_free(&ms);
+}
+
 static void test_fast_single_reads_generated_records_as_cjson_does(void **state)
 {
     Models ms;
@@ -1431,6 +1491,7 @@ int main(void)
         cmocka_unit_test(test_fast_single_reads_the_corpus_as_cjson_does),
         cmocka_unit_test(test_fast_batch_reads_the_corpus_as_cjson_does),
         cmocka_unit_test(test_fast_paths_read_every_listed_number_as_cjson_does),
+        cmocka_unit_test(test_fast_keys_take_whole_names_only),
         cmocka_unit_test(test_fast_single_reads_generated_records_as_cjson_does),
         cmocka_unit_test(test_fast_batch_reads_generated_batches_as_cjson_does),
     };

@@ -390,10 +390,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        http_guard_body(s->guard, conn, *upload_data_size);
-        return http_body_append(req, upload_data, upload_data_size) < 0 ? MHD_NO : MHD_YES;
+        size_t n = *upload_data_size;
+
+        if (http_body_append(req, upload_data, upload_data_size) < 0)
+            return MHD_NO;
+        /* the whole declared body is in and the final callback comes next: the guard hears
+         * so now, once, rather than of these bytes and then of the end */
+        if (req->body_declared > 0 && req->body_len == req->body_declared) {
+            http_guard_request_received(s->guard, conn);
+            req->guard_told = true;
+        } else {
+            http_guard_body(s->guard, conn, n);
+        }
+        return MHD_YES;
     }
-    http_guard_request_received(s->guard, conn);
+    if (!req->guard_told)
+        http_guard_request_received(s->guard, conn);
     if (req->too_large)
         return http_reply_error(req, HTTP_E_BODY_TOO_LARGE, NULL,
                                 "the body is larger than this endpoint accepts (%zu bytes)",

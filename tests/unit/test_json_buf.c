@@ -6,6 +6,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -90,12 +91,64 @@ static void test_random_doubles_print_as_g9(void **state)
     }
 }
 
+/* ASCII text as JSON writes it, byte by byte (the rule json_buf_string follows). */
+static size_t reference_string(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        if (c == '"' || c == '\\')
+            o += (size_t) sprintf(out + o, "\\%c", c);
+        else if (c < 0x20)
+            o += (size_t) sprintf(out + o, "\\u%04x", c);
+        else
+            out[o++] = (char) c;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return o;
+}
+
+/* Strings of ASCII bytes, plain ones (copied whole) and ones with a quote, a backslash or
+ * a control byte anywhere (escaped), appended after other text: the bytes JSON asks for. */
+static void test_ascii_strings_are_written_as_json_asks(void **state)
+{
+    uint64_t s = 11;
+    char text[40], want[6 * 40 + 3];
+    (void) state;
+
+    for (int k = 0; k < 20000; k++) {
+        size_t n = (size_t) (next(&s) % sizeof(text)), len;
+        bool plain = k % 2 == 0;
+        JsonBuf b = JSON_BUF_INIT;
+
+        for (size_t i = 0; i < n; i++)
+            text[i] = (char) (plain ? 0x20 + next(&s) % 0x5f : next(&s) % 0x80);
+        for (size_t i = 0; plain && i < n; i++)
+            if (text[i] == '"' || text[i] == '\\')
+                text[i] = 'q';
+        json_buf_puts(&b, "[1,");
+        json_buf_string(&b, text, n);
+        len = reference_string(text, n, want);
+        assert_false(b.oom);
+        assert_int_equal(b.len, 3 + len);
+        assert_memory_equal(b.data, "[1,", 3);
+        assert_memory_equal(b.data + 3, want, len);
+        assert_int_equal(b.data[b.len], '\0');
+        json_buf_deinit(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listed_values_print_as_g9),
         cmocka_unit_test(test_random_floats_print_as_g9),
         cmocka_unit_test(test_random_doubles_print_as_g9),
+        cmocka_unit_test(test_ascii_strings_are_written_as_json_asks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

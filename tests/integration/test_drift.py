@@ -90,17 +90,24 @@ def score(d, live):
         assert status == 200, body
 
 
-def test_a_shifted_field_stands_out_and_matches_an_independent_psi(tmp_path):
+def trained(tmp_path, epochs):
+    """The training rows, a model trained on them and a config of a WINDOW-record window."""
     csv = str(tmp_path / "train.csv")
     train = write_training(csv)
     model = str(tmp_path / "model.aes")
     r = subprocess.run([AESCORE, "train", "--data", csv, "--out", model, "--quiet",
-                        "--epochs", "5", "--ensemble", "1"], capture_output=True, text=True)
+                        "--epochs", str(epochs), "--ensemble", "1"], capture_output=True,
+                       text=True)
     assert r.returncode == 0, r.stderr
     conf = tmp_path / "drift.conf"
     conf.write_text("drift_window = %d\n" % WINDOW)
+    return train, model, str(conf)
+
+
+def test_a_shifted_field_stands_out_and_matches_an_independent_psi(tmp_path):
+    train, model, conf = trained(tmp_path, epochs=5)
     rnd = random.Random(7)
-    with Daemon(model, config=str(conf)) as d:
+    with Daemon(model, config=conf) as d:
         status, empty = d.get_json("/drift")
         assert status == 200
         assert empty["window"] == {"records": 0, "capacity": WINDOW, "since": None}
@@ -159,15 +166,8 @@ def float32_below(v):
 def test_a_value_on_an_edge_counts_in_the_bin_above_it(tmp_path):
     """Bins count the edges <= x: each numeric field's nine edges sent as values, and the
     float just below each, land in exactly the bins an independent bisect gives."""
-    csv = str(tmp_path / "train.csv")
-    write_training(csv)
-    model = str(tmp_path / "model.aes")
-    r = subprocess.run([AESCORE, "train", "--data", csv, "--out", model, "--quiet",
-                        "--epochs", "2", "--ensemble", "1"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    conf = tmp_path / "drift.conf"
-    conf.write_text("drift_window = %d\n" % WINDOW)
-    with Daemon(model, config=str(conf)) as d:
+    _, model, conf = trained(tmp_path, epochs=2)
+    with Daemon(model, config=conf) as d:
         fields = by_name(d.get_json("/drift")[1])
         edges = {n: [f32(b["edge"]) for b in fields[n]["bins"][1:]] for n in NUMERIC}
         assert all(len(e) == 9 and e == sorted(e) for e in edges.values())

@@ -126,15 +126,13 @@ bool json_utf8_valid(const char *s, size_t n)
     return json_utf8_prefix(s, n) == n;
 }
 
-/* Bytes json_buf_string copies as they are: printable ASCII but the quote and the
- * backslash. A table: names, ids and categories are short and mostly nothing else. */
 #define JSON_PLAIN(c)  ((c) >= 0x20 && (c) < 0x7f && (c) != '"' && (c) != '\\')
 #define JSON_PLAIN4(c) JSON_PLAIN(c), JSON_PLAIN((c) + 1), JSON_PLAIN((c) + 2), JSON_PLAIN((c) + 3)
 #define JSON_PLAIN16(c)                                                                            \
     JSON_PLAIN4(c), JSON_PLAIN4((c) + 4), JSON_PLAIN4((c) + 8), JSON_PLAIN4((c) + 12)
-static const bool json_plain[256] = {JSON_PLAIN16(0),  JSON_PLAIN16(16), JSON_PLAIN16(32),
-                                     JSON_PLAIN16(48), JSON_PLAIN16(64), JSON_PLAIN16(80),
-                                     JSON_PLAIN16(96), JSON_PLAIN16(112)};
+const bool json_plain_byte[256] = {JSON_PLAIN16(0),  JSON_PLAIN16(16), JSON_PLAIN16(32),
+                                   JSON_PLAIN16(48), JSON_PLAIN16(64), JSON_PLAIN16(80),
+                                   JSON_PLAIN16(96), JSON_PLAIN16(112)};
 
 void json_buf_string(JsonBuf *b, const char *s, size_t n)
 {
@@ -144,7 +142,7 @@ void json_buf_string(JsonBuf *b, const char *s, size_t n)
 
     if (!json_buf_reserve(b, n + 2))
         return;
-    while (plain < n && json_plain[p[plain]])
+    while (plain < n && json_plain_byte[p[plain]])
         plain++;
     if (plain == n) { /* the usual string: one copy */
         b->data[b->len++] = '"';

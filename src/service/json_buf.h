@@ -54,6 +54,10 @@ void json_buf_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(pri
 /* A JSON string literal (quotes included) of s[0..n-1], NUL bytes and JSON_NUL written as
  * \u0000; other invalid UTF-8 becomes U+FFFD. */
 void json_buf_string(JsonBuf *b, const char *s, size_t n);
+/* The bytes a JSON string carries as they are, with no escape: printable ASCII but the
+ * quote and the backslash. json_buf_string copies a string of only these whole; the
+ * scoring fast path (records_fast.c) reads only strings of these. */
+extern const bool json_plain_byte[256];
 /* A JSON number as %.9g (float values; the common cases without stdio, which costs more
  * than the rest of a /score reply) or %.17g; non-finite becomes null. */
 void json_buf_float(JsonBuf *b, double v);

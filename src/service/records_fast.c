@@ -46,17 +46,11 @@ static int next_member(const char **pp, const char *end, char close)
     return p < end && *p == close ? 0 : -1;
 }
 
-/* A byte fast_string keeps in a string: printable ASCII but the quote and the backslash.
- * A table, one load a byte: the key match tests every byte of every name. */
-#define PLAIN(c)   ((c) >= 0x20 && (c) < 0x7f && (c) != '"' && (c) != '\\')
-#define PLAIN4(c)  PLAIN(c), PLAIN((c) + 1), PLAIN((c) + 2), PLAIN((c) + 3)
-#define PLAIN16(c) PLAIN4(c), PLAIN4((c) + 4), PLAIN4((c) + 8), PLAIN4((c) + 12)
-static const bool plain_table[256] = {PLAIN16(0),  PLAIN16(16), PLAIN16(32), PLAIN16(48),
-                                      PLAIN16(64), PLAIN16(80), PLAIN16(96), PLAIN16(112)};
-
+/* A byte fast_string keeps in a string: one JSON carries as it is (json_buf.h). A table,
+ * one load a byte: the key match tests every byte of every name. */
 static inline bool plain_char(char c)
 {
-    return plain_table[(unsigned char) c];
+    return json_plain_byte[(unsigned char) c];
 }
 
 /* '"' plain bytes (no escapes) '"' -> text[len] */

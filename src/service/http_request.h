@@ -103,7 +103,6 @@ struct HttpRequest {
     size_t body_len, body_cap, body_limit;
     size_t body_declared; /* its Content-Length (<= body_limit), 0 when none was given */
     bool too_large;       /* a chunked body passed the cap: discard, 413 at the end */
-    bool guard_told;      /* http_guard knows the body is complete */
     bool replied;         /* a response was queued */
     bool close_after;     /* the reply closes the connection (framing the server cannot trust) */
     unsigned status;      /* of the queued response */

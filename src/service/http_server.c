@@ -359,6 +359,13 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
     return check_body(req);
 }
 
+/* The body has all the bytes its Content-Length declared (a body over the cap is dropped,
+ * so it never does). */
+static bool declared_body_in(const HttpRequest *req)
+{
+    return req->body_declared > 0 && req->body_len == req->body_declared;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -396,15 +403,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         /* the whole declared body is in and the final callback comes next: the guard hears
          * so now, once, rather than of these bytes and then of the end */
-        if (req->body_declared > 0 && req->body_len == req->body_declared) {
+        if (declared_body_in(req))
             http_guard_request_received(s->guard, conn);
-            req->guard_told = true;
-        } else {
+        else
             http_guard_body(s->guard, conn, n);
-        }
         return MHD_YES;
     }
-    if (!req->guard_told)
+    if (!declared_body_in(req)) /* else the guard heard it with the last bytes */
         http_guard_request_received(s->guard, conn);
     if (req->too_large)
         return http_reply_error(req, HTTP_E_BODY_TOO_LARGE, NULL,

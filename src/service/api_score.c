@@ -22,9 +22,14 @@
 
 #include "aescore/threshold.h"
 
+/* A pool thread's scratch: data for one request's floats and field values, and apart from
+ * it the keys of the model the thread last read records of (records_fast_keys), which
+ * scoring never overwrites. Freed when the thread exits. */
 typedef struct Scratch {
+    FastKey *keys; /* keys_cap of them */
+    size_t keys_cap;
+    char keys_of[MODEL_ID_LEN + 1]; /* the model they were made for ("" none) */
     size_t cap;                     /* bytes of data */
-    char keys_of[MODEL_ID_LEN + 1]; /* the model whose keys lead data ("" none) */
     _Alignas(max_align_t) unsigned char data[];
 } Scratch;
 
@@ -32,13 +37,21 @@ static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static int scratch_key_err;
 
-static void scratch_key_make(void)
+static void scratch_free(void *p)
 {
-    scratch_key_err = pthread_key_create(&scratch_key, free);
+    Scratch *s = p;
+
+    free(s->keys);
+    free(s);
 }
 
-/* The calling thread's scratch with room for `need` bytes of data (freed when the thread
- * exits), or NULL. Growing keeps the data. */
+static void scratch_key_make(void)
+{
+    scratch_key_err = pthread_key_create(&scratch_key, scratch_free);
+}
+
+/* The calling thread's scratch with room for `need` bytes of data, or NULL. Growing keeps
+ * the keys. */
 static Scratch *thread_scratch_of(size_t need)
 {
     Scratch *s;
@@ -53,10 +66,10 @@ static Scratch *thread_scratch_of(size_t need)
         if (p == NULL)
             return NULL;
         if (s == NULL)
-            p->keys_of[0] = '\0';
+            *p = (Scratch){.keys = NULL};
         p->cap = need;
         if (pthread_setspecific(scratch_key, p) != 0) {
-            free(p);
+            scratch_free(p);
             return NULL;
         }
         s = p;
@@ -64,41 +77,53 @@ static Scratch *thread_scratch_of(size_t need)
     return s;
 }
 
-/* n floats owned by the calling thread, or NULL. They overwrite any keys kept there. */
+/* n floats owned by the calling thread, or NULL. */
 static float *thread_scratch(size_t n)
 {
     Scratch *s = n <= SIZE_MAX / sizeof(float) ? thread_scratch_of(n * sizeof(float)) : NULL;
 
-    if (s == NULL)
-        return NULL;
-    s->keys_of[0] = '\0';
-    return (float *) (void *) s->data;
+    return s != NULL ? (float *) (void *) s->data : NULL;
 }
 
-/* What reading m's records takes, in the calling thread's scratch: fr (m, policy, the keys
- * of m's schema, room for its field values), then n floats, returned (NULL: no memory). The
- * keys are made again only when the thread last read another model. */
+/* The keys of m's schema in s, made again only when s last held another model's (the id
+ * is a content hash: the same id, the same names). NULL: no memory. */
+static const FastKey *scratch_keys(Scratch *s, const Model *m)
+{
+    size_t n_fields = m->schema->n_fields; /* <= MODEL_MAX_FEATURES */
+
+    if (strcmp(s->keys_of, m->meta.id) == 0)
+        return s->keys;
+    if (n_fields > s->keys_cap) {
+        FastKey *k = realloc(s->keys, n_fields * sizeof(*k));
+
+        if (k == NULL)
+            return NULL;
+        s->keys = k;
+        s->keys_cap = n_fields;
+    }
+    records_fast_keys(m->schema, s->keys);
+    memcpy(s->keys_of, m->meta.id, sizeof(s->keys_of));
+    return s->keys;
+}
+
+/* What reading m's records takes, from the calling thread's scratch: fr (m, policy, the
+ * keys of m's schema, room for its field values), then n floats, returned (NULL: no
+ * memory). */
 static float *thread_scratch_record(const Model *m, const RecordPolicy *policy, size_t n,
                                     FastRecord *fr)
 {
-    size_t n_fields = m->schema->n_fields; /* <= MODEL_MAX_FEATURES */
-    size_t lead = n_fields * (sizeof(FastKey) + sizeof(SchemaValue));
+    size_t lead = m->schema->n_fields * sizeof(SchemaValue); /* n_fields <= MODEL_MAX_FEATURES */
     Scratch *s;
 
-    _Static_assert(sizeof(FastKey) % _Alignof(SchemaValue) == 0, "values follow the keys");
     _Static_assert(sizeof(SchemaValue) % sizeof(float) == 0, "floats follow the values");
     if (n > (SIZE_MAX - lead) / sizeof(float) ||
         (s = thread_scratch_of(lead + n * sizeof(float))) == NULL)
         return NULL;
     *fr = (FastRecord){.m = m,
                        .policy = policy,
-                       .keys = (FastKey *) (void *) s->data,
-                       .v = (SchemaValue *) (void *) (s->data + n_fields * sizeof(FastKey))};
-    if (strcmp(s->keys_of, m->meta.id) != 0) { /* the id is a content hash: same id, same keys */
-        records_fast_keys(m->schema, (FastKey *) (void *) s->data);
-        memcpy(s->keys_of, m->meta.id, sizeof(s->keys_of));
-    }
-    return (float *) (void *) (s->data + lead);
+                       .keys = scratch_keys(s, m),
+                       .v = (SchemaValue *) (void *) s->data};
+    return fr->keys != NULL ? (float *) (void *) (s->data + lead) : NULL;
 }
 
 static enum MHD_Result reply_schema(HttpRequest *req, RecordIssues *iss, const char *prefix)
@@ -357,8 +382,8 @@ static bool fast_batch(HttpRequest *req, enum MHD_Result *ret)
     FastBatch b;
     bool done = false;
 
-    /* the keys and field values live in the thread's scratch only while the batch is read:
-     * the reply reuses that scratch for scoring */
+    /* the field values live in the thread's scratch only while the batch is read: the reply
+     * reuses that scratch for scoring */
     if (m != NULL && thread_scratch_record(m, &policy, 0, &fr) != NULL &&
         records_fast_batch(req->body, req->body_len, &fr, s->config->max_batch, &b)) {
         *ret = batch_reply(req, m, version, b.x, b.n, NULL, b.ids, b.notes);

@@ -11,7 +11,7 @@
 
 #include "aescore/util.h"
 
-#define SCORE_EDGES (SCHEMA_DECILE_BINS - 1)
+#define DECILE_EDGES (SCHEMA_DECILE_BINS - 1) /* of a numeric field, and of the scores */
 
 /* How a record's fields are binned: the numeric ones all at once (its values copied out,
  * then each edge rank compared across the fields, a loop the compiler vectorises, rather
@@ -21,7 +21,7 @@ typedef struct Binning {
     size_t n_numeric;
     size_t *column; /* n_numeric: the field's input column */
     size_t *first;  /* n_numeric: where the field's bins start in a block's counts */
-    float *edges;   /* SCORE_EDGES * n_numeric: [k * n_numeric + i] is field i's k-th edge */
+    float *edges;   /* DECILE_EDGES * n_numeric: [k * n_numeric + i] is field i's k-th edge */
     float *values;  /* n_numeric: one record's, scratch under the lock */
     int32_t *bins;
     size_t n_categorical;
@@ -39,7 +39,7 @@ struct Drift {
     size_t n_bins;
     uint32_t *counts; /* DRIFT_BLOCKS * n_bins */
     Binning binning;
-    float score_edges[SCORE_EDGES]; /* the validation score deciles */
+    float score_edges[DECILE_EDGES]; /* the validation score deciles */
     uint64_t block_records[DRIFT_BLOCKS];
     double block_since[DRIFT_BLOCKS]; /* unix time of the block's first record */
     size_t current;
@@ -69,7 +69,7 @@ static int binning_new(Binning *bn, const Schema *s, size_t n_fields, const size
     bn->n_categorical = n_fields - n;
     bn->column = malloc((n + 1) * sizeof(*bn->column));
     bn->first = malloc((n + 1) * sizeof(*bn->first));
-    bn->edges = malloc((SCORE_EDGES * n + 1) * sizeof(*bn->edges));
+    bn->edges = malloc((DECILE_EDGES * n + 1) * sizeof(*bn->edges));
     bn->values = malloc((n + 1) * sizeof(*bn->values));
     bn->bins = malloc((n + 1) * sizeof(*bn->bins));
     bn->categorical = malloc((n_fields - n + 1) * sizeof(*bn->categorical));
@@ -87,7 +87,7 @@ static int binning_new(Binning *bn, const Schema *s, size_t n_fields, const size
         }
         bn->column[i] = fd->column;
         bn->first[i] = offset[f];
-        for (size_t k = 0; k < SCORE_EDGES; k++)
+        for (size_t k = 0; k < DECILE_EDGES; k++)
             bn->edges[k * n + i] = fd->profile[k];
         i++;
     }
@@ -108,7 +108,7 @@ static void binning_count(const Binning *bn, const Model *m, const size_t *offse
     for (size_t i = 0; i < n; i++) {
         int32_t b = 0; /* as wide as a float: the compares vectorise lane for lane */
 
-        for (size_t k = 0; k < SCORE_EDGES; k++)
+        for (size_t k = 0; k < DECILE_EDGES; k++)
             b += edges[k * n + i] <= values[i];
         bins[i] = b;
     }
@@ -144,16 +144,6 @@ Drift *drift_free(Drift *d)
     free(d->counts);
     free(d);
     return NULL;
-}
-
-/* The decile of a score among the validation score deciles (ascending: a count). */
-static size_t score_bin(const float *edges, float score)
-{
-    size_t b = 0;
-
-    for (size_t k = 0; k < SCORE_EDGES; k++)
-        b += edges[k] <= score;
-    return b;
 }
 
 /* The bins of m: each field's (when its file has a training distribution), then the
@@ -199,7 +189,7 @@ static bool use_model(Drift *d, const Model *m)
     d->n_fields = n_fields;
     d->n_bins = n_bins;
     memcpy(d->model_id, m->meta.id, sizeof(d->model_id));
-    for (size_t k = 0; k < SCORE_EDGES; k++)
+    for (size_t k = 0; k < DECILE_EDGES; k++)
         d->score_edges[k] = m->percentiles[(k + 1) * (MODEL_PERCENTILES - 1) / 10];
     memset(d->block_records, 0, sizeof(d->block_records));
     d->current = 0;
@@ -226,7 +216,7 @@ void drift_observe(Drift *d, const Model *m, const float *x, size_t n, const flo
         if (d->block_records[d->current] == 0)
             d->block_since[d->current] = util_now_wall();
         binning_count(&d->binning, m, d->offset, row, c);
-        c[d->offset[d->n_fields] + score_bin(d->score_edges, scores[i])]++;
+        c[d->offset[d->n_fields] + schema_decile_bin(d->score_edges, scores[i])]++;
         d->block_records[d->current]++;
     }
 out:

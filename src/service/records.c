@@ -318,7 +318,7 @@ static bool read_values(const cJSON *values, const Schema *s, const RecordPolicy
     return true;
 }
 
-/* The missing fields of v, and whether the policy lets that many be imputed. */
+/* How many fields of v are missing. */
 static size_t missing_fields(const Schema *s, const SchemaValue *v)
 {
     size_t missing = 0;
@@ -328,6 +328,7 @@ static size_t missing_fields(const Schema *s, const SchemaValue *v)
     return missing;
 }
 
+/* Whether the policy lets `missing` of n fields be imputed. */
 static bool missing_within(const RecordPolicy *policy, size_t missing, size_t n)
 {
     return missing * 100 <= (size_t) policy->max_missing_percent * n;

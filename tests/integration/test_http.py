@@ -942,6 +942,24 @@ def test_what_libmicrohttpd_answers_itself_is_the_status_the_readme_names(daemon
     assert daemon.get_json("/health")[0] == 200
 
 
+def test_headers_of_the_documented_size_are_read_at_the_default_memory_limit(daemon):
+    """config: connection_memory_limit 8K reads headers of about 7.5 KiB; a token that
+    size scores as a short one does, and one past the limit gets 431 (not a dropped
+    connection, not a 200 with the header cut)."""
+    body = json.dumps(record(seed=5)).encode()
+    _, ref = daemon.post_json("/score", record(seed=5))
+
+    def post_with(pad):
+        return raw(daemon, b"POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
+                   b"\r\nX-Pad: " + b"p" * pad + b"\r\nContent-Length: %d\r\n"
+                   b"Connection: close\r\n\r\n" % len(body) + body)
+
+    status, _, got = post_with(7 * 1024)
+    assert status == 200
+    assert json.loads(got)["score"] == ref["score"]
+    assert post_with(9 * 1024)[0] == 431
+
+
 def test_a_served_model_with_its_fields_in_another_order_is_read_by_name(tmp_path):
     """The fast reader keeps each thread's key table for the model it last read (by id).
     After a reload to a model of the same field names in the reverse order, a record that

@@ -70,7 +70,7 @@ static void test_defaults_match_the_contract(void **state)
     assert_int_equal(c.threads, 0);
     assert_int_equal(c.max_connections, 1024);
     assert_int_equal(c.connection_timeout, 15);
-    assert_int_equal(c.connection_memory_limit, 16384);
+    assert_int_equal(c.connection_memory_limit, 8192);
     assert_int_equal(c.max_body_bytes, 16 * 1024 * 1024);
     assert_int_equal(c.max_retrain_bytes, 256 * 1024 * 1024);
     assert_int_equal(c.max_batch, 10000);

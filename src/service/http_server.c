@@ -91,11 +91,6 @@ static const char *const endpoint_names[HTTP_EP_COUNT_] = {
     [HTTP_EP_OTHER] = "other",
 };
 
-static const char *header(HttpRequest *req, const char *name)
-{
-    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
-}
-
 /* Does the Content-Type header name media type `type` (parameters such as charset allowed)? */
 static bool media_type_is(const char *ct, const char *type)
 {
@@ -124,14 +119,12 @@ static bool token_equal(const char *given, size_t glen, const char *token, size_
     return diff == 0;
 }
 
-/* Does the request carry "Authorization: Bearer <token>"? A NULL token lets everyone in. */
-static bool authorized(HttpRequest *req, const char *token, size_t token_len)
+/* Does the Authorization header's value auth (NULL: none) say "Bearer <token>"? A NULL token
+ * lets everyone in. */
+static bool authorized(const char *auth, const char *token, size_t token_len)
 {
-    const char *auth;
-
     if (token == NULL)
         return true;
-    auth = header(req, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
         return false;
     auth += 7;
@@ -140,12 +133,15 @@ static bool authorized(HttpRequest *req, const char *token, size_t token_len)
     return token_equal(auth, strlen(auth), token, token_len);
 }
 
-/* What the request's headers say about its framing: how many Content-Length and
- * Transfer-Encoding headers, and whether every coding named is chunked. */
-typedef struct Framing {
+/* What the request's headers say, from one walk over them: its framing (how many
+ * Content-Length and Transfer-Encoding headers, whether every coding named is chunked) and
+ * the values routing reads, each the first of its name as MHD_lookup_connection_value
+ * gives it (NULL: absent). */
+typedef struct RequestHeaders {
     unsigned content_lengths, transfer_encodings;
-    bool only_chunked;
-} Framing;
+    bool only_chunked, has_host;
+    const char *content_length, *content_type, *authorization;
+} RequestHeaders;
 
 static bool is_chunked(const char *v)
 {
@@ -158,40 +154,51 @@ static bool is_chunked(const char *v)
     return *v == '\0';
 }
 
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+/* key[key_size] is the header name (ASCII case-insensitive) */
+#define HEADER_IS(name) (key_size == sizeof(name) - 1 && strncasecmp(key, name, key_size) == 0)
+
+static enum MHD_Result read_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
 {
-    Framing *f = cls;
+    RequestHeaders *h = cls;
 
     (void) kind;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-        f->content_lengths++;
-    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-        f->transfer_encodings++;
-        f->only_chunked = f->only_chunked && value != NULL && is_chunked(value);
+    (void) value_size;
+    if (HEADER_IS(MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (h->content_lengths++ == 0)
+            h->content_length = value;
+    } else if (HEADER_IS(MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        h->transfer_encodings++;
+        h->only_chunked = h->only_chunked && value != NULL && is_chunked(value);
+    } else if (HEADER_IS(MHD_HTTP_HEADER_HOST)) {
+        h->has_host = true;
+    } else if (HEADER_IS(MHD_HTTP_HEADER_CONTENT_TYPE)) {
+        if (h->content_type == NULL)
+            h->content_type = value;
+    } else if (HEADER_IS(MHD_HTTP_HEADER_AUTHORIZATION)) {
+        if (h->authorization == NULL)
+            h->authorization = value;
     }
     return MHD_YES;
 }
+#undef HEADER_IS
 
 /* RFC 9112 section 6.3: a message whose length two parsers could read differently is refused
  * and its connection closed, so no byte after it is read as another request (request
  * smuggling behind a proxy that picks the other length). HTTP/1.1 needs Host (3.2). */
-static enum MHD_Result check_framing(HttpRequest *req, const char *version)
+static enum MHD_Result check_framing(HttpRequest *req, const RequestHeaders *h, const char *version)
 {
-    Framing f = {.only_chunked = true};
-
-    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
     req->close_after = true; /* every refusal below ends the connection */
-    if (f.content_lengths > 1)
+    if (h->content_lengths > 1)
         return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
                                 "more than one Content-Length header is refused");
-    if (f.content_lengths > 0 && f.transfer_encodings > 0)
+    if (h->content_lengths > 0 && h->transfer_encodings > 0)
         return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
                                 "Content-Length together with Transfer-Encoding is refused");
-    if (f.transfer_encodings > 1 || !f.only_chunked)
+    if (h->transfer_encodings > 1 || !h->only_chunked)
         return http_reply_error(req, HTTP_E_NOT_IMPLEMENTED, NULL,
                                 "Transfer-Encoding other than one 'chunked' is not supported");
-    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && header(req, MHD_HTTP_HEADER_HOST) == NULL)
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !h->has_host)
         return http_reply_error(req, HTTP_E_INVALID_REQUEST, NULL,
                                 "an HTTP/1.1 request needs a Host header");
     req->close_after = false;
@@ -242,10 +249,10 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
  * an error reply already queued. */
 /* The route's body rules: its cap (a declared length over it is refused at once) and its
  * media types. */
-static enum MHD_Result check_body(HttpRequest *req)
+static enum MHD_Result check_body(HttpRequest *req, const RequestHeaders *h)
 {
     const HttpServer *s = req->server;
-    const char *cl = header(req, MHD_HTTP_HEADER_CONTENT_LENGTH), *ct;
+    const char *cl = h->content_length, *ct = h->content_type;
 
     switch (req->route->body) {
     case HTTP_BODY_NONE:
@@ -272,10 +279,9 @@ static enum MHD_Result check_body(HttpRequest *req)
         req->body_declared = (size_t) n;
     }
     if (req->route->body == HTTP_BODY_OPTIONAL && (cl == NULL || strcmp(cl, "0") == 0) &&
-        header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) == NULL)
+        h->transfer_encodings == 0)
         return MHD_YES; /* no body: any Content-Type will do */
     if (req->route->body != HTTP_BODY_NONE) {
-        ct = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
         /* the protocol's clients need not name the type (the body is JSON by definition); a
          * type they do name must be JSON */
         if (media_type_is(ct, "application/json") ||
@@ -315,7 +321,11 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     char allow[64] = "";
     bool path_known = false;
-    enum MHD_Result framing = check_framing(req, version);
+    RequestHeaders h = {.only_chunked = true};
+    enum MHD_Result framing;
+
+    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, read_header, &h);
+    framing = check_framing(req, &h, version);
 
     if (req->replied)
         return framing;
@@ -347,16 +357,16 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
     if (req->route == NULL)
         return http_reply_405(req, allow);
 
-    if (req->route->admin && !authorized(req, s->admin_token, s->admin_token_len))
+    if (req->route->admin && !authorized(h.authorization, s->admin_token, s->admin_token_len))
         return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,
                                 "this endpoint needs Authorization: Bearer <admin token>");
     if ((req->endpoint == HTTP_EP_SCORE || req->endpoint == HTTP_EP_SCORE_BATCH ||
          req->endpoint == HTTP_EP_V2_INFER) &&
-        !authorized(req, s->score_token, s->score_token_len))
+        !authorized(h.authorization, s->score_token, s->score_token_len))
         return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,
                                 "this endpoint needs Authorization: Bearer <scoring token>");
 
-    return check_body(req);
+    return check_body(req, &h);
 }
 
 /* The body has all the bytes its Content-Length declared (a body over the cap is dropped,

@@ -299,10 +299,14 @@ void json_buf_float(JsonBuf *b, double v)
         json_buf_puts(b, "null");
         return;
     }
-    n = format_g9(v, text);
-    if (n > 0)
+    if (!b->oom && b->cap - b->len > sizeof(text)) { /* in place: no copy of unknown length */
+        n = format_g9(v, b->data + b->len);
+        b->len += n;
+        b->data[b->len] = '\0';
+    } else if ((n = format_g9(v, text)) > 0) {
         json_buf_put(b, text, n);
-    else
+    }
+    if (n == 0)
         json_buf_printf(b, "%.9g", v);
 }
 

@@ -24,18 +24,25 @@ static uint64_t next(uint64_t *s) /* splitmix64 */
     return z ^ (z >> 31);
 }
 
-/* json_buf_float(v) against snprintf %.9g; true when they agree. */
+/* json_buf_float(v) against snprintf %.9g, both ways it writes: into an empty buffer (the
+ * digits made aside, then copied) and after a piece with room left (made in place). */
 static void check(double v)
 {
-    JsonBuf b = JSON_BUF_INIT;
+    JsonBuf fresh = JSON_BUF_INIT, roomy = JSON_BUF_INIT;
     char want[64];
 
     snprintf(want, sizeof(want), isfinite(v) ? "%.9g" : "null", v);
-    json_buf_float(&b, v);
-    assert_false(b.oom);
-    if (strcmp(b.data, want) != 0)
-        fail_msg("json_buf_float(%a) wrote %s; %%.9g is %s", v, b.data, want);
-    json_buf_deinit(&b);
+    json_buf_float(&fresh, v);
+    assert_false(fresh.oom);
+    if (strcmp(fresh.data, want) != 0)
+        fail_msg("json_buf_float(%a) wrote %s; %%.9g is %s", v, fresh.data, want);
+    json_buf_put(&roomy, "[", 1);
+    json_buf_float(&roomy, v);
+    assert_false(roomy.oom);
+    if (strcmp(roomy.data + 1, want) != 0 || roomy.len != 1 + strlen(want))
+        fail_msg("json_buf_float(%a) in place wrote %s; %%.9g is %s", v, roomy.data + 1, want);
+    json_buf_deinit(&fresh);
+    json_buf_deinit(&roomy);
 }
 
 static void test_listed_values_print_as_g9(void **state)

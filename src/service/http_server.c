@@ -211,6 +211,8 @@ static const char *target_path(const char *url)
 {
     const char *p;
 
+    if (url[0] == '/')
+        return url; /* origin form, nearly every request */
     if (strncasecmp(url, "http://", 7) == 0)
         p = url + 7;
     else if (strncasecmp(url, "https://", 8) == 0)
@@ -314,12 +316,27 @@ static bool text_equal(const char *a, const char *b)
     return *a == *b;
 }
 
+/* The 405's Allow header for path: the methods of its routes, HEAD with GET. */
+static void allowed_methods(const char *path, char allow[static 64])
+{
+    allow[0] = '\0';
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (!text_equal(routes[i].path, path))
+            continue;
+        if (allow[0] != '\0')
+            strcat(allow, ", ");
+        strcat(allow, routes[i].method);
+        if (strcmp(routes[i].method, "GET") == 0)
+            strcat(allow, ", HEAD");
+    }
+}
+
 static enum MHD_Result first_call(HttpRequest *req, const char *url, const char *version)
 {
     const HttpServer *s = req->server;
     const char *method = req->method;
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
-    char allow[64] = "";
+    char allow[64];
     bool path_known = false;
     RequestHeaders h = {.only_chunked = true};
     enum MHD_Result framing;
@@ -346,16 +363,13 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
         req->endpoint = routes[i].endpoint;
         if (strcmp(routes[i].method, want) == 0)
             req->route = &routes[i];
-        if (allow[0] != '\0')
-            strcat(allow, ", ");
-        strcat(allow, routes[i].method);
-        if (strcmp(routes[i].method, "GET") == 0)
-            strcat(allow, ", HEAD");
     }
     if (!path_known)
         return http_reply_error(req, HTTP_E_NOT_FOUND, NULL, "no such endpoint");
-    if (req->route == NULL)
+    if (req->route == NULL) {
+        allowed_methods(url, allow);
         return http_reply_405(req, allow);
+    }
 
     if (req->route->admin && !authorized(h.authorization, s->admin_token, s->admin_token_len))
         return http_reply_error(req, HTTP_E_UNAUTHORIZED, NULL,

@@ -125,10 +125,11 @@ int trainer_reload(Trainer *t, uint64_t *version, char *err, size_t err_size);
  * when it holds a different model than the served one (meta.id differs), so the watcher
  * seeing this process's own save (a finished job, a rollback) or a rewrite of the same file
  * changes nothing: no version bump.
- * The compare and the publish happen under the same lock as the job's save-and-publish.
- * A file that fails to load leaves the served model unchanged (the watcher counts it). Returns 0
- * with *changed (may be NULL) and *version (the served version either way; may be NULL), or
- * TRAINER_E_MODEL with "PATH: reason" in err. */
+ * The compare and the publish happen under the same lock as the job's save-and-publish; a
+ * file that the path no longer names once that lock is held (a save replaced it meanwhile)
+ * is not read: *changed false, as for the served model. A file that fails to load leaves the served
+ * model unchanged (the watcher counts it). Returns 0 with *changed (may be NULL) and *version (the
+ * served version either way; may be NULL), or TRAINER_E_MODEL with "PATH: reason" in err. */
 int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *err,
                    size_t err_size);
 

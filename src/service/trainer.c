@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -580,6 +581,16 @@ fail:
     return TRAINER_E_MODEL;
 }
 
+/* Whether the path still names the file fd has open. A save replaces the path by rename
+ * under file_lock: a file opened before it is the replaced one. */
+static bool still_at_path(int fd, const char *path)
+{
+    struct stat at_fd, at_path;
+
+    return fstat(fd, &at_fd) == 0 && stat(path, &at_path) == 0 && at_fd.st_dev == at_path.st_dev &&
+           at_fd.st_ino == at_path.st_ino;
+}
+
 int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *err, size_t err_size)
 {
     Model *m = NULL, *cur;
@@ -588,6 +599,18 @@ int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *e
     int r;
 
     pthread_mutex_lock(&t->file_lock);
+    /* replaced while the caller waited for the lock (by this process's save, or anyone's):
+     * the old file is not served again; the replacement brings its own event */
+    if (!still_at_path(fd, t->path)) {
+        model_unref(model_slot_acquire(t->slot, &v));
+        pthread_mutex_unlock(&t->file_lock);
+        log_debug("watch", "%s was replaced before it could be read: nothing to do", t->path);
+        if (changed != NULL)
+            *changed = false;
+        if (version != NULL)
+            *version = v;
+        return 0;
+    }
     r = load_model_file(t, fd, &m, err, err_size);
     if (r != 0)
         goto fail;

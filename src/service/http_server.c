@@ -400,16 +400,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (req == NULL) {
         plen = strnlen(url, LOG_PATH_MAX);
-        req = calloc(1, sizeof(*req) + plen + 1); /* one block with its path */
+        /* one block with its path; malloc, not calloc, which glibc serves without its
+         * thread cache (320 instructions a request against 65) */
+        req = malloc(sizeof(*req) + plen + 1);
         if (req == NULL)
             return MHD_NO;
+        *req = (HttpRequest){.server = s,
+                             .conn = conn,
+                             .method = method,
+                             .endpoint = HTTP_EP_OTHER,
+                             .oip = is_oip_path(target_path(url)),
+                             .start = util_now_mono()};
         memcpy(req->path, url, plen);
-        req->server = s;
-        req->conn = conn;
-        req->method = method;
-        req->endpoint = HTTP_EP_OTHER;
-        req->oip = is_oip_path(target_path(url));
-        req->start = util_now_mono();
+        req->path[plen] = '\0';
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = req;
         http_guard_request_started(s->guard, conn, req->start);

@@ -28,8 +28,10 @@ int http_server_new(HttpServer **out, const Config *config, ModelSlot *slot, Tra
 /* The bound port (to learn an ephemeral one). */
 uint16_t http_server_port(const HttpServer *s);
 
-/* From now on /health answers 503 stopping (the main thread calls it on SIGTERM). */
+/* From now on /health answers 503 stopping and a new connection is closed as it is
+ * accepted (the main thread calls it on SIGTERM). */
 void http_server_set_stopping(HttpServer *s);
 
-/* Stops accepting, lets in-flight requests finish, frees. Accepts NULL; returns NULL. */
+/* Stopping as above, lets in-flight requests finish, closes the listen socket, frees.
+ * Accepts NULL; returns NULL. */
 HttpServer *http_server_free(HttpServer *s);

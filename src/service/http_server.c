@@ -9,7 +9,10 @@
  * calls only accumulate (http_body.c); the final call runs the route's handler. The request
  * is freed only in on_completed, which MHD calls for finished and aborted requests alike,
  * and which also writes the request log line and the metrics.
- * Shutdown quiesces first (no new connections), lets requests in flight finish, then stops.
+ * Shutdown turns new connections away (closed as they are accepted), lets requests in flight
+ * finish, then stops. Not MHD_quiesce_daemon: in 0.9.75 with a thread pool it aborts the
+ * process when a worker that is awake has taken the listen socket out of its epoll set
+ * first (its own removal treats ENOENT as a panic, the worker's does not).
  */
 #include "aescore/http_server.h"
 
@@ -445,6 +448,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return req->route->handler(req);
 }
 
+/* Once the server is stopping, a new connection is closed as soon as it is accepted. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    const HttpServer *s = cls;
+
+    (void) addr;
+    (void) addrlen;
+    return atomic_load(&s->stopping) ? MHD_NO : MHD_YES;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -606,7 +619,7 @@ static int start_mhd(HttpServer *s, unsigned threads, unsigned limit, char *err,
     extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* the logger goes first so that MHD's complaints about later options reach it */
     s->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        MHD_start_daemon(flags, 0, accept_policy, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
                          mhd_logger, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
                          MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
                          config->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -704,16 +717,16 @@ HttpServer *http_server_free(HttpServer *s)
     if (s == NULL)
         return NULL;
     if (s->daemon != NULL) {
-        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-        /* in-flight requests finish (bounded: a stuck client is cut by the timeout) */
+        /* in-flight requests finish (bounded: a stuck client is cut by the timeout), while
+         * accept_policy turns new connections away; MHD closes the listen socket */
         unsigned waited_ms = 0, max_ms = 1000 * (s->config->connection_timeout + 1);
+
+        atomic_store(&s->stopping, true);
         while (atomic_load(&s->in_flight) > 0 && waited_ms < max_ms) {
             usleep(10 * 1000);
             waited_ms += 10;
         }
         MHD_stop_daemon(s->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
     } else if (s->listen_fd >= 0)
         close(s->listen_fd); /* MHD never took it */
     metrics_free(s->metrics);

@@ -758,6 +758,15 @@ def test_stopping_daemon_answers_503_and_finishes_requests_in_flight(tmp, model)
     time.sleep(0.5)
     status, _, body = d.request("GET", "/health", conn=idle)
     assert_error(status, body, 503, "stopping")
+    # a connection made now is turned away at once, closed before any reply (under
+    # MHD_quiesce_daemon it waited in the listen backlog until the daemon exited)
+    try:
+        late = socket.create_connection((d.host, d.port), timeout=5)
+        late.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert late.recv(4096) == b""
+        late.close()
+    except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
+        pass
     slow.sendall(data[10:])
     reply = b""
     while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):

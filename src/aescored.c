@@ -76,8 +76,9 @@ static void help(void)
            "      --version          show the version and exit\n"
            "\n"
            "Signals: SIGHUP reloads the model file (a bad file keeps the served model);\n"
-           "SIGTERM or SIGINT stop accepting, finish in-flight requests, cancel training and\n"
-           "exit 0. Under systemd: Type=notify, watchdog pings and socket activation.\n"
+           "SIGTERM or SIGINT turn new connections away, finish in-flight requests, cancel\n"
+           "training and exit 0. Under systemd: Type=notify, watchdog pings and socket\n"
+           "activation.\n"
            "Exit status: 0 stopped cleanly, 1 configuration or model error, 2 usage error.\n");
 }
 

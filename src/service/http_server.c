@@ -250,8 +250,6 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     return (size_t) (w - s);
 }
 
-/* Everything decided before the body: returns MHD_YES to go on reading, or the result of
- * an error reply already queued. */
 /* The route's body rules: its cap (a declared length over it is refused at once) and its
  * media types. */
 static enum MHD_Result check_body(HttpRequest *req, const RequestHeaders *h)
@@ -334,12 +332,13 @@ static void allowed_methods(const char *path, char allow[static 64])
     }
 }
 
+/* Everything decided before the body: returns MHD_YES to go on reading, or the result of
+ * an error reply already queued. */
 static enum MHD_Result first_call(HttpRequest *req, const char *url, const char *version)
 {
     const HttpServer *s = req->server;
     const char *method = req->method;
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
-    char allow[64];
     bool path_known = false;
     RequestHeaders h = {.only_chunked = true};
     enum MHD_Result framing;
@@ -370,6 +369,8 @@ static enum MHD_Result first_call(HttpRequest *req, const char *url, const char 
     if (!path_known)
         return http_reply_error(req, HTTP_E_NOT_FOUND, NULL, "no such endpoint");
     if (req->route == NULL) {
+        char allow[64];
+
         allowed_methods(url, allow);
         return http_reply_405(req, allow);
     }
@@ -721,7 +722,7 @@ HttpServer *http_server_free(HttpServer *s)
          * accept_policy turns new connections away; MHD closes the listen socket */
         unsigned waited_ms = 0, max_ms = 1000 * (s->config->connection_timeout + 1);
 
-        atomic_store(&s->stopping, true);
+        http_server_set_stopping(s);
         while (atomic_load(&s->in_flight) > 0 && waited_ms < max_ms) {
             usleep(10 * 1000);
             waited_ms += 10;

@@ -595,27 +595,18 @@ int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *e
 {
     Model *m = NULL, *cur;
     uint64_t v = 0;
-    bool same;
+    bool same, replaced;
     int r;
 
     pthread_mutex_lock(&t->file_lock);
     /* replaced while the caller waited for the lock (by this process's save, or anyone's):
-     * the old file is not served again; the replacement brings its own event */
-    if (!still_at_path(fd, t->path)) {
-        model_unref(model_slot_acquire(t->slot, &v));
-        pthread_mutex_unlock(&t->file_lock);
-        log_debug("watch", "%s was replaced before it could be read: nothing to do", t->path);
-        if (changed != NULL)
-            *changed = false;
-        if (version != NULL)
-            *version = v;
-        return 0;
-    }
-    r = load_model_file(t, fd, &m, err, err_size);
-    if (r != 0)
+     * the old file is not served again, it counts as the served one; the replacement
+     * brings its own event */
+    replaced = !still_at_path(fd, t->path);
+    if (!replaced && (r = load_model_file(t, fd, &m, err, err_size)) != 0)
         goto fail;
     cur = model_slot_acquire(t->slot, &v);
-    same = cur != NULL && strcmp(cur->meta.id, m->meta.id) == 0;
+    same = replaced || (cur != NULL && strcmp(cur->meta.id, m->meta.id) == 0);
     model_unref(cur);
     if (!same) {
         v = model_slot_publish(t->slot, m);
@@ -623,7 +614,9 @@ int trainer_follow(Trainer *t, int fd, bool *changed, uint64_t *version, char *e
     }
     pthread_mutex_unlock(&t->file_lock);
     m = model_unref(m);
-    if (!same)
+    if (replaced)
+        log_debug("watch", "%s was replaced before it could be read: nothing to do", t->path);
+    else if (!same)
         log_notice("watch", "followed %s: serving model v%llu", t->path, (unsigned long long) v);
     if (changed != NULL)
         *changed = !same;

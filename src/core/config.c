@@ -650,8 +650,10 @@ void config_print(const Config *c, FILE *out)
 
     for (size_t i = 0; i < N_KEYS; i++) {
         value_text(c, &keys[i], value, sizeof(value));
-        /* "key =" for an empty value: no trailing blank in the file */
-        fprintf(out, "# %s\n%s =%s%s\n", keys[i].comment, keys[i].name, value[0] ? " " : "", value);
+        /* "key =" for an empty value: no trailing blank in the file; and "key =;x" for a
+         * value that starts with ';', which inih reads as a comment after a blank */
+        fprintf(out, "# %s\n%s =%s%s\n", keys[i].comment, keys[i].name,
+                value[0] != '\0' && value[0] != ';' ? " " : "", value);
     }
 }
 

@@ -276,6 +276,36 @@ static void test_print_then_load_round_trips(void **state)
     assert_memory_equal(&a, &b, sizeof(a));
 }
 
+/* A value that starts with ';' (inih takes "key=;x" as the value ";x") is printed so that
+ * it reads back the same, not as "key = ;x", where ';' after a blank starts a comment. Found
+ * by fuzz_config. */
+static void test_a_value_starting_with_a_semicolon_round_trips(void **state)
+{
+    Config a, b;
+    char err[512];
+    char in[] = "/tmp/aescore-test-config-XXXXXX", out[] = "/tmp/aescore-test-config-XXXXXX";
+    int fd_in = mkstemp(in), fd_out = mkstemp(out);
+    FILE *f;
+
+    (void) state;
+    assert_true(fd_in >= 0 && fd_out >= 0);
+    assert_true(write(fd_in, "bootstrap_data=;x\n", 18) == 18);
+    close(fd_in);
+    config_defaults(&a);
+    assert_int_equal(config_load(&a, in, err, sizeof(err)), 0);
+    assert_string_equal(a.bootstrap_data, ";x");
+    f = fdopen(fd_out, "w");
+    assert_non_null(f);
+    config_print(&a, f);
+    assert_int_equal(fclose(f), 0);
+    config_defaults(&b);
+    assert_int_equal(config_load(&b, out, err, sizeof(err)), 0);
+    unlink(in);
+    unlink(out);
+    assert_string_equal(b.bootstrap_data, ";x");
+    assert_memory_equal(&a, &b, sizeof(a));
+}
+
 static void test_shipped_file_is_generated_from_the_table(void **state)
 {
     char path[4096 + 64];
@@ -356,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_set_names_the_flag_in_errors),
         cmocka_unit_test(test_set_checks_bounds_and_suffixes),
         cmocka_unit_test(test_print_then_load_round_trips),
+        cmocka_unit_test(test_a_value_starting_with_a_semicolon_round_trips),
         cmocka_unit_test(test_shipped_file_is_generated_from_the_table),
         cmocka_unit_test(test_check_applies_the_rules_across_keys),
     };
